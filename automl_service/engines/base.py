@@ -1,0 +1,83 @@
+"""The interfaces a backend implements: jobs and runs, model registry, deployment.
+
+Every operation is idempotent and keyed by the request (its id and job name), so the
+worker can call it again after a crash at any instant without creating duplicates.
+All may raise TransientError (retry later) or PermanentError (the request fails).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from ..request import AutoMLRequest
+from ..runs import Endpoint, ModelVersion, RunRecord
+from ..selection import Selection
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"  # accepted, waiting for capacity
+    RUNNING = "running"
+    FINISHING = "finishing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELED)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job_name: str
+    state: JobState
+    parent_run_id: str | None = None
+    error: str | None = None
+    best_child_run_id: str | None = None  # the engine's own pick, for comparison
+
+
+class Engine(Protocol):
+    """Runs AutoML jobs and exposes their child runs."""
+
+    name: str
+
+    def ensure_job(self, request: AutoMLRequest) -> JobStatus:
+        """Get or create the job named ``request.job_name``; never a second one.
+        Non-blocking: returns as soon as the job is accepted."""
+        ...
+
+    def job_status(self, job_name: str) -> JobStatus | None:
+        """The job's state, or None when no such job exists."""
+        ...
+
+    def child_runs(self, job_name: str) -> list[RunRecord]:
+        """Every child run of the job, in as few calls as the store allows."""
+        ...
+
+    def check(self) -> None:
+        """Raise if the backend cannot be reached (readiness)."""
+        ...
+
+
+class Registry(Protocol):
+    """A model registry."""
+
+    def register(self, request: AutoMLRequest, selection: Selection) -> ModelVersion:
+        """Register the winner's model, tagged with the request id, job, run and metric.
+        If a version tagged with this request id exists, return it instead."""
+        ...
+
+    def find(self, request: AutoMLRequest) -> ModelVersion | None:
+        """The version registered for this request, if any."""
+        ...
+
+
+class Deployer(Protocol):
+    """Puts a registered model behind an online endpoint."""
+
+    def deploy(self, request: AutoMLRequest, model: ModelVersion, metric_value: float) -> Endpoint:
+        """Create or update the endpoint named in the request; re-applying is a no-op.
+        May raise NotReady while the deployment provisions."""
+        ...

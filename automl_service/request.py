@@ -1,0 +1,220 @@
+"""The AutoML request: the JSON message producers put on the queue.
+
+Unknown fields and wrong types are rejected; so is a metric that does not belong to the
+task. A request without ``request_id`` gets one derived from its content, so re-sending an
+identical message names the same request (and so the same job and model version).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import InvalidRequest
+from .metrics import PRIMARY_METRICS, Goal, Task, resolve_goal
+
+#: Largest message accepted, in bytes of UTF-8 (Azure Storage Queue's own limit).
+MAX_MESSAGE_BYTES = 64 * 1024
+
+RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Strict):
+    """How long and how wide the search may run."""
+
+    timeout_seconds: int = Field(600, ge=5, le=7 * 24 * 3600)
+    trial_timeout_seconds: int | None = Field(None, ge=1)
+    max_trials: int | None = Field(None, ge=1, le=10_000)
+    max_concurrent_trials: int = Field(1, ge=1, le=64)
+    enable_early_termination: bool = True
+
+
+class Training(_Strict):
+    """Which algorithms the search may use (Azure AutoML's names, e.g. ``LightGBM``)."""
+
+    allowed_algorithms: list[str] | None = None
+    blocked_algorithms: list[str] | None = None
+    enable_stack_ensemble: bool = False
+    enable_vote_ensemble: bool = False
+    enable_onnx_compatible_models: bool = False
+
+    @model_validator(mode="after")
+    def _not_both(self) -> Training:
+        both = set(self.allowed_algorithms or ()) & set(self.blocked_algorithms or ())
+        if both:
+            raise ValueError(f"algorithms both allowed and blocked: {sorted(both)}")
+        return self
+
+
+class Forecasting(_Strict):
+    """Settings only forecasting requests take."""
+
+    time_column_name: str
+    forecast_horizon: int = Field(ge=1, le=10_000)
+    time_series_id_column_names: list[str] = Field(default_factory=list)
+    frequency: str | None = None
+    seasonality: int | Literal["auto"] = "auto"
+
+
+class Validation(_Strict):
+    """How trials are scored: a validation table, a holdout fraction, or k-fold CV."""
+
+    validation_data: str | None = None
+    validation_size: float | None = Field(None, gt=0.0, lt=1.0)
+    n_cross_validations: int | None = Field(None, ge=2, le=20)
+    test_data: str | None = None
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Validation:
+        given = [
+            name
+            for name in ("validation_data", "validation_size", "n_cross_validations")
+            if getattr(self, name) is not None
+        ]
+        if len(given) > 1:
+            raise ValueError(f"choose one way to validate, not {' and '.join(given)}")
+        return self
+
+
+class Selection(_Strict):
+    """How the best child run is chosen, when not by the primary metric."""
+
+    metric: str
+    goal: Goal | None = None
+
+
+class Registration(_Strict):
+    """How the chosen model is registered."""
+
+    model_name: Name | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    description: str | None = Field(None, max_length=5000)
+
+
+class Deployment(_Strict):
+    """Put the registered model behind an online endpoint."""
+
+    endpoint_name: Annotated[str, Field(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,30}[a-zA-Z0-9]$")]
+    instance_type: str = "Standard_DS3_v2"
+    instance_count: int = Field(1, ge=1, le=20)
+    auth_mode: Literal["key", "aml_token", "aad_token"] = "key"
+    only_if_better: bool = False
+
+
+class AutoMLRequest(_Strict):
+    """One request: train, pick the best run, register (and maybe deploy) its model."""
+
+    request_id: RequestId | None = None
+    task: Task
+    training_data: str = Field(min_length=1, max_length=2048)
+    target_column_name: str = Field(min_length=1)
+    primary_metric: str | None = None
+    selection: Selection | None = None
+    limits: Limits = Field(default_factory=Limits)
+    training: Training = Field(default_factory=Training)
+    validation: Validation = Field(default_factory=Validation)
+    forecasting: Forecasting | None = None
+    featurization: Literal["auto", "off"] = "auto"
+    experiment_name: Name = "automl-service"
+    compute: str | None = None
+    registration: Registration = Field(default_factory=Registration)
+    deployment: Deployment | None = None
+    reply_to: str | None = Field(None, pattern=r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?$")
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AutoMLRequest:
+        allowed = PRIMARY_METRICS[self.task]
+        if self.primary_metric is not None and self.primary_metric not in allowed:
+            raise ValueError(
+                f"primary_metric {self.primary_metric!r} is not a {self.task.value} metric; "
+                f"use one of {', '.join(allowed)}"
+            )
+        if self.selection is not None:
+            resolve_goal(self.selection.metric, self.selection.goal, self.task)
+        if self.task is Task.FORECASTING and self.forecasting is None:
+            raise ValueError("a forecasting request needs a 'forecasting' block")
+        if self.task is not Task.FORECASTING and self.forecasting is not None:
+            raise ValueError(f"'forecasting' settings do not apply to {self.task.value}")
+        return self
+
+    # Derived values -----------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        """The request id, given or derived from the content."""
+        return self.request_id or content_id(self)
+
+    @property
+    def metric(self) -> str:
+        """The primary metric, with the task's default when none was given."""
+        if self.primary_metric:
+            return self.primary_metric
+        defaults = {
+            Task.CLASSIFICATION: "accuracy",
+            Task.REGRESSION: "normalized_root_mean_squared_error",
+            Task.FORECASTING: "normalized_root_mean_squared_error",
+        }
+        return defaults[self.task]
+
+    @property
+    def selection_metric(self) -> str:
+        return self.selection.metric if self.selection else self.metric
+
+    @property
+    def selection_goal(self) -> Goal:
+        goal = self.selection.goal if self.selection else None
+        return resolve_goal(self.selection_metric, goal, self.task)
+
+    @property
+    def job_name(self) -> str:
+        """The AutoML job's name: one per request, so submission is get-or-create."""
+        return f"automl-{self.id}"
+
+    @property
+    def model_name(self) -> str:
+        return self.registration.model_name or f"{self.experiment_name}-{self.task.value}"
+
+
+def content_id(request: AutoMLRequest) -> str:
+    """A stable id from the request's content (all fields but ``request_id``)."""
+    body = request.model_dump(mode="json", exclude={"request_id"})
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return "req-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
+
+
+def parse_request(text: str | bytes) -> AutoMLRequest:
+    """Parse one message, or raise InvalidRequest with a reason a person can act on."""
+    raw = text.encode() if isinstance(text, str) else text
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise InvalidRequest(f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        data: Any = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRequest(f"message is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest(f"message must be a JSON object, not {type(data).__name__}")
+    try:
+        return AutoMLRequest.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem: where it is and what is wrong."""
+    lines = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in err["loc"]) or "request"
+        message = str(err["msg"]).removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        lines.append(f"{where}: {message}")
+    return "invalid request: " + "; ".join(lines)

@@ -1,0 +1,134 @@
+"""Settings: one root with a nested model per concern.
+
+Sources, strongest first: init arguments, environment (``AUTOML_SERVICE_`` prefix, ``__``
+between levels, e.g. ``AUTOML_SERVICE_QUEUE__KIND=azure_storage``), a TOML file named by
+``AUTOML_SERVICE_SETTINGS_FILE`` (or ``--settings``), then defaults. The local backend
+needs none of them. Secrets are ``SecretStr``: they come from the environment and never
+appear in logs, results or health answers.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+SETTINGS_FILE_ENV = "AUTOML_SERVICE_SETTINGS_FILE"
+
+
+class QueueSettings(BaseModel):
+    kind: Literal["sqlite", "azure_storage"] = "sqlite"
+    name: str = "automl-requests"
+    #: SQLite file; relative paths are under ``local.data_dir``.
+    sqlite_path: Path = Path("queue.db")
+    account_url: str | None = None
+    connection_string: SecretStr | None = None
+    create_queues: bool = True
+    message_encoding: Literal["auto", "text", "base64"] = "auto"
+    result_queue: str | None = None
+
+
+class LocalSettings(BaseModel):
+    data_dir: Path = Path(".automl-service")
+    max_concurrent_jobs: int = Field(1, ge=1, le=64)
+    #: Tracking/registry store; default: SQLite file in ``data_dir``.
+    tracking_uri: str | None = None
+    endpoint_host: str = "127.0.0.1"
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else self.data_dir / path
+
+    @property
+    def mlflow_uri(self) -> str:
+        if self.tracking_uri:
+            return self.tracking_uri
+        return f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return (self.data_dir / "artifacts").resolve()
+
+
+class AzureSettings(BaseModel):
+    subscription_id: str | None = None
+    resource_group: str | None = None
+    workspace_name: str | None = None
+    config_path: Path | None = None
+    #: Client id of a user-assigned managed identity.
+    client_id: str | None = None
+    compute: str | None = None
+    tracking_uri: str | None = None
+
+
+class WorkerSettings(BaseModel):
+    poll_interval_seconds: float = Field(2.0, gt=0)
+    max_poll_interval_seconds: float = Field(30.0, gt=0)
+    visibility_timeout_seconds: float = Field(300.0, gt=0)
+    #: How long a not-ready request stays hidden before the next check.
+    recheck_seconds: float = Field(15.0, gt=0)
+    max_failures: int = Field(5, ge=1)
+    batch_size: int = Field(4, ge=1, le=32)
+    shutdown_grace_seconds: float = Field(20.0, ge=0)
+
+
+class HealthSettings(BaseModel):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class LoggingSettings(BaseModel):
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told. Construct with ``load_settings``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="AUTOML_SERVICE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    backend: Literal["local", "azure"] = "local"
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    azure: AzureSettings = Field(default_factory=AzureSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get(SETTINGS_FILE_ENV)
+        if path:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+        return tuple(sources)
+
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, an optional TOML file, and ``overrides``."""
+    if path is not None:
+        if not Path(path).is_file():
+            from .errors import ConfigurationError
+
+            raise ConfigurationError(f"settings file not found: {path}")
+        os.environ[SETTINGS_FILE_ENV] = str(path)
+    return Settings(**overrides)
