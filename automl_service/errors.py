@@ -46,3 +46,9 @@ class NotReady(AutoMLServiceError):
 
     Not a failure: it never counts towards the poison threshold.
     """
+
+
+class StaleReceipt(AutoMLServiceError):
+    """The receipt no longer holds the message: its visibility ran out and another receiver
+    took it, or it was moved to the poison queue. Let go of the message; never retry the
+    same call with this receipt."""

@@ -21,6 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from .errors import ConfigurationError
+
 SETTINGS_FILE_ENV = "AUTOML_SERVICE_SETTINGS_FILE"
 
 
@@ -74,6 +76,10 @@ class WorkerSettings(BaseModel):
     visibility_timeout_seconds: float = Field(300.0, gt=0)
     #: How long a not-ready request stays hidden before the next check.
     recheck_seconds: float = Field(15.0, gt=0)
+    max_recheck_seconds: float = Field(300.0, gt=0)
+    #: Base and cap of the backoff after a real (transient) failure.
+    retry_seconds: float = Field(10.0, gt=0)
+    max_retry_seconds: float = Field(600.0, gt=0)
     max_failures: int = Field(5, ge=1)
     batch_size: int = Field(4, ge=1, le=32)
     shutdown_grace_seconds: float = Field(20.0, ge=0)
@@ -117,18 +123,20 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        path = os.environ.get(SETTINGS_FILE_ENV)
+        path = settings_cls.model_config.get("toml_file") or os.environ.get(SETTINGS_FILE_ENV)
         if path:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(path)))
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(str(path))))
         return tuple(sources)
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Settings from the environment, an optional TOML file, and ``overrides``."""
-    if path is not None:
-        if not Path(path).is_file():
-            from .errors import ConfigurationError
-
-            raise ConfigurationError(f"settings file not found: {path}")
-        os.environ[SETTINGS_FILE_ENV] = str(path)
-    return Settings(**overrides)
+    path = path or os.environ.get(SETTINGS_FILE_ENV)
+    if not path:
+        return Settings(**overrides)
+    if not Path(path).is_file():
+        raise ConfigurationError(f"settings file not found: {path}")
+    from_file: type[Settings] = type(
+        "Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}}
+    )
+    return from_file(**overrides)

@@ -1,0 +1,34 @@
+# Everything a fresh machine needs, installed by the targets themselves.
+#   make demo   set up, then run the sample requests end to end on the local backend
+#   make test   set up, then lint, type-check and run the whole test suite
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/.installed
+
+demo: setup
+	$(BIN)/automl-service demo
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: setup lint
+	AZURITE_QUEUE_BIN="$$(bash .ci/install-azurite.sh | tail -n 1)" $(BIN)/pytest
+
+bench: setup
+	$(BIN)/python benchmarks/scan_benchmark.py
+	$(BIN)/python benchmarks/intake_benchmark.py
+
+clean:
+	rm -rf .automl-service .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,64 @@
+"""The one place that builds concrete parts from settings. Adapters are imported lazily,
+so the local default never imports the Azure SDKs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import ConfigurationError
+from .queues.base import Queue, ResultSink
+from .results import ResultStore
+from .settings import Settings
+from .worker import Backend
+
+__all__ = ["Backend", "build_backend", "build_queue", "build_results", "build_sink"]
+
+
+def data_dir(settings: Settings) -> Path:
+    path = settings.local.data_dir
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def build_queue(settings: Settings) -> Queue:
+    if settings.queue.kind == "sqlite":
+        from .queues.sqlite import SqliteQueue
+
+        data_dir(settings)
+        return SqliteQueue(settings.local.resolve(settings.queue.sqlite_path), settings.queue.name)
+    from .queues.azure_storage import AzureStorageQueue
+
+    return AzureStorageQueue.from_settings(settings)
+
+
+def build_sink(settings: Settings) -> ResultSink | None:
+    """Outcome messages go to a reply queue only on Azure Storage; locally the result
+    store is the reply record."""
+    if settings.queue.kind != "azure_storage":
+        return None
+    from .queues.azure_storage import AzureResultSink
+
+    return AzureResultSink.from_settings(settings)
+
+
+def build_results(settings: Settings) -> ResultStore:
+    from .result_store import SqliteResultStore
+
+    return SqliteResultStore(data_dir(settings) / "results.db")
+
+
+def build_backend(settings: Settings) -> Backend:
+    if settings.backend == "local":
+        from .engines.local.engine import LocalEngine
+        from .engines.local.registry import MlflowRegistry
+
+        data_dir(settings)
+        return Backend(
+            engine=LocalEngine(settings.local),
+            registry=MlflowRegistry(settings.local.mlflow_uri),
+        )
+    if settings.backend == "azure":
+        from .engines.azure import build_azure_backend
+
+        return build_azure_backend(settings)
+    raise ConfigurationError(f"unknown backend {settings.backend!r}")

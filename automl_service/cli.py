@@ -1,0 +1,363 @@
+"""The ``automl-service`` command line.
+
+Exit codes: 0 success (or nothing to do); 1 a request ended failed (``submit --wait``) or
+the health check failed; 2 bad input or bad settings; 3 the queue or backend could not be
+reached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from . import __version__
+from .errors import AutoMLServiceError, ConfigurationError, InvalidRequest, TransientError
+from .logs import configure_logging, get_logger
+from .render import result_summary, result_table
+from .request import parse_request
+from .results import RequestResult, RequestState
+from .settings import Settings, load_settings
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+log = get_logger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="automl-service",
+        description=(
+            "Queue-driven AutoML: train, pick the best run by a metric, register the model "
+            "and optionally deploy it. Runs offline on the local backend by default."
+        ),
+        epilog=(
+            "Settings come from AUTOML_SERVICE_* environment variables (nested with '__', e.g. "
+            "AUTOML_SERVICE_LOCAL__DATA_DIR) and an optional TOML file (--settings). "
+            "Exit codes: 0 ok, 1 request failed / unhealthy, 2 bad input or settings, "
+            "3 queue or backend unreachable."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--settings", metavar="FILE", help="TOML settings file (see settings/)")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.add_argument(
+        "--log-format", choices=["auto", "json", "console"], help="log rendering (default auto)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    worker = commands.add_parser(
+        "worker",
+        help="process requests until stopped (SIGTERM/SIGINT)",
+        description="Poll the queue and advance requests until stopped by SIGTERM or SIGINT.",
+    )
+    worker.add_argument("--health-port", type=int, help="serve the health endpoints on this port")
+    worker.set_defaults(handler=cmd_worker)
+
+    drain = commands.add_parser(
+        "drain",
+        help="process what is queued, then exit (scheduled jobs)",
+        description=(
+            "Advance every visible request once, then exit 0 when nothing is visible. "
+            "Requests still training come back on the next run."
+        ),
+    )
+    drain.add_argument("--deadline", type=float, metavar="SECONDS", help="stop after this long")
+    drain.add_argument(
+        "--wait",
+        action="store_true",
+        help="keep going until every request in this run has ended (not only until idle)",
+    )
+    drain.set_defaults(handler=cmd_drain)
+
+    submit = commands.add_parser(
+        "submit",
+        help="validate and enqueue a request; prints its id",
+        description="Validate a JSON request and put it on the queue. Prints the request id.",
+    )
+    submit.add_argument("file", help="request JSON file, or - for standard input")
+    submit.add_argument("--wait", action="store_true", help="show progress until it ends")
+    submit.add_argument("--timeout", type=float, default=3600.0, help="with --wait (seconds)")
+    submit.set_defaults(handler=cmd_submit)
+
+    status = commands.add_parser(
+        "status",
+        help="show one request, or list recent ones",
+        description="Show a request's state, job, best run, model version and error.",
+    )
+    status.add_argument("request_id", nargs="?", help="request id (omit to list recent)")
+    status.add_argument("--limit", type=int, default=20, help="how many recent requests")
+    status.set_defaults(handler=cmd_status)
+
+    demo = commands.add_parser(
+        "demo",
+        help="run sample requests end to end on the local backend",
+        description=(
+            "Enqueue one classification, one regression and one forecasting request on "
+            "sample data shipped with installed packages, process them with the local "
+            "backend, and print each leaderboard, the chosen run and the registered model."
+        ),
+    )
+    demo.add_argument("--budget", type=int, default=20, help="AutoML seconds per request")
+    demo.add_argument("--data-dir", type=Path, help="where the demo keeps its stores")
+    demo.set_defaults(handler=cmd_demo)
+
+    health = commands.add_parser(
+        "health",
+        help="check a running worker's health endpoint; exit 0 or 1",
+        description="For container HEALTHCHECKs: exit 0 if /healthz answers 200, else 1.",
+    )
+    health.add_argument("--url", help="base URL (default from health settings)")
+    health.add_argument("--timeout", type=float, default=5.0)
+    health.set_defaults(handler=cmd_health)
+
+    report = commands.add_parser(
+        "report",
+        help="write an HTML report for a request",
+        description="Write a self-contained HTML report: leaderboard, trial plot, choice.",
+    )
+    report.add_argument("request_id")
+    report.add_argument("--out", type=Path, help="file to write (default <request_id>.html)")
+    report.set_defaults(handler=cmd_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.settings)
+        if args.log_format:
+            settings.logging.format = args.log_format
+        configure_logging(settings.logging)
+        handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+        return handler(args, settings)
+    except InvalidRequest as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ConfigurationError as exc:
+        print(f"error: bad settings: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except TransientError as exc:
+        print(f"error: unreachable: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except AutoMLServiceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except ValueError as exc:  # pydantic's ValidationError for settings is a ValueError
+        print(f"error: bad settings: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# Commands ---------------------------------------------------------------------------
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    if args.health_port is not None:
+        settings.health.enabled = True
+        settings.health.port = args.health_port
+    return _run_worker(settings, drain=False)
+
+
+def cmd_drain(args: argparse.Namespace, settings: Settings) -> int:
+    deadline = time.time() + args.deadline if args.deadline else None
+    if args.wait:
+        return _drain_until_ended(settings, deadline)
+    return _run_worker(settings, drain=True, deadline=deadline)
+
+
+def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
+    from .backends import build_queue, build_results
+
+    text = sys.stdin.read() if args.file == "-" else _read_file(args.file)
+    request = parse_request(text)
+    results = build_results(settings)
+    existing = results.get(request.id)
+    build_queue(settings).send(text)
+    if existing is None:
+        results.put(
+            RequestResult(
+                request_id=request.id,
+                state=RequestState.RECEIVED,
+                task=request.task.value,
+                job_name=request.job_name,
+            )
+        )
+    if args.json:
+        print(json.dumps({"request_id": request.id, "job_name": request.job_name}))
+    else:
+        print(request.id)
+    if not args.wait:
+        return EXIT_OK
+    final = _wait_for(results, [request.id], args.timeout, quiet=args.json)[request.id]
+    _print_result(final, as_json=args.json)
+    return EXIT_OK if final.state is RequestState.SUCCEEDED else EXIT_FAILED
+
+
+def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
+    from .backends import build_results
+
+    results = build_results(settings)
+    if args.request_id is None:
+        recent = results.recent(args.limit)
+        if args.json:
+            print(json.dumps([r.model_dump(mode="json") for r in recent], indent=2))
+        else:
+            print(result_table(recent))
+        return EXIT_OK
+    result = results.get(args.request_id)
+    if result is None:
+        print(f"error: no request {args.request_id!r}", file=sys.stderr)
+        return EXIT_USAGE
+    _print_result(result, as_json=args.json)
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    from .demo import run_demo
+
+    if args.data_dir is not None:
+        settings.local.data_dir = args.data_dir
+    return run_demo(settings, budget_seconds=args.budget, as_json=args.json)
+
+
+def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
+    from .health import check_health
+
+    url = args.url or f"http://{_client_host(settings.health.host)}:{settings.health.port}"
+    return check_health(url, args.timeout)
+
+
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from .backends import build_backend, build_results
+    from .report import render_report
+
+    result = build_results(settings).get(args.request_id)
+    if result is None:
+        print(f"error: no request {args.request_id!r}", file=sys.stderr)
+        return EXIT_USAGE
+    runs = build_backend(settings).engine.child_runs(result.job_name) if result.job_name else []
+    out: Path = args.out or Path(f"{args.request_id}.html")
+    out.write_text(render_report(result, runs), encoding="utf-8")
+    print(out)
+    return EXIT_OK
+
+
+# Helpers ----------------------------------------------------------------------------
+
+
+def _run_worker(settings: Settings, *, drain: bool, deadline: float | None = None) -> int:
+    from .backends import build_backend, build_queue, build_results, build_sink
+    from .stats import WorkerStats
+    from .worker import Worker
+
+    stats = WorkerStats()
+    queue = build_queue(settings)
+    queue.check()
+    backend = build_backend(settings)
+    results = build_results(settings)
+    worker = Worker(queue, backend, results, settings.worker, stats, build_sink(settings))
+    stop = threading.Event()
+    _stop_on_signals(stop)
+    server = None
+    if settings.health.enabled:
+        from .health import HealthServer
+
+        server = HealthServer(
+            stats, _readiness(queue, backend), results, settings.health.host, settings.health.port
+        )
+        server.start()
+        log.info("health endpoint", url=server.url)
+    log.info("worker started", backend=settings.backend, queue=queue.name, drain=drain)
+    try:
+        return worker.run(stop, drain=drain, deadline=deadline)
+    finally:
+        if server is not None:
+            server.stop()
+        log.info("worker stopped")
+
+
+def _drain_until_ended(settings: Settings, deadline: float | None) -> int:
+    """Drain repeatedly until every request seen in this run has ended."""
+    from .backends import build_results
+
+    results = build_results(settings)
+    while True:
+        code = _run_worker(settings, drain=True, deadline=deadline)
+        if code != EXIT_OK:
+            return code
+        pending = [r for r in results.recent(1000) if not r.state.terminal]
+        if not pending or (deadline is not None and time.time() >= deadline):
+            return EXIT_OK
+        time.sleep(min(settings.worker.recheck_seconds, 5.0))
+
+
+def _readiness(queue: Any, backend: Any) -> Callable[[], dict[str, str | None]]:
+    def check() -> dict[str, str | None]:
+        answers: dict[str, str | None] = {}
+        for name, part in (("queue", queue), ("backend", backend.engine)):
+            try:
+                part.check()
+                answers[name] = None
+            except Exception as exc:
+                answers[name] = f"{type(exc).__name__}: {exc}"
+        return answers
+
+    return check
+
+
+def _stop_on_signals(stop: threading.Event) -> None:
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping", signal=signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+
+
+def _wait_for(
+    results: Any, request_ids: list[str], timeout: float, *, quiet: bool
+) -> dict[str, RequestResult]:
+    ends = time.time() + timeout
+    seen: dict[str, str] = {}
+    while True:
+        current = {rid: results.get(rid) for rid in request_ids}
+        for rid, result in current.items():
+            state = result.state.value if result else "unknown"
+            if not quiet and seen.get(rid) != state:
+                print(f"{rid}: {state}", file=sys.stderr, flush=True)
+            seen[rid] = state
+        if all(r is not None and r.state.terminal for r in current.values()):
+            return {rid: r for rid, r in current.items() if r is not None}
+        if time.time() >= ends:
+            raise TransientError(f"timed out after {timeout:.0f}s waiting for {request_ids}")
+        time.sleep(1.0)
+
+
+def _print_result(result: RequestResult, *, as_json: bool) -> None:
+    if as_json:
+        print(result.model_dump_json(indent=2))
+    else:
+        print(result_summary(result))
+
+
+def _read_file(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidRequest(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _client_host(host: str) -> str:
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host

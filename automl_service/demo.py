@@ -1,0 +1,102 @@
+"""``automl-service demo``: three sample requests through the whole local pipeline."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+from .backends import build_backend, build_queue, build_results
+from .render import result_summary
+from .request import parse_request
+from .results import RequestState
+from .settings import Settings
+from .stats import WorkerStats
+from .worker import Worker
+
+
+def demo_requests(budget_seconds: int) -> list[dict[str, Any]]:
+    """One request per task, on tables that ship inside installed packages."""
+    limits = {"timeout_seconds": budget_seconds}
+    return [
+        {
+            "request_id": "demo-classification",
+            "task": "classification",
+            "training_data": "sample:breast_cancer",
+            "target_column_name": "target",
+            "primary_metric": "AUC_weighted",
+            "limits": limits,
+            "experiment_name": "demo",
+            "registration": {"model_name": "demo-breast-cancer"},
+        },
+        {
+            "request_id": "demo-regression",
+            "task": "regression",
+            "training_data": "sample:diabetes",
+            "target_column_name": "target",
+            "primary_metric": "normalized_root_mean_squared_error",
+            "selection": {"metric": "r2_score"},
+            "limits": limits,
+            "experiment_name": "demo",
+            "registration": {"model_name": "demo-diabetes"},
+        },
+        {
+            "request_id": "demo-forecasting",
+            "task": "forecasting",
+            "training_data": "sample:co2",
+            "target_column_name": "co2",
+            "primary_metric": "normalized_root_mean_squared_error",
+            "forecasting": {"time_column_name": "date", "forecast_horizon": 12, "frequency": "MS"},
+            "limits": limits,
+            "experiment_name": "demo",
+            "registration": {"model_name": "demo-co2"},
+        },
+    ]
+
+
+def run_demo(settings: Settings, *, budget_seconds: int, as_json: bool) -> int:
+    """Enqueue the sample requests, process them to the end, print each outcome."""
+    settings.worker.recheck_seconds = 2.0
+    settings.worker.max_recheck_seconds = 5.0
+    settings.worker.poll_interval_seconds = 0.5
+    settings.worker.max_poll_interval_seconds = 2.0
+    queue = build_queue(settings)
+    results = build_results(settings)
+    worker = Worker(queue, build_backend(settings), results, settings.worker, WorkerStats())
+    ids = []
+    for body in demo_requests(budget_seconds):
+        text = json.dumps(body)
+        ids.append(parse_request(text).id)
+        queue.send(text)
+    _say(f"queued {len(ids)} requests in {settings.local.data_dir.resolve()}", as_json)
+
+    stop = threading.Event()
+    seen: dict[str, str] = {}
+    started = time.time()
+    while True:
+        worker.run_once(stop)
+        current = {rid: results.get(rid) for rid in ids}
+        for rid, result in current.items():
+            state = result.state.value if result else "queued"
+            if seen.get(rid) != state:
+                _say(f"[{time.time() - started:5.0f}s] {rid}: {state}", as_json)
+                seen[rid] = state
+        if all(r is not None and r.state.terminal for r in current.values()):
+            break
+        time.sleep(0.5)
+
+    final = [r for r in current.values() if r is not None]
+    if as_json:
+        print(json.dumps([r.model_dump(mode="json") for r in final], indent=2))
+    else:
+        for result in final:
+            print()
+            print(result_summary(result))
+    return 0 if all(r.state is RequestState.SUCCEEDED for r in final) else 1
+
+
+def _say(text: str, as_json: bool) -> None:
+    print(text, file=sys.stderr if as_json else sys.stdout, flush=True)
+

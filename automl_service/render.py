@@ -1,0 +1,52 @@
+"""Plain-text views of results for the terminal (pure: strings in, strings out)."""
+
+from __future__ import annotations
+
+from .results import RequestResult
+
+
+def result_summary(result: RequestResult, *, leaderboard_rows: int = 5) -> str:
+    lines = [f"request {result.request_id}: {result.state.value}"]
+    fields = [
+        ("task", result.task),
+        ("job", result.job_name),
+        ("parent run", result.parent_run_id),
+        ("best run", result.best_run_id),
+        (
+            "metric",
+            f"{result.metric} = {result.best_value:.6g}"
+            if result.metric and result.best_value is not None
+            else None,
+        ),
+        (
+            "model",
+            f"{result.model_name} version {result.model_version}" if result.model_name else None,
+        ),
+        ("endpoint", f"{result.endpoint} ({result.scoring_uri})" if result.endpoint else None),
+        ("deployment", result.deployment_note),
+        ("error", result.error),
+        ("failed attempts", str(result.attempts) if result.attempts else None),
+    ]
+    lines += [f"  {name:<16}{value}" for name, value in fields if value]
+    if result.leaderboard:
+        lines.append(f"  leaderboard ({result.metric}):")
+        lines += [
+            f"    {rank:>2}. {row.value:<12.6g} {row.algorithm or '?':<24} {row.run_id}"
+            for rank, row in enumerate(result.leaderboard[:leaderboard_rows], start=1)
+        ]
+    if result.selection_reason:
+        lines.append(f"  chosen because: {result.selection_reason}")
+    return "\n".join(lines)
+
+
+def result_table(results: list[RequestResult]) -> str:
+    if not results:
+        return "no requests yet"
+    header = f"{'request':<28} {'state':<12} {'model':<40} {'error'}"
+    rows = [
+        f"{r.request_id:<28} {r.state.value:<12} "
+        f"{(f'{r.model_name}:{r.model_version}' if r.model_name else '-'):<40} "
+        f"{(r.error or '')[:60]}"
+        for r in results
+    ]
+    return "\n".join([header, *rows])

@@ -1,0 +1,69 @@
+"""Settings: defaults, TOML files, environment overrides and secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from automl_service.errors import ConfigurationError
+from automl_service.settings import SETTINGS_FILE_ENV, Settings, load_settings
+
+SETTINGS_DIR = Path(__file__).resolve().parents[1] / "settings"
+
+
+def test_local_backend_needs_no_settings() -> None:
+    """With nothing set, the service is the local backend on a SQLite queue."""
+    s = load_settings()
+    assert s.backend == "local"
+    assert s.queue.kind == "sqlite"
+    assert s.local.mlflow_uri.startswith("sqlite:///")
+
+
+def test_environment_overrides_nested_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AUTOML_SERVICE_<SECTION>__<FIELD> sets a nested value."""
+    monkeypatch.setenv("AUTOML_SERVICE_WORKER__MAX_FAILURES", "9")
+    monkeypatch.setenv("AUTOML_SERVICE_LOCAL__DATA_DIR", "/srv/automl")
+    s = load_settings()
+    assert s.worker.max_failures == 9
+    assert s.local.data_dir == Path("/srv/automl")
+
+
+def test_file_then_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A settings file is read, and the environment wins over it."""
+    monkeypatch.setenv("AUTOML_SERVICE_WORKER__RECHECK_SECONDS", "7")
+    s = load_settings(SETTINGS_DIR / "azure.toml")
+    assert s.backend == "azure"
+    assert s.queue.kind == "azure_storage"
+    assert s.worker.recheck_seconds == 7.0
+
+
+@pytest.mark.parametrize("name", ["local.toml", "azure.toml", "container.toml"])
+def test_shipped_files_are_valid(name: str) -> None:
+    """Every file under settings/ loads without errors."""
+    assert isinstance(load_settings(SETTINGS_DIR / name), Settings)
+
+
+def test_file_named_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AUTOML_SERVICE_SETTINGS_FILE names the file when no path is given."""
+    monkeypatch.setenv(SETTINGS_FILE_ENV, str(SETTINGS_DIR / "container.toml"))
+    s = load_settings()
+    assert s.health.enabled is True
+    assert s.logging.format == "json"
+
+
+def test_missing_file_is_a_configuration_error() -> None:
+    """A settings path that does not exist is refused clearly."""
+    with pytest.raises(ConfigurationError, match="not found"):
+        load_settings("/nonexistent/settings.toml")
+
+
+def test_secrets_never_render(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A connection string from the environment is usable but never printed."""
+    canary = "DefaultEndpointsProtocol=https;AccountKey=CANARY-SECRET-123"
+    monkeypatch.setenv("AUTOML_SERVICE_QUEUE__CONNECTION_STRING", canary)
+    s = load_settings()
+    assert s.queue.connection_string is not None
+    assert s.queue.connection_string.get_secret_value() == canary
+    assert "CANARY" not in repr(s)
+    assert "CANARY" not in s.model_dump_json()
