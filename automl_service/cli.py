@@ -54,10 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-format", choices=["auto", "json", "console"], help="log rendering (default auto)"
     )
+    # --json is accepted before or after the command name.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     worker = commands.add_parser(
         "worker",
+        parents=[common],
         help="process requests until stopped (SIGTERM/SIGINT)",
         description="Poll the queue and advance requests until stopped by SIGTERM or SIGINT.",
     )
@@ -66,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     drain = commands.add_parser(
         "drain",
+        parents=[common],
         help="process what is queued, then exit (scheduled jobs)",
         description=(
             "Advance every visible request once, then exit 0 when nothing is visible. "
@@ -82,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = commands.add_parser(
         "submit",
+        parents=[common],
         help="validate and enqueue a request; prints its id",
         description="Validate a JSON request and put it on the queue. Prints the request id.",
     )
@@ -92,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser(
         "status",
+        parents=[common],
         help="show one request, or list recent ones",
         description="Show a request's state, job, best run, model version and error.",
     )
@@ -101,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
+        parents=[common],
         help="run sample requests end to end on the local backend",
         description=(
             "Enqueue one classification, one regression and one forecasting request on "
@@ -114,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     health = commands.add_parser(
         "health",
+        parents=[common],
         help="check a running worker's health endpoint; exit 0 or 1",
         description="For container HEALTHCHECKs: exit 0 if /healthz answers 200, else 1.",
     )
@@ -123,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser(
         "report",
+        parents=[common],
         help="write an HTML report for a request",
         description="Write a self-contained HTML report: leaderboard, trial plot, choice.",
     )

@@ -10,6 +10,8 @@ message comes back and the next receive carries on from what the backend already
 from __future__ import annotations
 
 import json
+import os
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -32,6 +34,9 @@ from .stats import WorkerStats
 log = get_logger(__name__)
 
 LEADERBOARD_ROWS = 10
+
+#: Crash testing: name a step here and the worker kills itself (SIGKILL) right after it.
+CRASH_AFTER_STEP_ENV = "AUTOML_SERVICE_CRASH_AFTER_STEP"
 
 #: Exit codes of ``run`` (and so of ``automl-service worker`` and ``drain``).
 EXIT_OK = 0
@@ -274,6 +279,8 @@ class Worker:
                 yield
             finally:
                 self.stats.time_step(name, time.perf_counter() - started)
+        if os.environ.get(CRASH_AFTER_STEP_ENV) == name:
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _selection_fields(selection: Selection, engine_best: str | None) -> dict[str, object]:

@@ -1,0 +1,230 @@
+"""The worker end to end on the local backend: real FLAML, real MLflow, real SQLite queue."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+
+from automl_service.backends import build_backend, build_queue, build_results
+from automl_service.queues.sqlite import SqliteQueue
+from automl_service.results import RequestResult, RequestState
+from automl_service.settings import Settings
+from automl_service.stats import WorkerStats
+from automl_service.worker import CRASH_AFTER_STEP_ENV, Worker
+
+pytestmark = pytest.mark.slow
+
+
+def iris_request(request_id: str, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "request_id": request_id,
+        "task": "classification",
+        "training_data": "sample:iris",
+        "target_column_name": "target",
+        "primary_metric": "accuracy",
+        "limits": {"timeout_seconds": 5, "max_trials": 6},
+        "registration": {"model_name": f"iris-{request_id}"},
+    }
+    body.update(changes)
+    return body
+
+
+def make_worker(settings: Settings) -> tuple[Worker, SqliteQueue]:
+    queue = build_queue(settings)
+    assert isinstance(queue, SqliteQueue)
+    worker = Worker(
+        queue, build_backend(settings), build_results(settings), settings.worker, WorkerStats()
+    )
+    return worker, queue
+
+
+def run_until_ended(worker: Worker, ids: list[str], timeout: float = 180.0) -> dict[str, Any]:
+    stop = threading.Event()
+    ends = time.time() + timeout
+    while time.time() < ends:
+        worker.run_once(stop)
+        current = {rid: worker.results.get(rid) for rid in ids}
+        if all(r is not None and r.state.terminal for r in current.values()):
+            return current
+        time.sleep(0.2)
+    raise AssertionError(f"requests did not end in {timeout}s: {current}")
+
+
+def mlflow_client(settings: Settings) -> Any:
+    uri = settings.local.mlflow_uri
+    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def parent_runs(settings: Settings) -> list[Any]:
+    client = mlflow_client(settings)
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, max_results=5000)
+    return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+
+
+def model_versions(settings: Settings, name: str) -> list[Any]:
+    return list(mlflow_client(settings).search_model_versions(f"name = '{name}'"))
+
+
+def test_request_end_to_end(settings: Settings) -> None:
+    """A queued request ends registered, with the best child run by its metric."""
+    worker, queue = make_worker(settings)
+    queue.send(json.dumps(iris_request("e2e")))
+    result: RequestResult = run_until_ended(worker, ["e2e"])["e2e"]
+
+    assert result.state is RequestState.SUCCEEDED, result.error
+    runs = worker.backend.engine.child_runs(result.job_name or "")
+    finished = [r for r in runs if r.status == "FINISHED" and "accuracy" in r.metrics]
+    assert finished
+    assert result.best_value == max(r.metrics["accuracy"] for r in finished)
+    assert result.leaderboard[0].run_id == result.best_run_id
+    values = [row.value for row in result.leaderboard]
+    assert values == sorted(values, reverse=True)
+    [version] = model_versions(settings, "iris-e2e")
+    assert version.version == result.model_version
+    assert version.run_id == result.best_run_id
+    assert version.tags["automl_service.request_id"] == "e2e"
+    assert worker.stats.counters["errors"] == 0
+    assert worker.stats.counters["rechecked"] >= 1
+    assert result.attempts == 0
+    assert queue.visible_count() == 0
+
+
+def test_malformed_messages_go_to_poison_and_good_ones_finish(settings: Settings) -> None:
+    """Garbage and schema errors land in the poison queue with the reason; the good
+    requests beside them are done."""
+    worker, queue = make_worker(settings)
+    queue.send(json.dumps(iris_request("good-1")))
+    queue.send("this is not json")
+    queue.send(json.dumps({"task": "classification", "training_data": "sample:iris"}))
+    queue.send(json.dumps(iris_request("good-2")))
+
+    results = run_until_ended(worker, ["good-1", "good-2"])
+
+    assert {r.state for r in results.values()} == {RequestState.SUCCEEDED}
+    poison = {entry.body: entry.reason for entry in queue.poisoned()}
+    assert len(poison) == 2
+    assert "not JSON" in poison["this is not json"]
+    [schema_reason] = [reason for body, reason in poison.items() if body.startswith("{")]
+    assert "target_column_name: Field required" in schema_reason
+    assert worker.stats.counters["poisoned"] == 2
+    assert queue.visible_count() == 0
+
+
+def test_failed_job_ends_the_request_with_its_reason(settings: Settings) -> None:
+    """A missing target column fails the request once, with the column in the reason,
+    instead of retrying forever; the message leaves the queue (not as poison)."""
+    worker, queue = make_worker(settings)
+    queue.send(json.dumps(iris_request("bad-target", target_column_name="species")))
+    result = run_until_ended(worker, ["bad-target"])["bad-target"]
+
+    assert result.state is RequestState.FAILED
+    assert "species" in (result.error or "")
+    assert queue.visible_count() == 0
+    assert queue.poisoned() == []
+
+
+def test_resent_request_is_the_same_request(settings: Settings) -> None:
+    """The same message sent again after it finished makes no new job or version."""
+    worker, queue = make_worker(settings)
+    body = json.dumps({k: v for k, v in iris_request("x").items() if k != "request_id"})
+    queue.send(body)
+    first = run_until_ended(worker, [_id_of(body)])[_id_of(body)]
+    queue.send(body)
+    worker.run_once()
+    second = worker.results.get(_id_of(body))
+
+    assert second is not None and second.state is RequestState.SUCCEEDED
+    assert second.model_version == first.model_version
+    assert len(parent_runs(settings)) == 1
+    assert len(model_versions(settings, "iris-x")) == 1
+
+
+def _id_of(body: str) -> str:
+    from automl_service.request import parse_request
+
+    return parse_request(body).id
+
+
+# Crash safety: a worker killed at any point loses and duplicates nothing -------------
+
+
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOML_SERVICE_")}
+    env.update(
+        AUTOML_SERVICE_LOCAL__DATA_DIR=str(settings.local.data_dir),
+        AUTOML_SERVICE_WORKER__POLL_INTERVAL_SECONDS="0.2",
+        AUTOML_SERVICE_WORKER__MAX_POLL_INTERVAL_SECONDS="0.5",
+        AUTOML_SERVICE_WORKER__RECHECK_SECONDS="0.5",
+        AUTOML_SERVICE_WORKER__MAX_RECHECK_SECONDS="1",
+        AUTOML_SERVICE_WORKER__VISIBILITY_TIMEOUT_SECONDS="2",
+        AUTOML_SERVICE_LOGGING__FORMAT="json",
+    )
+    env.update(extra)
+    return env
+
+
+def start_worker(settings: Settings, log: Path, **extra: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "automl_service", "worker"],
+        env=worker_env(settings, **extra),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_for_state(
+    settings: Settings, request_id: str, states: set[RequestState], timeout: float
+) -> RequestResult:
+    results = build_results(settings)
+    ends = time.time() + timeout
+    while time.time() < ends:
+        result = results.get(request_id)
+        if result is not None and result.state in states:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"{request_id} never reached {states}: {results.get(request_id)}")
+
+
+@pytest.mark.parametrize("crash_point", ["job", "training", "select", "register"])
+def test_worker_killed_at_any_point_loses_and_duplicates_nothing(
+    settings: Settings, tmp_path: Path, crash_point: str
+) -> None:
+    """SIGKILL at a step boundary or mid-training, then a restart: the request ends with
+    exactly one job, one parent run and one model version."""
+    build_queue(settings).send(json.dumps(iris_request("crash")))
+    log = tmp_path / "worker.log"
+    if crash_point == "training":
+        first = start_worker(settings, log)
+        wait_for_state(settings, "crash", {RequestState.TRAINING}, timeout=60)
+        time.sleep(0.5)
+        first.send_signal(signal.SIGKILL)
+    else:
+        first = start_worker(settings, log, **{CRASH_AFTER_STEP_ENV: crash_point})
+    assert first.wait(timeout=120) == -signal.SIGKILL, log.read_text()
+
+    second = start_worker(settings, log)
+    try:
+        result = wait_for_state(
+            settings, "crash", {RequestState.SUCCEEDED, RequestState.FAILED}, 180
+        )
+    finally:
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(timeout=60) == 0, log.read_text()
+
+    assert result.state is RequestState.SUCCEEDED, result.error
+    assert len(parent_runs(settings)) == 1
+    [version] = model_versions(settings, "iris-crash")
+    assert version.version == result.model_version == "1"
+    jobs = list((settings.local.data_dir / "jobs").iterdir())
+    assert [p.name for p in jobs] == [result.job_name]
