@@ -283,10 +283,16 @@ def _run_worker(settings: Settings, *, drain: bool, deadline: float | None = Non
     _stop_on_signals(stop)
     server = None
     if settings.health.enabled:
-        from .health import HealthServer
+        from .health import HealthServer, run_checks, secret_values
 
+        checks = {"queue": queue.check, "backend": backend.engine.check}
         server = HealthServer(
-            stats, _readiness(queue, backend), results, settings.health.host, settings.health.port
+            stats,
+            lambda: run_checks(checks),
+            results,
+            settings.health.host,
+            settings.health.port,
+            secrets=secret_values(settings),
         )
         server.start()
         log.info("health endpoint", url=server.url)
@@ -312,20 +318,6 @@ def _drain_until_ended(settings: Settings, deadline: float | None) -> int:
         if not pending or (deadline is not None and time.time() >= deadline):
             return EXIT_OK
         time.sleep(min(settings.worker.recheck_seconds, 5.0))
-
-
-def _readiness(queue: Any, backend: Any) -> Callable[[], dict[str, str | None]]:
-    def check() -> dict[str, str | None]:
-        answers: dict[str, str | None] = {}
-        for name, part in (("queue", queue), ("backend", backend.engine)):
-            try:
-                part.check()
-                answers[name] = None
-            except Exception as exc:
-                answers[name] = f"{type(exc).__name__}: {exc}"
-        return answers
-
-    return check
 
 
 def _stop_on_signals(stop: threading.Event) -> None:

@@ -91,7 +91,7 @@ def test_request_end_to_end(settings: Settings) -> None:
     values = [row.value for row in result.leaderboard]
     assert values == sorted(values, reverse=True)
     [version] = model_versions(settings, "iris-e2e")
-    assert version.version == result.model_version
+    assert str(version.version) == result.model_version
     assert version.run_id == result.best_run_id
     assert version.tags["automl_service.request_id"] == "e2e"
     assert worker.stats.counters["errors"] == 0
@@ -225,6 +225,6 @@ def test_worker_killed_at_any_point_loses_and_duplicates_nothing(
     assert result.state is RequestState.SUCCEEDED, result.error
     assert len(parent_runs(settings)) == 1
     [version] = model_versions(settings, "iris-crash")
-    assert version.version == result.model_version == "1"
+    assert str(version.version) == result.model_version == "1"
     jobs = list((settings.local.data_dir / "jobs").iterdir())
     assert [p.name for p in jobs] == [result.job_name]

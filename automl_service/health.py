@@ -1,0 +1,475 @@
+"""The worker's HTTP face: liveness, readiness, Prometheus metrics and request status.
+
+``HealthServer`` serves from a daemon thread (standard library ``ThreadingHTTPServer``), so
+it answers while the worker loop is busy. Every answer is built from the worker's stats,
+the readiness checks and the result store; every text that could carry a secret (an error
+from a queue client that echoes its connection string, a result's error) passes through
+``scrub`` first. ``check_health`` is the client side, for a container HEALTHCHECK.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import socket
+import threading
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, SecretStr
+
+from .logs import get_logger
+from .results import RequestState, ResultStore
+from .stats import WorkerStats
+
+log = get_logger(__name__)
+
+HEALTHZ_PATH = "/healthz"
+READYZ_PATH = "/readyz"
+METRICS_PATH = "/metrics"
+REQUESTS_PATH = "/requests/"
+
+#: A heartbeat older than this (seconds) makes ``/healthz`` answer 503.
+DEFAULT_STALE_AFTER = 120.0
+
+#: Readiness checks slower than this (seconds) count as failed.
+DEFAULT_READINESS_TIMEOUT = 8.0
+
+#: Prometheus text exposition format, version 0.0.4.
+PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+Readiness = Callable[[], dict[str, str | None]]
+
+REDACTED = "***"
+
+# Each pattern keeps its first group (the key) and replaces the secret after it.
+_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # Connection-string and key=value secrets (Azure Storage, Service Bus, SQL, OAuth).
+    (
+        re.compile(
+            r"(?i)\b((?:AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd|"
+            r"client_secret|ClientSecret)[\"']?\s*[=:]\s*)(?:\"[^\"]*\"|'[^']*'|[^;\s\"'<>]+)"
+        ),
+        r"\1" + REDACTED,
+    ),
+    # Secrets in query strings: SAS signatures, tokens, API keys.
+    (
+        re.compile(
+            r"(?i)\b((?:sig|signature|token|access_token|refresh_token|id_token|"
+            r"api[-_]?key|subscription-key)=)[^&\s\"'<>;]+"
+        ),
+        r"\1" + REDACTED,
+    ),
+    # Authorization headers.
+    (re.compile(r"(?i)\b(Bearer|Basic|SharedKey)\s+[A-Za-z0-9\-._~+/:]+=*"), r"\1 " + REDACTED),
+    # Passwords in URLs: scheme://user:password@host.
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
+    # Bare JSON Web Tokens.
+    (re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), REDACTED),
+)
+
+
+def scrub(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every secret we can recognise replaced by ``***``.
+
+    Recognised: connection-string keys (``AccountKey=``, ``SharedAccessSignature=``,
+    ``Password=``...), query-string signatures and tokens (``sig=``, ``token=``...),
+    ``Bearer``/``Basic`` credentials, passwords in URLs, JSON Web Tokens, and any of the
+    literal ``secrets`` given (e.g. the values of the settings' ``SecretStr`` fields).
+    """
+    for value in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(value, REDACTED)
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def secret_values(model: BaseModel) -> list[str]:
+    """The values of every ``SecretStr`` field in ``model`` and its nested models.
+
+    Pass them to ``HealthServer(secrets=...)`` so that a secret echoed verbatim in an error
+    is redacted even where no pattern would recognise it.
+    """
+    found: list[str] = []
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            found.extend(secret_values(value))
+    return [s for s in found if s]
+
+
+def run_checks(checks: Mapping[str, Callable[[], object]]) -> dict[str, str | None]:
+    """Run each named check; None where it returned, its error text where it raised.
+
+    A readiness function is usually ``lambda: run_checks({"queue": queue.check, ...})``.
+    """
+    outcome: dict[str, str | None] = {}
+    for name, check in checks.items():
+        try:
+            check()
+        except Exception as exc:  # a failed check is an answer, not a crash
+            outcome[name] = f"{type(exc).__name__}: {exc}"
+        else:
+            outcome[name] = None
+    return outcome
+
+
+# Prometheus text -------------------------------------------------------------------------
+
+#: Counters of WorkerStats exposed under their own metric names.
+REQUEST_COUNTERS: Mapping[str, str] = {
+    "received": "Requests received from the queue (every receive, re-checks included).",
+    "succeeded": "Requests that ended succeeded.",
+    "failed": "Requests that ended failed for good.",
+    "poisoned": "Messages moved to the poison queue.",
+    "rechecked": "Receives of a request whose next step was not ready yet.",
+}
+
+_METRIC_NAME = re.compile(r"[^a-zA-Z0-9_]")
+
+#: How many recent results are read to count requests by state, when the result store
+#: cannot count them itself.
+STATES_SCAN_LIMIT = 1000
+
+
+def render_metrics(
+    snapshot: Mapping[str, Any],
+    heartbeat_age: float,
+    states: Mapping[RequestState, int] | None = None,
+) -> str:
+    """WorkerStats.snapshot() (and request counts by state, when known) as Prometheus text
+    exposition format. Pure."""
+    out: list[str] = []
+
+    def family(name: str, kind: str, help_text: str) -> None:
+        out.append(f"# HELP {name} {_escape_help(help_text)}")
+        out.append(f"# TYPE {name} {kind}")
+
+    counters: Mapping[str, int] = snapshot.get("counters", {})
+    for key, help_text in REQUEST_COUNTERS.items():
+        name = f"automl_service_requests_{key}_total"
+        family(name, "counter", help_text)
+        out.append(f"{name} {_number(counters.get(key, 0))}")
+    others = sorted(k for k in counters if k not in REQUEST_COUNTERS)
+    if others:
+        name = "automl_service_worker_events_total"
+        family(name, "counter", "Other worker events, by name.")
+        for key in others:
+            out.append(f'{name}{{event="{_escape_label(key)}"}} {_number(counters[key])}')
+
+    name = "automl_service_requests_in_progress"
+    family(name, "gauge", "Requests this worker is advancing right now.")
+    out.append(f"{name} {len(snapshot.get('in_progress', ()))}")
+
+    if states is not None:
+        name = "automl_service_automl_jobs_running"
+        family(name, "gauge", "Requests whose AutoML job is queued or running.")
+        out.append(f"{name} {states.get(RequestState.TRAINING, 0)}")
+        name = "automl_service_requests"
+        family(name, "gauge", "Requests in the result store, by state.")
+        for state in RequestState:
+            out.append(f'{name}{{state="{state.value}"}} {states.get(state, 0)}')
+
+    steps: Mapping[str, tuple[int, float]] = snapshot.get("steps", {})
+    name = "automl_service_step_duration_seconds"
+    family(name, "summary", "Time spent in each step of advancing a request.")
+    for step in sorted(steps):
+        count, total = steps[step]
+        label = f'{{step="{_escape_label(step)}"}}'
+        out.append(f"{name}_count{label} {_number(count)}")
+        out.append(f"{name}_sum{label} {_number(total)}")
+
+    name = "automl_service_heartbeat_age_seconds"
+    family(name, "gauge", "Seconds since the worker loop last showed signs of life.")
+    out.append(f"{name} {_number(heartbeat_age)}")
+
+    name = "automl_service_start_time_seconds"
+    family(name, "gauge", "When the worker started, in seconds since the epoch.")
+    out.append(f"{name} {_number(snapshot.get('started_at', 0.0))}")
+    return "\n".join(out) + "\n"
+
+
+def _number(value: float) -> str:
+    value = float(value)
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _escape_help(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _scrub_json(value: Any, secrets: Iterable[str]) -> Any:
+    if isinstance(value, str):
+        return scrub(value, secrets)
+    if isinstance(value, list):
+        return [_scrub_json(item, secrets) for item in value]
+    if isinstance(value, dict):
+        return {key: _scrub_json(item, secrets) for key, item in value.items()}
+    return value
+
+
+# The server ------------------------------------------------------------------------------
+
+
+class HealthServer:
+    """Serves ``/healthz``, ``/readyz``, ``/metrics`` and ``/requests/{id}``.
+
+    - ``/healthz``: 200 while ``stats.heartbeat_age()`` is below ``stale_after`` seconds,
+      else 503. Never calls out: it answers even when every backend is down.
+    - ``/readyz``: calls ``readiness()``; 200 when every check maps to None, else 503.
+      Error texts are scrubbed of secrets. One call at a time: concurrent probes share the
+      call under way, and one that takes longer than ``readiness_timeout`` answers 503
+      while it goes on (a hung backend never piles up threads).
+    - ``/metrics``: Prometheus text from ``stats.snapshot()``, plus requests by state from
+      ``results`` (its ``counts()`` when it has one, else its latest 1000 results).
+    - ``/requests/{id}``: the RequestResult JSON from ``results``, 404 when unknown.
+
+    ``start`` returns once the socket listens (port 0 picks a free port; see ``url``);
+    ``stop`` is idempotent and waits for the serving thread.
+    """
+
+    def __init__(
+        self,
+        stats: WorkerStats,
+        readiness: Readiness,
+        results: ResultStore,
+        host: str,
+        port: int,
+        *,
+        stale_after: float = DEFAULT_STALE_AFTER,
+        readiness_timeout: float = DEFAULT_READINESS_TIMEOUT,
+        secrets: Iterable[str] = (),
+    ) -> None:
+        self.stats = stats
+        self.readiness = readiness
+        self.results = results
+        self.host = host
+        self.port = port
+        self.stale_after = stale_after
+        self.readiness_timeout = readiness_timeout
+        self.secrets = tuple(s for s in secrets if s)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._readiness_lock = threading.Lock()
+        self._readiness_call: Future[dict[str, str | None]] | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL a client on this host reaches the server at (after ``start``)."""
+        if self._server is None:
+            raise RuntimeError("the health server is not started")
+        port = self._server.server_address[1]
+        return f"http://{_client_host(self.host)}:{port}"
+
+    def start(self) -> None:
+        """Bind and serve in a daemon thread. Raises OSError if the port is taken."""
+        if self._server is not None:
+            return
+        server_class = _IPv6Server if ":" in self.host else ThreadingHTTPServer
+        server = server_class((self.host, self.port), _make_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+        )
+        self._thread.name = "health-server"
+        self._thread.start()
+        log.info("health_server_started", url=self.url)
+
+    def stop(self) -> None:
+        """Stop serving and close the socket; safe to call twice."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+        log.info("health_server_stopped")
+
+    def __enter__(self) -> HealthServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # Answers (status, content type, body); pure apart from the calls they name.
+
+    def healthz(self) -> tuple[int, str, bytes]:
+        age = self.stats.heartbeat_age()
+        alive = age < self.stale_after
+        body = {
+            "status": "ok" if alive else "stale",
+            "heartbeat_age_seconds": round(age, 3),
+            "stale_after_seconds": self.stale_after,
+        }
+        return _json(HTTPStatus.OK if alive else HTTPStatus.SERVICE_UNAVAILABLE, body)
+
+    def readyz(self) -> tuple[int, str, bytes]:
+        call = self._readiness_future()
+        try:
+            checks = call.result(timeout=self.readiness_timeout)
+        except FutureTimeout:
+            checks = {"readiness": f"checks took longer than {self.readiness_timeout:g} s"}
+        except Exception as exc:  # the readiness function itself broke: not ready
+            checks = {"readiness": f"{type(exc).__name__}: {exc}"}
+        ready = all(error is None for error in checks.values())
+        body = {
+            "status": "ready" if ready else "not ready",
+            "checks": {
+                scrub(name, self.secrets): "ok" if error is None else scrub(error, self.secrets)
+                for name, error in checks.items()
+            },
+        }
+        if not ready:
+            log.warning("not_ready", checks=body["checks"])
+        return _json(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE, body)
+
+    def _readiness_future(self) -> Future[dict[str, str | None]]:
+        """The readiness call under way, or a new one in its own daemon thread."""
+        with self._readiness_lock:
+            call = self._readiness_call
+            if call is None or call.done():
+                call = Future()
+                self._readiness_call = call
+                threading.Thread(
+                    target=_fulfil, args=(call, self.readiness), name="readiness", daemon=True
+                ).start()
+            return call
+
+    def metrics(self) -> tuple[int, str, bytes]:
+        text = render_metrics(
+            self.stats.snapshot(), self.stats.heartbeat_age(), self._request_states()
+        )
+        return HTTPStatus.OK, PROMETHEUS_CONTENT_TYPE, scrub(text, self.secrets).encode()
+
+    def request_status(self, request_id: str) -> tuple[int, str, bytes]:
+        try:
+            result = self.results.get(request_id)
+        except Exception as exc:
+            log.warning("result_store_error", error=scrub(str(exc), self.secrets))
+            return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "result store unavailable"})
+        if result is None:
+            return _json(HTTPStatus.NOT_FOUND, {"error": "no such request"})
+        return _json(HTTPStatus.OK, _scrub_json(result.model_dump(mode="json"), self.secrets))
+
+    def _request_states(self) -> dict[RequestState, int] | None:
+        counts = getattr(self.results, "counts", None)
+        try:
+            if callable(counts):
+                return {RequestState(state): int(n) for state, n in counts().items()}
+            return dict(Counter(r.state for r in self.results.recent(STATES_SCAN_LIMIT)))
+        except Exception as exc:  # metrics still answer without these gauges
+            log.warning("result_store_error", error=scrub(str(exc), self.secrets))
+            return None
+
+    def answer(self, path: str) -> tuple[int, str, bytes]:
+        """The answer to ``GET path``."""
+        path = urlsplit(path).path
+        if path == HEALTHZ_PATH:
+            return self.healthz()
+        if path == READYZ_PATH:
+            return self.readyz()
+        if path == METRICS_PATH:
+            return self.metrics()
+        if path.startswith(REQUESTS_PATH):
+            request_id = unquote(path[len(REQUESTS_PATH) :])
+            if request_id and "/" not in request_id:
+                return self.request_status(request_id)
+        return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+
+def _fulfil(call: Future[dict[str, str | None]], readiness: Readiness) -> None:
+    try:
+        call.set_result(readiness())
+    except Exception as exc:
+        call.set_exception(exc)
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _client_host(host: str) -> str:
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _json(status: int, body: object) -> tuple[int, str, bytes]:
+    return status, "application/json", json.dumps(body, sort_keys=True).encode()
+
+
+def _make_handler(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "automl-service-health"
+        sys_version = ""
+        timeout = 10.0  # seconds a client may take to send its request
+
+        def do_GET(self) -> None:
+            try:
+                status, content_type, body = owner.answer(self.path)
+            except Exception as exc:
+                log.error("health_answer_failed", error=scrub(str(exc), owner.secrets))
+                status, content_type, body = _json(
+                    HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}
+                )
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("health_http", line=format % args)
+
+    return Handler
+
+
+# The client ------------------------------------------------------------------------------
+
+
+def health_url(host: str, port: int, path: str = HEALTHZ_PATH) -> str:
+    """The URL a process on this host checks, for a server bound to ``host:port``."""
+    return f"http://{_client_host(host)}:{port}{path}"
+
+
+def check_health(url: str, timeout: float) -> int:
+    """0 when ``GET url`` answers 200 within ``timeout`` seconds, else 1. Never raises.
+
+    A URL without a path checks ``/healthz``.
+    """
+    if urlsplit(url).path in ("", "/"):
+        url = url.rstrip("/") + HEALTHZ_PATH
+    # No proxies: the server is on this host, and a proxy from the environment would
+    # answer for it.
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(url, timeout=timeout) as response:
+            return 0 if response.status == HTTPStatus.OK else 1
+    except (urllib.error.URLError, OSError, ValueError):
+        return 1
