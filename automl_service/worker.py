@@ -130,7 +130,7 @@ class Worker:
             self._poison_invalid(message, str(exc))
             return
         with structlog.contextvars.bound_contextvars(
-            request_id=request.id, job_name=request.job_name
+            request_id=request.id, job_name=request.job_name, step="settle"
         ):
             self.stats.track(request.id, True)
             try:
@@ -155,11 +155,12 @@ class Worker:
             self._finish(
                 message,
                 self._latest(request, current).merged(state=RequestState.FAILED, error=str(exc)),
+                request.reply_to,
             )
         except Exception as exc:  # transient, or a fault of ours: count it, try again
             self._failed_attempt(message, request, current, exc)
         else:
-            self._finish(message, result)
+            self._finish(message, result, request.reply_to)
 
     def _current(self, request: AutoMLRequest, message: Message) -> RequestResult:
         existing = self.results.get(request.id)
@@ -185,6 +186,7 @@ class Worker:
                 attempts=failures,
             )
             self._record(result)
+            self._publish(result, request.reply_to)
             self.queue.dead_letter(message, result.error or reason)
             self.stats.count("failed")
             return
@@ -199,10 +201,10 @@ class Worker:
         self._record(self._latest(request, current).merged(attempts=failures, error=reason))
         self.queue.hide(message, delay, failed=True)
 
-    def _finish(self, message: Message, result: RequestResult) -> None:
+    def _finish(self, message: Message, result: RequestResult, reply_to: str | None) -> None:
         self._record(result)
         self.stats.count("succeeded" if result.state is RequestState.SUCCEEDED else "failed")
-        self._publish(result, None)
+        self._publish(result, reply_to)
         self.queue.delete(message)
         log.info("request ended", state=result.state.value, error=result.error)
 
