@@ -1,0 +1,243 @@
+"""Is the service's model at least as good as what a user gets by hand in the same time?
+
+For each bundled table, one test split is held out from everything. On the rest, at the
+same time budget:
+
+- service: the local engine (FLAML plus, for forecasting, simple baselines), then the
+  service's own best-run selection; the chosen run's MLflow model is loaded and scored;
+- FLAML alone: ``flaml.AutoML.fit`` with the same budget and its defaults;
+- LightGBM with default parameters (forecasting: recursive on lags of the target);
+- forecasting only: the naive last-value forecast.
+
+Each is scored on the held-out test split with the service's canonical metric. Run:
+
+    python benchmarks/quality_benchmark.py --budget 30 [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from automl_service.datasets import load_sample
+from automl_service.engines.local.engine import LocalEngine
+from automl_service.evaluate import compute_metrics
+from automl_service.metrics import Goal, Task, goal_of
+from automl_service.request import AutoMLRequest
+from automl_service.selection import select_best
+from automl_service.settings import LocalSettings
+
+
+@dataclass(frozen=True)
+class Case:
+    sample: str
+    task: Task
+    target: str
+    metric: str
+    time_column: str | None = None
+    horizon: int = 0
+    frequency: str | None = None
+
+
+CASES = [
+    Case("breast_cancer", Task.CLASSIFICATION, "target", "accuracy"),
+    Case("wine", Task.CLASSIFICATION, "target", "accuracy"),
+    Case("diabetes", Task.REGRESSION, "target", "normalized_root_mean_squared_error"),
+    Case("co2", Task.FORECASTING, "co2", "normalized_root_mean_squared_error", "date", 12, "MS"),
+    Case(
+        "macrodata",
+        Task.FORECASTING,
+        "realgdp",
+        "normalized_root_mean_squared_error",
+        "date",
+        8,
+        "QS",
+    ),
+]
+
+
+def splits(
+    case: Case, frame: pd.DataFrame, repeats: int
+) -> list[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Forecasting: the last horizon is the test. Tables: ``repeats`` random 75/25 splits
+    (small test sets are noisy: one row of wine's test set is 2 points of accuracy)."""
+    if case.task is Task.FORECASTING:
+        assert case.time_column
+        frame = frame[[case.time_column, case.target]].sort_values(case.time_column)
+        return [(frame.iloc[: -case.horizon], frame.iloc[-case.horizon :])]
+    from sklearn.model_selection import train_test_split
+
+    stratify = frame[case.target] if case.task is Task.CLASSIFICATION else None
+    return [
+        tuple(train_test_split(frame, test_size=0.25, random_state=seed, stratify=stratify))
+        for seed in range(repeats)
+    ]
+
+
+def score(case: Case, y_true: Any, y_pred: Any) -> float:
+    return compute_metrics(case.task, np.asarray(y_true), np.asarray(y_pred)).get(
+        case.metric, float("nan")
+    )
+
+
+# Competitors ------------------------------------------------------------------------
+
+
+def by_service(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -> Any:
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "train.csv"
+        train.to_csv(data, index=False)
+        body: dict[str, Any] = {
+            "request_id": f"quality-{case.sample}-{len(train)}",
+            "task": case.task.value,
+            "training_data": str(data),
+            "target_column_name": case.target,
+            "primary_metric": case.metric,
+            "limits": {"timeout_seconds": budget},
+        }
+        if case.task is Task.FORECASTING:
+            body["forecasting"] = {
+                "time_column_name": case.time_column,
+                "forecast_horizon": case.horizon,
+                "frequency": case.frequency,
+            }
+        request = AutoMLRequest.model_validate(body)
+        settings = LocalSettings(data_dir=Path(tmp) / "data")
+        engine = LocalEngine(settings)
+        status = engine.ensure_job(request)
+        while not status.state.terminal:
+            time.sleep(1.0)
+            status = engine.ensure_job(request)
+        if status.error:
+            raise RuntimeError(status.error)
+        runs = engine.child_runs(request.job_name)
+        chosen = select_best(runs, request.selection_metric, request.selection_goal)
+        mlflow.set_tracking_uri(settings.mlflow_uri)
+        model = mlflow.pyfunc.load_model(f"runs:/{chosen.winner.run_id}/model")
+        features = test.drop(columns=[case.target])
+        return model.predict(features), chosen.winner.algorithm
+
+
+def by_flaml(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -> Any:
+    from flaml import AutoML
+
+    automl = AutoML()
+    X, y = train.drop(columns=[case.target]), train[case.target]
+    if case.task is Task.FORECASTING:
+        automl.fit(
+            X_train=X,
+            y_train=y,
+            task="ts_forecast",
+            period=case.horizon,
+            time_budget=budget,
+            verbose=0,
+            mlflow_logging=False,
+        )
+    else:
+        automl.fit(X, y, task=case.task.value, time_budget=budget, verbose=0, mlflow_logging=False)
+    return automl.predict(test.drop(columns=[case.target])), automl.best_estimator
+
+
+def by_lightgbm(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -> Any:
+    import lightgbm as lgb
+
+    if case.task is Task.FORECASTING:
+        return _recursive_lightgbm(train[case.target].to_numpy(float), case.horizon), "lgbm"
+    X, y = train.drop(columns=[case.target]), train[case.target]
+    model: Any = (
+        lgb.LGBMClassifier(verbose=-1)
+        if case.task is Task.CLASSIFICATION
+        else lgb.LGBMRegressor(verbose=-1)
+    )
+    model.fit(X, y)
+    return model.predict(test.drop(columns=[case.target])), "lgbm"
+
+
+def _recursive_lightgbm(history: np.ndarray[Any, Any], horizon: int, lags: int = 12) -> Any:
+    import lightgbm as lgb
+
+    rows = np.array([history[i - lags : i] for i in range(lags, len(history))])
+    model = lgb.LGBMRegressor(verbose=-1).fit(rows, history[lags:])
+    path = list(history)
+    for _ in range(horizon):
+        path.append(float(model.predict(np.array([path[-lags:]]))[0]))
+    return np.array(path[-horizon:])
+
+
+def by_naive(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -> Any:
+    return np.repeat(train[case.target].to_numpy(float)[-1], len(test)), "naive"
+
+
+COMPETITORS: dict[str, Callable[..., Any]] = {
+    "service": by_service,
+    "flaml": by_flaml,
+    "lightgbm": by_lightgbm,
+    "naive": by_naive,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", type=int, default=30, help="seconds per AutoML search")
+    parser.add_argument("--samples", nargs="*", help="only these samples")
+    parser.add_argument("--repeats", type=int, default=3, help="random splits per table")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    rows = []
+    for case in CASES:
+        if args.samples and case.sample not in args.samples:
+            continue
+        goal = goal_of(case.metric, case.task)
+        row: dict[str, Any] = {"sample": case.sample, "metric": case.metric}
+        for name, run in COMPETITORS.items():
+            if name == "naive" and case.task is not Task.FORECASTING:
+                continue
+            scores, chosen = [], []
+            for train, test in splits(case, load_sample(case.sample), args.repeats):
+                predictions, model = run(case, train, test, args.budget)
+                scores.append(score(case, test[case.target], predictions))
+                chosen.append(str(model))
+                print(f"{case.sample:<14} {name:<9} {scores[-1]:.4f} ({model})", file=sys.stderr)
+            row[name] = float(np.mean(scores))
+            row[f"{name}_scores"] = scores
+            row[f"{name}_model"] = ", ".join(sorted(set(chosen)))
+        others = [row[n] for n in COMPETITORS if n != "service" and n in row]
+        best_other = max(others) if goal is Goal.MAXIMIZE else min(others)
+        row["service_at_least_as_good"] = (
+            row["service"] >= best_other if goal is Goal.MAXIMIZE else row["service"] <= best_other
+        )
+        rows.append(row)
+
+    print(f"budget {args.budget}s per search; tables: mean over {args.repeats} random splits\n")
+    print(
+        "| sample | metric (test) | service | FLAML alone | LightGBM defaults | naive | "
+        "service ≥ best other |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        naive = f"{row['naive']:.4f}" if "naive" in row else "-"
+        print(
+            f"| {row['sample']} | {row['metric']} | {row['service']:.4f} ({row['service_model']}) "
+            f"| {row['flaml']:.4f} | {row['lightgbm']:.4f} | {naive} | "
+            f"{'yes' if row['service_at_least_as_good'] else 'no'} |"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
