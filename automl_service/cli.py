@@ -3,12 +3,18 @@
 Exit codes: 0 success (or nothing to do); 1 a request ended failed (``submit --wait``) or
 the health check failed; 2 bad input or bad settings; 3 the queue or backend could not be
 reached.
+
+``worker`` and ``drain`` stop on SIGTERM or SIGINT after the step under way, and exit 0; a
+step still running ``worker.shutdown_grace_seconds`` later (or at a second signal) is
+abandoned, its message coming back after the visibility timeout (see ``Shutdown``).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
+import os
 import signal
 import sys
 import threading
@@ -16,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import AutoMLServiceError, ConfigurationError, InvalidRequest, TransientError
@@ -25,6 +31,13 @@ from .render import result_summary, result_table
 from .request import parse_request
 from .results import RequestResult, RequestState
 from .settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from .health import HealthServer
+    from .queues.base import Queue
+    from .results import ResultStore
+    from .stats import WorkerStats
+    from .worker import Backend
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -151,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.settings)
         if args.log_format:
             settings.logging.format = args.log_format
-        configure_logging(settings.logging)
+        configure_logging(settings.logging, secrets=_secrets(settings))
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
         return handler(args, settings)
     except InvalidRequest as exc:
@@ -169,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # pydantic's ValidationError for settings is a ValueError
         print(f"error: bad settings: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except OSError as exc:  # e.g. the data folder or queue file cannot be created
+        print(f"error: unreachable: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
 
 
 # Commands ---------------------------------------------------------------------------
@@ -178,14 +194,22 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     if args.health_port is not None:
         settings.health.enabled = True
         settings.health.port = args.health_port
-    return _run_worker(settings, drain=False)
+    stop = _stop_on_signals(settings.worker.shutdown_grace_seconds)
+    try:
+        return _run_worker(settings, stop)
+    finally:
+        stop.cancel()
 
 
 def cmd_drain(args: argparse.Namespace, settings: Settings) -> int:
     deadline = time.time() + args.deadline if args.deadline else None
-    if args.wait:
-        return _drain_until_ended(settings, deadline)
-    return _run_worker(settings, drain=True, deadline=deadline)
+    stop = _stop_on_signals(settings.worker.shutdown_grace_seconds)
+    try:
+        if args.wait:
+            return _drain_until_ended(settings, stop, deadline)
+        return _run_worker(settings, stop, drain=True, deadline=deadline)
+    finally:
+        stop.cancel()
 
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
@@ -268,7 +292,14 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 # Helpers ----------------------------------------------------------------------------
 
 
-def _run_worker(settings: Settings, *, drain: bool, deadline: float | None = None) -> int:
+def _run_worker(
+    settings: Settings, stop: Shutdown, *, drain: bool = False, deadline: float | None = None
+) -> int:
+    """Run the worker loop until ``stop`` (or, with ``drain``, until idle or ``deadline``).
+
+    Raises TransientError (exit 3) when the queue cannot be reached at start, and
+    ConfigurationError (exit 2) when the worker's health port cannot be bound.
+    """
     from .backends import build_backend, build_queue, build_results, build_sink
     from .stats import WorkerStats
     from .worker import Worker
@@ -279,68 +310,150 @@ def _run_worker(settings: Settings, *, drain: bool, deadline: float | None = Non
     backend = build_backend(settings)
     results = build_results(settings)
     worker = Worker(queue, backend, results, settings.worker, stats, build_sink(settings))
-    stop = threading.Event()
-    _stop_on_signals(stop)
-    server = None
-    if settings.health.enabled:
-        from .health import HealthServer, run_checks, secret_values
-
-        checks = {"queue": queue.check, "backend": backend.engine.check}
-        server = HealthServer(
-            stats,
-            lambda: run_checks(checks),
-            results,
-            settings.health.host,
-            settings.health.port,
-            secrets=secret_values(settings),
-        )
-        server.start()
-        log.info("health endpoint", url=server.url)
+    server = _start_health(settings, stats, queue, backend, results, drain=drain)
+    if server is not None:
+        stop.on_abandon(server.stop)
     log.info("worker started", backend=settings.backend, queue=queue.name, drain=drain)
     try:
-        return worker.run(stop, drain=drain, deadline=deadline)
+        return worker.run(stop.event, drain=drain, deadline=deadline)
     finally:
         if server is not None:
             server.stop()
         log.info("worker stopped")
 
 
-def _drain_until_ended(settings: Settings, deadline: float | None) -> int:
+def _start_health(
+    settings: Settings,
+    stats: WorkerStats,
+    queue: Queue,
+    backend: Backend,
+    results: ResultStore,
+    *,
+    drain: bool,
+) -> HealthServer | None:
+    """The started HealthServer, or None when disabled (or, in drain mode, unbindable)."""
+    if not settings.health.enabled:
+        return None
+    from .health import HealthServer, run_checks
+
+    checks = {"queue": queue.check, "backend": backend.engine.check}
+    server = HealthServer(
+        stats,
+        lambda: run_checks(checks),
+        results,
+        settings.health.host,
+        settings.health.port,
+        stale_after=settings.health.stale_after_seconds,
+        readiness_timeout=settings.health.readiness_timeout_seconds,
+        secrets=_secrets(settings),
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        where = f"{settings.health.host}:{settings.health.port}"
+        if drain:  # a scheduled run still drains without its health endpoint
+            log.warning("health endpoint unavailable", address=where, error=str(exc))
+            return None
+        raise ConfigurationError(f"cannot serve health on {where}: {exc.strerror}") from None
+    log.info("health endpoint", url=server.url)
+    return server
+
+
+def _drain_until_ended(settings: Settings, stop: Shutdown, deadline: float | None) -> int:
     """Drain repeatedly until every request seen in this run has ended."""
     from .backends import build_results
 
     results = build_results(settings)
     while True:
-        code = _run_worker(settings, drain=True, deadline=deadline)
-        if code != EXIT_OK:
+        code = _run_worker(settings, stop, drain=True, deadline=deadline)
+        if code != EXIT_OK or stop.event.is_set():
             return code
         pending = [r for r in results.recent(1000) if not r.state.terminal]
         if not pending or (deadline is not None and time.time() >= deadline):
             return EXIT_OK
-        time.sleep(min(settings.worker.recheck_seconds, 5.0))
+        stop.event.wait(min(settings.worker.recheck_seconds, 5.0))
 
 
-def _stop_on_signals(stop: threading.Event) -> None:
+class Shutdown:
+    """SIGTERM or SIGINT asks the worker loop to stop after the step under way (``event``).
+
+    If the loop has not returned ``grace`` seconds later, or a second signal comes, the
+    process abandons that step and exits 0 at once: every step is idempotent and the
+    message it held comes back after its visibility timeout, so nothing is lost.
+    """
+
+    def __init__(self, grace: float, exit: Callable[[int], object] = os._exit) -> None:
+        self.event = threading.Event()
+        self.grace = grace
+        self._exit = exit
+        self._cleanups: list[Callable[[], object]] = []
+        self._timer: threading.Timer | None = None
+
+    def on_abandon(self, cleanup: Callable[[], object]) -> None:
+        """Run ``cleanup`` (best effort) before abandoning."""
+        self._cleanups.append(cleanup)
+
+    def request(self, reason: str) -> None:
+        """Ask the loop to stop; the second request abandons at once."""
+        if self.event.is_set():
+            self.abandon(f"{reason} again")
+            return
+        log.info("stopping", reason=reason, grace_seconds=self.grace)
+        self.event.set()
+        self._timer = threading.Timer(self.grace, self.abandon, args=("grace period over",))
+        self._timer.daemon = True
+        self._timer.name = "shutdown-grace"
+        self._timer.start()
+
+    def abandon(self, reason: str) -> None:
+        log.warning("abandoning the step under way", reason=reason)
+        for cleanup in self._cleanups:
+            try:
+                cleanup()
+            except Exception as exc:  # exiting anyway
+                log.warning("cleanup failed", error=str(exc))
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self._exit(EXIT_OK)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _stop_on_signals(grace: float) -> Shutdown:
+    shutdown = Shutdown(grace)
+
     def handle(signum: int, frame: FrameType | None) -> None:
-        log.info("stopping", signal=signal.Signals(signum).name)
-        stop.set()
+        shutdown.request(signal.Signals(signum).name)
 
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGINT, handle)
+    return shutdown
+
+
+def _secrets(settings: Settings) -> list[str]:
+    from .health import secret_values
+
+    return secret_values(settings)
 
 
 def _wait_for(
     results: Any, request_ids: list[str], timeout: float, *, quiet: bool
 ) -> dict[str, RequestResult]:
-    ends = time.time() + timeout
+    started = time.time()
+    ends = started + timeout
     seen: dict[str, str] = {}
     while True:
         current = {rid: results.get(rid) for rid in request_ids}
         for rid, result in current.items():
             state = result.state.value if result else "unknown"
             if not quiet and seen.get(rid) != state:
-                print(f"{rid}: {state}", file=sys.stderr, flush=True)
+                elapsed = time.time() - started
+                print(f"{rid}: {state} ({elapsed:.0f}s)", file=sys.stderr, flush=True)
             seen[rid] = state
         if all(r is not None and r.state.terminal for r in current.values()):
             return {rid: r for rid, r in current.items() if r is not None}

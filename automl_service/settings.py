@@ -68,6 +68,14 @@ class AzureSettings(BaseModel):
     client_id: str | None = None
     compute: str | None = None
     tracking_uri: str | None = None
+    #: Instance types a request may deploy on (empty: any).
+    allowed_instance_types: list[str] = Field(default_factory=list)
+    max_instance_count: int = Field(4, ge=1, le=100)
+    #: A deployment still provisioning after this long has failed.
+    deployment_timeout_seconds: float = Field(3600.0, gt=0)
+    #: A running job's status is fetched every tenth of its age, within these bounds.
+    poll_min_seconds: float = Field(15.0, ge=0)
+    poll_max_seconds: float = Field(300.0, ge=0)
 
 
 class WorkerSettings(BaseModel):
@@ -89,6 +97,10 @@ class HealthSettings(BaseModel):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    #: ``/healthz`` answers 503 once the worker loop has shown no sign of life this long.
+    stale_after_seconds: float = Field(120.0, gt=0)
+    #: ``/readyz`` answers 503 when its checks take longer than this.
+    readiness_timeout_seconds: float = Field(8.0, gt=0)
 
 
 class LoggingSettings(BaseModel):

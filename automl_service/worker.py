@@ -112,12 +112,22 @@ class Worker:
         messages = self.queue.receive(
             self.settings.batch_size, self.settings.visibility_timeout_seconds
         )
-        for message in messages:
+        for index, message in enumerate(messages):
             if stop is not None and stop.is_set():
-                break  # the rest come back after their visibility timeout
+                self._release(messages[index:])
+                break
             self.handle(message)
             self.stats.beat()
         return len(messages)
+
+    def _release(self, messages: list[Message]) -> None:
+        """Make unhandled messages visible again at once (on shutdown), best effort: a
+        message not released comes back after its visibility timeout anyway."""
+        for message in messages:
+            try:
+                self.queue.hide(message, 0)
+            except Exception as exc:
+                log.warning("could not release message", error=str(exc))
 
     # One message ----------------------------------------------------------------------
 

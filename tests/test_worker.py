@@ -228,3 +228,18 @@ def test_worker_killed_at_any_point_loses_and_duplicates_nothing(
     assert str(version.version) == result.model_version == "1"
     jobs = list((settings.local.data_dir / "jobs").iterdir())
     assert [p.name for p in jobs] == [result.job_name]
+
+
+def test_messages_received_during_shutdown_are_released_at_once(settings: Settings) -> None:
+    """A batch taken just as the worker stops is visible again at once, not after the
+    visibility timeout."""
+    worker, queue = make_worker(settings)
+    queue.send(json.dumps(iris_request("later-1")))
+    queue.send(json.dumps(iris_request("later-2")))
+    stop = threading.Event()
+    stop.set()
+
+    assert worker.run_once(stop) == 2
+
+    assert queue.visible_count() == 2
+    assert worker.results.get("later-1") is None
