@@ -1,0 +1,146 @@
+"""Tables by reference: bundled samples, local CSV / Parquet files and file:// URIs.
+
+``load_table`` is blocking and reads only local files; every failure it raises on purpose
+is a PermanentError (a missing file or an unknown sample never heals by retrying).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final
+from urllib.parse import unquote, urlparse
+
+import pandas as pd
+
+from .errors import PermanentError
+
+SAMPLE_PREFIX: Final = "sample:"
+
+
+def _sklearn_frame(loader_name: str) -> pd.DataFrame:
+    from sklearn import datasets
+
+    bunch = getattr(datasets, loader_name)(as_frame=True)
+    frame: pd.DataFrame = bunch.frame.copy()
+    return frame
+
+
+def _co2() -> pd.DataFrame:
+    from statsmodels.datasets import co2
+
+    weekly = co2.load_pandas().data["co2"]
+    monthly = weekly.resample("MS").mean().interpolate()
+    return pd.DataFrame({"date": monthly.index, "co2": monthly.to_numpy()})
+
+
+def _sunspots() -> pd.DataFrame:
+    from statsmodels.datasets import sunspots
+
+    data = sunspots.load_pandas().data
+    dates = pd.to_datetime(data["YEAR"].astype(int).astype(str), format="%Y")
+    return pd.DataFrame({"date": dates, "sunspots": data["SUNACTIVITY"].to_numpy()})
+
+
+def _macrodata() -> pd.DataFrame:
+    from statsmodels.datasets import macrodata
+
+    data = macrodata.load_pandas().data
+    dates = pd.PeriodIndex.from_fields(
+        year=data["year"].astype(int), quarter=data["quarter"].astype(int), freq="Q"
+    ).to_timestamp()
+    return pd.DataFrame(
+        {"date": dates, "realgdp": data["realgdp"].to_numpy(), "cpi": data["cpi"].to_numpy()}
+    )
+
+
+_LOADERS: Final[dict[str, tuple[str, Callable[[], pd.DataFrame]]]] = {
+    "breast_cancer": (
+        "binary classification, 569 rows, 30 numeric features, label 'target'",
+        lambda: _sklearn_frame("load_breast_cancer"),
+    ),
+    "iris": (
+        "3-class classification, 150 rows, 4 features, label 'target'",
+        lambda: _sklearn_frame("load_iris"),
+    ),
+    "wine": (
+        "3-class classification, 178 rows, 13 features, label 'target'",
+        lambda: _sklearn_frame("load_wine"),
+    ),
+    "diabetes": (
+        "regression, 442 rows, 10 features, label 'target'",
+        lambda: _sklearn_frame("load_diabetes"),
+    ),
+    "co2": (
+        "monthly forecasting, Mauna Loa CO2 1958-2001, columns 'date', 'co2'",
+        _co2,
+    ),
+    "sunspots": (
+        "yearly forecasting, 309 rows, columns 'date', 'sunspots'",
+        _sunspots,
+    ),
+    "macrodata": (
+        "quarterly forecasting, US macro data 1959-2009, columns 'date', 'realgdp', 'cpi'",
+        _macrodata,
+    ),
+}
+
+#: Sample name -> short description.
+SAMPLES: Final[dict[str, str]] = {name: desc for name, (desc, _) in _LOADERS.items()}
+
+_READERS: Final[dict[str, Callable[[Path], pd.DataFrame]]] = {
+    ".csv": pd.read_csv,
+    ".parquet": pd.read_parquet,
+    ".pq": pd.read_parquet,
+}
+
+
+def load_table(ref: str) -> pd.DataFrame:
+    """The table named by ``ref``: ``sample:NAME``, a local path or a ``file://`` URI.
+
+    Raises PermanentError for an unknown sample, a missing file or an unsupported format.
+    """
+    ref = ref.strip()
+    if ref.startswith(SAMPLE_PREFIX):
+        return load_sample(ref[len(SAMPLE_PREFIX) :])
+    return read_file(to_path(ref))
+
+
+def load_sample(name: str) -> pd.DataFrame:
+    """A bundled sample table by name (see SAMPLES)."""
+    entry = _LOADERS.get(name)
+    if entry is None:
+        raise PermanentError(
+            f"unknown sample {name!r}; known samples: {', '.join(sorted(_LOADERS))}"
+        )
+    return entry[1]()
+
+
+def to_path(ref: str) -> Path:
+    """A local path from a plain path or a ``file://`` URI; other schemes are refused."""
+    parsed = urlparse(ref)
+    if parsed.scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise PermanentError(f"file URI with a remote host is not supported: {ref}")
+        return Path(unquote(parsed.path))
+    if len(parsed.scheme) > 1:  # one letter is a Windows drive
+        raise PermanentError(
+            f"unsupported data reference {ref!r}: use sample:NAME, a local path or file://"
+        )
+    return Path(ref).expanduser()
+
+
+def read_file(path: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file chosen by its suffix."""
+    reader = _READERS.get(path.suffix.lower())
+    if reader is None:
+        raise PermanentError(
+            f"unsupported file format {path.suffix or '(no suffix)'!r} for {path}; "
+            f"supported: {', '.join(sorted(_READERS))}"
+        )
+    if not path.is_file():
+        raise PermanentError(f"data file not found: {path}")
+    try:
+        return reader(path)
+    except (ValueError, OSError) as exc:
+        raise PermanentError(f"cannot read {path}: {exc}") from exc

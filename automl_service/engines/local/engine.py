@@ -1,0 +1,240 @@
+"""LocalEngine: AutoML jobs trained by a detached trainer process, tracked in MLflow."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from ...errors import TransientError
+from ...logs import get_logger
+from ...request import AutoMLRequest
+from ...runs import RunRecord, RunStatus
+from ...scan import scan_child_runs
+from ...settings import LocalSettings
+from ..base import JobState, JobStatus
+from .layout import MAX_ATTEMPTS, JobDir, TrainerConfig, write_atomic
+from .locks import free_slot_exists, is_locked, locked
+from .trials import BEST_CHILD_TAG, ERROR_TAG
+
+log = get_logger(__name__)
+
+JOB_TAG = "automl_service.job_name"
+REQUEST_TAG = "automl_service.request_id"
+TASK_TAG = "automl_service.task"
+
+#: How long ensure_job waits for a new trainer to say whether it got a slot.
+SPAWN_WAIT_SECONDS = 20.0
+
+
+class LocalEngine:
+    """Runs each job in its own trainer process on this machine.
+
+    All methods are safe to call from several workers at once and again after a crash:
+    ``ensure_job`` is get-or-create under a file lock. MLflow store errors are raised as
+    TransientError; a request that cannot train ends its job FAILED (not an exception).
+    """
+
+    name = "local"
+
+    def __init__(self, settings: LocalSettings, *, python: str | None = None) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve()
+        self.python = python or sys.executable
+        self.client = MlflowClient(tracking_uri=settings.mlflow_uri)
+        self._spawned: list[subprocess.Popen[bytes]] = []
+
+    # Engine protocol -------------------------------------------------------------------
+
+    def ensure_job(self, request: AutoMLRequest) -> JobStatus:
+        """Get or create the job and make sure a trainer runs it (or it waits for a slot).
+
+        Returns within seconds: it waits only for a new trainer to take its locks. A
+        RUNNING job whose trainer died is re-trained under the same parent run, up to
+        MAX_ATTEMPTS attempts in all, then ends FAILED.
+        """
+        self._reap()
+        job = self._job(request.job_name)
+        job.path.mkdir(parents=True, exist_ok=True)
+        try:
+            with locked(job.create_lock):
+                config = self._get_or_create(job, request)
+                status = self._status(job, config)
+                if status.state.terminal or is_locked(job.trainer_lock):
+                    return status
+                if job.attempts() >= MAX_ATTEMPTS:
+                    return self._give_up(job, config)
+                if not free_slot_exists(self._slots_dir, self.settings.max_concurrent_jobs):
+                    return self._with_state(status, JobState.QUEUED)
+                self._spawn(job)
+                return self._status(job, config)
+        except MlflowException as exc:
+            raise TransientError(f"MLflow store error: {exc}") from exc
+
+    def job_status(self, job_name: str) -> JobStatus | None:
+        """The job's state from its parent run and trainer lock; None if unknown. Read-only."""
+        self._reap()
+        job = self._job(job_name)
+        config = job.read_config()
+        if config is None:
+            return None
+        try:
+            return self._status(job, config)
+        except MlflowException as exc:
+            raise TransientError(f"MLflow store error: {exc}") from exc
+
+    def child_runs(self, job_name: str) -> list[RunRecord]:
+        """Every child run of the job's parent run: one paginated search."""
+        config = self._job(job_name).read_config()
+        if config is None:
+            return []
+        try:
+            return scan_child_runs(self.client, [config.experiment_id], config.parent_run_id)
+        except MlflowException as exc:
+            raise TransientError(f"MLflow store error: {exc}") from exc
+
+    def check(self) -> None:
+        """Raise TransientError if the tracking store or data directory is unusable."""
+        try:
+            self.client.search_experiments(max_results=1)
+        except MlflowException as exc:
+            raise TransientError(f"MLflow store unreachable: {exc}") from exc
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.data_dir, os.W_OK):
+            raise TransientError(f"data directory not writable: {self.data_dir}")
+
+    # Parts ------------------------------------------------------------------------------
+
+    @property
+    def _slots_dir(self) -> Path:
+        return self.data_dir / "slots"
+
+    def _job(self, job_name: str) -> JobDir:
+        return JobDir(self.data_dir / "jobs" / job_name)
+
+    def _get_or_create(self, job: JobDir, request: AutoMLRequest) -> TrainerConfig:
+        config = job.read_config()
+        if config is not None:
+            return config
+        if not job.request_file.exists():
+            write_atomic(job.request_file, request.model_dump_json(indent=2))
+        experiment_id = self._experiment(request.experiment_name)
+        parent_id = self._find_parent(experiment_id, request.job_name)
+        if parent_id is None:
+            run = self.client.create_run(
+                experiment_id,
+                run_name=request.job_name,
+                tags={
+                    JOB_TAG: request.job_name,
+                    REQUEST_TAG: request.id,
+                    TASK_TAG: request.task.value,
+                    "automl_service.primary_metric": request.metric,
+                },
+            )
+            parent_id = run.info.run_id
+            log.info("local.job_created", job_name=request.job_name, parent_run_id=parent_id)
+        config = TrainerConfig(
+            tracking_uri=self.settings.mlflow_uri,
+            parent_run_id=parent_id,
+            experiment_id=experiment_id,
+            slots_dir=str(self._slots_dir),
+            max_concurrent_jobs=self.settings.max_concurrent_jobs,
+        )
+        job.write_config(config)
+        return config
+
+    def _experiment(self, name: str) -> str:
+        with locked(self.data_dir / "experiments.lock"):
+            found = self.client.get_experiment_by_name(name)
+            if found is not None:
+                return str(found.experiment_id)
+            location = (self.settings.artifact_root / name).as_uri()
+            return str(self.client.create_experiment(name, artifact_location=location))
+
+    def _find_parent(self, experiment_id: str, job_name: str) -> str | None:
+        runs = self.client.search_runs(
+            [experiment_id],
+            filter_string=f"tags.`{JOB_TAG}` = '{job_name}'",
+            max_results=1,
+            order_by=["attributes.start_time ASC"],
+        )
+        return str(runs[0].info.run_id) if runs else None
+
+    def _status(self, job: JobDir, config: TrainerConfig) -> JobStatus:
+        run = self.client.get_run(config.parent_run_id)
+        status, tags = run.info.status, run.data.tags
+        base = JobStatus(
+            job_name=job.path.name,
+            state=JobState.RUNNING,
+            parent_run_id=config.parent_run_id,
+            best_child_run_id=tags.get(BEST_CHILD_TAG),
+        )
+        if status == RunStatus.FINISHED:
+            return self._with_state(base, JobState.COMPLETED)
+        if status == RunStatus.FAILED:
+            error = tags.get(ERROR_TAG) or "training failed"
+            return JobStatus(base.job_name, JobState.FAILED, base.parent_run_id, error)
+        if status == RunStatus.KILLED:
+            return self._with_state(base, JobState.CANCELED)
+        if is_locked(job.trainer_lock):
+            return base
+        if job.attempts() == 0:
+            return self._with_state(base, JobState.QUEUED)
+        return base  # trainer gone mid-attempt: the next ensure_job re-trains
+
+    def _give_up(self, job: JobDir, config: TrainerConfig) -> JobStatus:
+        reason = (
+            f"training stopped {MAX_ATTEMPTS} times without finishing "
+            f"(trainer process died); see {job.log_file}"
+        )
+        self.client.set_tag(config.parent_run_id, ERROR_TAG, reason)
+        self.client.set_terminated(config.parent_run_id, RunStatus.FAILED)
+        log.warning("local.job_gave_up", job_name=job.path.name, attempts=job.attempts())
+        return self._status(job, config)
+
+    def _spawn(self, job: JobDir) -> None:
+        job.phase_file.unlink(missing_ok=True)
+        with job.log_file.open("ab") as out:
+            process = subprocess.Popen(
+                [self.python, "-m", "automl_service.engines.local.trainer", str(job.path)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=str(self.data_dir),
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+        self._spawned.append(process)
+        write_atomic(job.pid_file, str(process.pid))
+        deadline = time.monotonic() + SPAWN_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            if job.phase_file.exists() or process.poll() is not None:
+                break
+            time.sleep(0.05)
+        log.info(
+            "local.trainer_started",
+            job_name=job.path.name,
+            pid=process.pid,
+            phase=_read(job.phase_file),
+        )
+
+    def _reap(self) -> None:
+        self._spawned = [p for p in self._spawned if p.poll() is None]
+
+    @staticmethod
+    def _with_state(status: JobStatus, state: JobState) -> JobStatus:
+        return JobStatus(
+            status.job_name, state, status.parent_run_id, status.error, status.best_child_run_id
+        )
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None

@@ -1,0 +1,90 @@
+"""Where a local job keeps its files: one directory per job name under ``data_dir/jobs``."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+#: A RUNNING parent with no live trainer is re-trained this many times in all.
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """What the trainer process needs besides the request (written to job.json)."""
+
+    tracking_uri: str
+    parent_run_id: str
+    experiment_id: str
+    slots_dir: str
+    max_concurrent_jobs: int
+
+
+@dataclass(frozen=True)
+class JobDir:
+    path: Path
+
+    @property
+    def request_file(self) -> Path:
+        return self.path / "request.json"
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / "job.json"
+
+    @property
+    def trainer_lock(self) -> Path:
+        return self.path / "trainer.lock"
+
+    @property
+    def create_lock(self) -> Path:
+        return self.path / "create.lock"
+
+    @property
+    def log_file(self) -> Path:
+        return self.path / "trainer.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.path / "trainer.pid"
+
+    @property
+    def phase_file(self) -> Path:
+        """What the last trainer started did: running, queued, duplicate or failed."""
+        return self.path / "phase"
+
+    @property
+    def attempts_file(self) -> Path:
+        return self.path / "attempts"
+
+    def attempts(self) -> int:
+        try:
+            return int(self.attempts_file.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def write_attempts(self, value: int) -> None:
+        write_atomic(self.attempts_file, str(value))
+
+    def read_config(self) -> TrainerConfig | None:
+        try:
+            return TrainerConfig(**json.loads(self.config_file.read_text()))
+        except (OSError, ValueError, TypeError):
+            return None
+
+    def write_config(self, config: TrainerConfig) -> None:
+        write_atomic(self.config_file, json.dumps(asdict(config), indent=2))
+
+    def spawned_pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` so readers never see half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)

@@ -1,0 +1,104 @@
+"""MLflow pyfunc wrappers: a FLAML estimator with its preprocessing, or a baseline.
+
+``mlflow.pyfunc.load_model(uri).predict(df)`` takes raw feature columns (forecasting: the
+time column, plus any exogenous columns) and returns labels, values or forecasts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc.model import PythonModel
+
+from . import baselines
+
+
+class FlamlModel(PythonModel):
+    """A fitted FLAML estimator plus FLAML's data and label transformers."""
+
+    def __init__(
+        self,
+        estimator: Any,
+        task: Any,
+        transformer: Any,
+        label_transformer: Any,
+        feature_columns: list[str],
+    ) -> None:
+        self.estimator = estimator
+        self.task = task
+        self.transformer = transformer
+        self.label_transformer = label_transformer
+        self.feature_columns = feature_columns
+        self.refit_error: str | None = None
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        frame = pd.DataFrame(model_input)
+        present = [c for c in self.feature_columns if c in frame.columns]
+        if present:
+            frame = frame[present]
+        X = self.task.preprocess(frame, self.transformer)
+        y = self.estimator.predict(X)
+        y = np.asarray(y)
+        if y.ndim > 1:
+            y = y.ravel()
+        if self.label_transformer is not None:
+            return np.asarray(self.label_transformer.inverse_transform(pd.Series(y.astype(int))))
+        return y
+
+
+class BaselineModel(PythonModel):
+    """A forecasting baseline fitted on a history; predicts for the times given."""
+
+    def __init__(
+        self,
+        kind: str,
+        history: np.ndarray[Any, Any],
+        last_time: pd.Timestamp,
+        freq: str,
+        time_column: str,
+        season: int,
+    ) -> None:
+        self.kind = kind
+        self.history = np.asarray(history, dtype=float)
+        self.last_time = last_time
+        self.freq = freq
+        self.time_column = time_column
+        self.season = season
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        frame = pd.DataFrame(model_input)
+        steps = baselines.steps_for(frame[self.time_column], self.last_time, self.freq)
+        path = baselines.forecast(self.kind, self.history, int(steps.max()), self.season)
+        return path[steps - 1]
+
+
+def requirements() -> list[str]:
+    """Pinned requirements of a logged model (skips MLflow's slow inference)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for package in ("mlflow", "flaml", "lightgbm", "scikit-learn", "statsmodels", "pandas"):
+        try:
+            pins.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
+def log_pyfunc(
+    tracking_uri: str, run_id: str, model: PythonModel, end_time_ms: int | None = None
+) -> None:
+    """Log ``model`` as the run's "model" artifact (cloudpickle serialization).
+
+    The run keeps its status and, when given, its end time (ties in selection use it).
+    """
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run(run_id=run_id, log_system_metrics=False):
+        mlflow.pyfunc.log_model(name="model", python_model=model, pip_requirements=requirements())
+    if end_time_ms is not None:
+        mlflow.MlflowClient(tracking_uri=tracking_uri).set_terminated(
+            run_id, "FINISHED", end_time=end_time_ms
+        )

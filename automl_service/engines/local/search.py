@@ -1,0 +1,328 @@
+"""One training attempt: data, split, baselines, the FLAML search, the winners' models.
+
+Blocking; runs inside the trainer process. Raises PermanentError for a request that can
+never train (missing column, unknown algorithm, unusable series); other exceptions are
+bugs or environment faults. Either way the caller ends the parent run FAILED.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ...datasets import load_table
+from ...errors import PermanentError
+from ...evaluate import compute_metrics
+from ...metrics import Task, goal_of
+from ...request import AutoMLRequest
+from ...runs import RunRecord
+from . import algorithms, baselines
+from .model import BaselineModel, FlamlModel
+from .trials import TrialLog
+
+SEED = 42
+DEFAULT_VALIDATION_SIZE = 0.2
+
+
+@dataclass(frozen=True)
+class Split:
+    X_train: pd.DataFrame
+    y_train: pd.Series
+    X_val: pd.DataFrame | None
+    y_val: pd.Series | None
+    n_splits: int | None = None
+
+
+def check_columns(frame: pd.DataFrame, needed: list[str], what: str) -> None:
+    """PermanentError naming the missing columns and the ones present."""
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise PermanentError(
+            f"{what} column(s) {', '.join(map(repr, missing))} not in the data; "
+            f"columns present: {', '.join(map(str, frame.columns))}"
+        )
+
+
+def split_tabular(request: AutoMLRequest, frame: pd.DataFrame) -> Split:
+    """Train/validation split for classification and regression (fixed seed)."""
+    from sklearn.model_selection import train_test_split
+
+    target = request.target_column_name
+    frame = frame.dropna(subset=[target])
+    X, y = frame.drop(columns=[target]), frame[target]
+    validation = request.validation
+    if validation.n_cross_validations:
+        return Split(X, y, None, None, validation.n_cross_validations)
+    if validation.validation_data:
+        val = load_table(validation.validation_data)
+        check_columns(val, [target, *X.columns], "validation")
+        val = val.dropna(subset=[target])
+        return Split(X, y, val[list(X.columns)], val[target])
+    size = validation.validation_size or DEFAULT_VALIDATION_SIZE
+    stratify = y if request.task is Task.CLASSIFICATION and y.value_counts().min() >= 2 else None
+    try:
+        X_tr, X_va, y_tr, y_va = train_test_split(
+            X, y, test_size=size, random_state=SEED, stratify=stratify
+        )
+    except ValueError:
+        X_tr, X_va, y_tr, y_va = train_test_split(X, y, test_size=size, random_state=SEED)
+    return Split(X_tr, y_tr, X_va, y_va)
+
+
+def split_series(request: AutoMLRequest, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train and holdout tables for forecasting: the last ``horizon`` points are held out."""
+    assert request.forecasting is not None
+    fc = request.forecasting
+    if fc.time_series_id_column_names:
+        raise PermanentError("several time series in one table are not supported locally")
+    time_col, target = fc.time_column_name, request.target_column_name
+    frame = frame.copy()
+    frame[time_col] = pd.to_datetime(frame[time_col])
+    frame = frame.dropna(subset=[target]).sort_values(time_col).reset_index(drop=True)
+    if request.validation.validation_data:
+        holdout = load_table(request.validation.validation_data)
+        check_columns(holdout, [time_col, target], "validation")
+        holdout = holdout.copy()
+        holdout[time_col] = pd.to_datetime(holdout[time_col])
+        return frame, holdout.sort_values(time_col).reset_index(drop=True)
+    horizon = fc.forecast_horizon
+    if len(frame) < 2 * horizon + 2:
+        raise PermanentError(
+            f"series has {len(frame)} points: too short for a holdout of {horizon}"
+        )
+    return frame.iloc[:-horizon].reset_index(drop=True), frame.iloc[-horizon:].reset_index(
+        drop=True
+    )
+
+
+def series_frequency(request: AutoMLRequest, times: pd.Series) -> str:
+    assert request.forecasting is not None
+    if request.forecasting.frequency:
+        return request.forecasting.frequency
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        freq = pd.infer_freq(pd.DatetimeIndex(times))
+    if freq is None:
+        raise PermanentError("the time column has no regular frequency; give 'frequency'")
+    return str(getattr(freq, "freqstr", freq))
+
+
+def run_baselines(
+    request: AutoMLRequest,
+    log: TrialLog,
+    kinds: tuple[str, ...],
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    freq: str,
+) -> None:
+    """Score each baseline on the holdout as a child run; skip those that cannot fit."""
+    assert request.forecasting is not None
+    time_col, target = request.forecasting.time_column_name, request.target_column_name
+    season = baselines.season_length(freq, request.forecasting.seasonality)
+    history = train[target].to_numpy(dtype=float)
+    last_time = pd.Timestamp(train[time_col].iloc[-1])
+    full_history = np.concatenate([history, holdout[target].to_numpy(dtype=float)])
+    full_last_time = pd.Timestamp(holdout[time_col].iloc[-1])
+    for kind in kinds:
+        model = BaselineModel(kind, history, last_time, freq, time_col, season)
+        try:
+            predicted = model.predict(None, holdout[[time_col]])
+        except (ValueError, np.linalg.LinAlgError):
+            continue
+        metrics = compute_metrics(Task.FORECASTING, holdout[target].to_numpy(), predicted)
+        # The logged model forecasts after the whole series, holdout included.
+        final = BaselineModel(kind, full_history, full_last_time, freq, time_col, season)
+        log.log(kind, {"season": season, "freq": freq}, metrics, _constant(final))
+
+
+class FlamlMetric:
+    """FLAML's custom ``metric``: scores a trial, logs it as a child run, returns the loss."""
+
+    def __init__(self, request: AutoMLRequest, log: TrialLog, automl: Any, features: list[str]):
+        self.request = request
+        self.log = log
+        self.automl = automl
+        self.features = features
+        self.goal = goal_of(request.metric, request.task)
+        self.folds: dict[str, list[dict[str, float]]] = {}
+        #: Forecasting: train and holdout together, to refit the logged models on.
+        self.full_series: Any = None
+
+    def __call__(
+        self,
+        X_val: Any,
+        y_val: Any,
+        estimator: Any,
+        labels: Any,
+        X_train: Any,
+        y_train: Any,
+        weight_val: Any = None,
+        weight_train: Any = None,
+        config: Any = None,
+        groups_val: Any = None,
+        groups_train: Any = None,
+    ) -> tuple[float, dict[str, float]]:
+        metrics = self._score(X_val, y_val, estimator, labels)
+        value = metrics.get(self.request.metric, math.nan)
+        loss = math.inf if not math.isfinite(value) else (-value if self._maximize else value)
+        params = dict(config or {})
+        algorithm = algorithms.azure_name(self.request.task, self._learner(estimator))
+        n_splits = self.request.validation.n_cross_validations
+        if n_splits:
+            key = algorithm + repr(sorted(params.items()))
+            folds = self.folds.setdefault(key, [])
+            folds.append(metrics)
+            if len(folds) < n_splits:
+                return loss, {"pred_time": 0.0}
+            del self.folds[key]
+            metrics = _mean(folds)
+        params["learner"] = self._learner(estimator)
+        self.log.log(algorithm, params, metrics, lambda: self._model(estimator))
+        return loss, {"pred_time": 0.0}
+
+    @property
+    def _maximize(self) -> bool:
+        return self.goal is not None and self.goal.value == "maximize"
+
+    def _learner(self, estimator: Any) -> str:
+        for name, cls in self.automl._state.learner_classes.items():
+            if type(estimator) is cls:
+                return str(name)
+        return type(estimator).__name__
+
+    def _score(self, X_val: Any, y_val: Any, estimator: Any, labels: Any) -> dict[str, float]:
+        task = self.request.task
+        if task is Task.FORECASTING:
+            if self.full_series is None:
+                self.full_series = _joined(X_val)
+            y_true = X_val.test_data[X_val.target_names[0]].to_numpy()
+            return compute_metrics(task, y_true, np.asarray(estimator.predict(X_val)))
+        y_pred = np.asarray(estimator.predict(X_val))
+        if task is Task.CLASSIFICATION:
+            proba = estimator.predict_proba(X_val)
+            model = getattr(estimator, "_model", None)
+            classes = getattr(model, "classes_", None)
+            if classes is None:
+                classes = labels if labels is not None else np.unique(np.asarray(y_val))
+            return compute_metrics(task, np.asarray(y_val), y_pred, proba, list(classes))
+        return compute_metrics(task, np.asarray(y_val), y_pred)
+
+    def _model(self, estimator: Any) -> FlamlModel:
+        state = self.automl._state
+        return FlamlModel(
+            copy.deepcopy(estimator),
+            state.task,
+            self.automl._transformer,
+            self.automl._label_transformer,
+            self.features,
+        )
+
+
+def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]:
+    """Run baselines and the FLAML search; return the leaders (run record, pyfunc model)."""
+    from flaml.automl import AutoML
+
+    frame = load_table(request.training_data)
+    target = request.target_column_name
+    check_columns(frame, [target], "target")
+    chosen = algorithms.plan(
+        request.task, request.training.allowed_algorithms, request.training.blocked_algorithms
+    )
+    limits = request.limits
+    settings: dict[str, Any] = {
+        "time_budget": limits.timeout_seconds,
+        "early_stop": limits.enable_early_termination,
+        "n_jobs": limits.max_concurrent_trials,
+        "mlflow_logging": False,
+        "verbose": 0,
+        "seed": SEED,
+        "retrain_full": False,
+    }
+    if limits.max_trials:
+        settings["max_iter"] = limits.max_trials
+    if limits.trial_timeout_seconds:
+        settings["train_time_limit"] = limits.trial_timeout_seconds
+    automl = AutoML()  # type: ignore[no-untyped-call]
+    if request.task is Task.FORECASTING:
+        assert request.forecasting is not None
+        time_col = request.forecasting.time_column_name
+        check_columns(frame, [time_col], "time")
+        train, holdout = split_series(request, frame)
+        freq = series_frequency(request, train[time_col])
+        run_baselines(request, log, chosen.baselines, train, holdout, freq)
+        features = [c for c in train.columns if c != target]
+        check_columns(holdout, features, "holdout")
+        if chosen.learners:
+            metric = FlamlMetric(request, log, automl, features)
+            automl.fit(
+                X_train=train[features],
+                y_train=train[target],
+                X_val=holdout[features],
+                y_val=holdout[target],
+                task="ts_forecast",
+                period=len(holdout),
+                time_col=time_col,
+                estimator_list=list(chosen.learners),
+                metric=metric,
+                **settings,
+            )
+            refit_forecasters(log, metric.full_series)
+    else:
+        split = split_tabular(request, frame)
+        features = list(split.X_train.columns)
+        metric = FlamlMetric(request, log, automl, features)
+        extra: dict[str, Any] = (
+            {"eval_method": "cv", "n_splits": split.n_splits}
+            if split.n_splits
+            else {"eval_method": "holdout", "X_val": split.X_val, "y_val": split.y_val}
+        )
+        automl.fit(
+            X_train=split.X_train,
+            y_train=split.y_train,
+            task=request.task.value,
+            estimator_list=list(chosen.learners),
+            metric=metric,
+            **extra,
+            **settings,
+        )
+    return log.winners()
+
+
+def refit_forecasters(log: TrialLog, series: Any) -> None:
+    """Refit the leading FLAML forecasters on train + holdout, so they forecast after the
+    whole series; a model that cannot be refitted keeps its holdout fit."""
+    if series is None:
+        return
+    for _, model in log.winners():
+        if isinstance(model, FlamlModel):
+            try:
+                model.estimator.fit(series)
+            except Exception as exc:  # any learner's own failure: keep the scored fit
+                model.refit_error = str(exc)[:300]
+
+
+def _joined(dataset: Any) -> Any:
+    from flaml.automl.time_series.ts_data import TimeSeriesDataset
+
+    frame = pd.concat([dataset.train_data, dataset.test_data], ignore_index=True)
+    return TimeSeriesDataset(
+        frame,
+        time_col=dataset.time_col,
+        target_names=dataset.target_names,
+        time_idx=dataset.time_idx,
+    )
+
+
+def _mean(folds: list[dict[str, float]]) -> dict[str, float]:
+    names = set.intersection(*(set(f) for f in folds))
+    return {n: float(np.mean([f[n] for f in folds])) for n in sorted(names)}
+
+
+def _constant(model: Any) -> Any:
+    return lambda: model

@@ -1,0 +1,124 @@
+"""Trial bookkeeping: one FINISHED MLflow child run per trial, and the models worth keeping.
+
+Only the best trial by the primary metric and the best by the selection metric keep a
+model in memory; the others are logged (metrics, params, tags) and forgotten.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlflow.entities import Metric, Param
+
+from ...errors import NoEligibleRun
+from ...metrics import Goal
+from ...runs import RunRecord, RunStatus
+from ...selection import select_best
+
+PARENT_TAG = "mlflow.parentRunId"
+TRIAL_TAG = "automl_service.trial"
+ATTEMPT_TAG = "automl_service.attempt"
+ERROR_TAG = "automl_service.error"
+BEST_CHILD_TAG = "automl_best_child_run_id"
+
+ModelFactory = Callable[[], Any]
+
+
+@dataclass(frozen=True)
+class Objective:
+    metric: str
+    goal: Goal
+
+
+class TrialLog:
+    """Logs trials as child runs of ``parent_run_id`` and keeps the leaders' models."""
+
+    def __init__(
+        self,
+        client: Any,
+        experiment_id: str,
+        parent_run_id: str,
+        job_name: str,
+        attempt: int,
+        objectives: list[Objective],
+    ) -> None:
+        self.client = client
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self.job_name = job_name
+        self.attempt = attempt
+        self.objectives = objectives
+        self.records: list[RunRecord] = []
+        self.leaders: dict[str, tuple[RunRecord, Any]] = {}
+
+    def would_lead(self, metrics: Mapping[str, float]) -> bool:
+        """Whether a trial with these metrics would beat a current leader (keep its model)."""
+        probe = RunRecord("~probe", RunStatus.FINISHED, dict(metrics), end_time_ms=2**62)
+        return any(self._beats(probe, objective) for objective in self.objectives)
+
+    def log(
+        self,
+        algorithm: str,
+        params: Mapping[str, Any],
+        metrics: Mapping[str, float],
+        model: ModelFactory | None = None,
+        extra_tags: Mapping[str, str] | None = None,
+    ) -> RunRecord:
+        """One FINISHED child run; blocking; MLflow errors propagate."""
+        number = len(self.records)
+        tags = {
+            PARENT_TAG: self.parent_run_id,
+            "mlflow.runName": f"{self.job_name}_{number}",
+            "algorithm": algorithm,
+            TRIAL_TAG: str(number),
+            ATTEMPT_TAG: str(self.attempt),
+            **(extra_tags or {}),
+        }
+        start = int(time.time() * 1000)
+        run = self.client.create_run(self.experiment_id, start_time=start, tags=tags)
+        run_id = run.info.run_id
+        now = int(time.time() * 1000)
+        str_params = {k: _param(v) for k, v in params.items()}
+        self.client.log_batch(
+            run_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+            params=[Param(k, v) for k, v in str_params.items()],
+            tags=[],
+        )
+        self.client.set_terminated(run_id, RunStatus.FINISHED, end_time=now)
+        record = RunRecord(run_id, RunStatus.FINISHED, dict(metrics), tags, str_params, start, now)
+        built = None
+        for objective in self.objectives:
+            if self._beats(record, objective):
+                built = built if built is not None else (model() if model else None)
+                self.leaders[objective.metric] = (record, built)
+        self.records.append(record)
+        return record
+
+    def winners(self) -> list[tuple[RunRecord, Any]]:
+        """The leader per objective (primary first), without repeats; may be empty."""
+        seen: set[str] = set()
+        out = []
+        for objective in self.objectives:
+            leader = self.leaders.get(objective.metric)
+            if leader and leader[0].run_id not in seen:
+                seen.add(leader[0].run_id)
+                out.append(leader)
+        return out
+
+    def _beats(self, record: RunRecord, objective: Objective) -> bool:
+        current = self.leaders.get(objective.metric)
+        candidates = [record] if current is None else [current[0], record]
+        try:
+            return select_best(candidates, objective.metric, objective.goal).winner is record
+        except NoEligibleRun:
+            return False
+
+
+def _param(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:6000]

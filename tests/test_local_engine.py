@@ -1,0 +1,329 @@
+"""The local engine end to end: a real trainer process, real FLAML, a real MLflow store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from fixtures_local import make_request, wait_terminal
+from mlflow.pyfunc import PyFuncModel
+
+from automl_service.datasets import load_table
+from automl_service.engines.base import JobState
+from automl_service.engines.local import LocalEngine
+from automl_service.engines.local.algorithms import plan
+from automl_service.engines.local.baselines import forecast, season_length, steps_for
+from automl_service.engines.local.layout import MAX_ATTEMPTS, JobDir
+from automl_service.engines.local.locks import pid_alive
+from automl_service.errors import PermanentError
+from automl_service.metrics import CLASSIFICATION_PRIMARY, REGRESSION_PRIMARY, Goal, Task
+from automl_service.runs import RunStatus
+from automl_service.selection import select_best
+from automl_service.settings import LocalSettings
+
+pytest_plugins = ["fixtures_local"]
+
+#: Enough to finish a job quickly where the models themselves are not under test.
+FEW_TRIALS = {"timeout_seconds": 5, "max_trials": 4}
+
+
+def load_model(engine: LocalEngine, run_id: str) -> PyFuncModel:
+    mlflow.set_tracking_uri(engine.settings.mlflow_uri)
+    model: PyFuncModel = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    return model
+
+
+def parent_runs(engine: LocalEngine, job_name: str) -> list[object]:
+    experiments = [e.experiment_id for e in engine.client.search_experiments()]
+    return list(
+        engine.client.search_runs(
+            experiments, filter_string=f"tags.`automl_service.job_name` = '{job_name}'"
+        )
+    )
+
+
+# Pure parts ---------------------------------------------------------------------------
+
+
+def test_unknown_algorithm_lists_the_known_ones() -> None:
+    """An algorithm name the task does not know is a PermanentError listing the known ones."""
+    with pytest.raises(PermanentError, match=r"unknown classification algorithm 'Prophet'"):
+        plan(Task.CLASSIFICATION, ["Prophet"], None)
+    with pytest.raises(PermanentError, match=r"LightGBM"):
+        plan(Task.REGRESSION, None, ["NoSuchModel"])
+
+
+def test_allowed_and_blocked_algorithms_map_to_learners() -> None:
+    """Allowed names map to FLAML learners and baselines; blocked ones are removed."""
+    chosen = plan(Task.FORECASTING, ["LightGBM", "Naive", "Arima"], None)
+    assert chosen.learners == ("lgbm", "arima")
+    assert chosen.baselines == ("Naive",)
+    chosen = plan(Task.CLASSIFICATION, None, ["LightGBM"])
+    assert "lgbm" not in chosen.learners and chosen.learners
+    with pytest.raises(PermanentError, match="no algorithm left"):
+        plan(
+            Task.FORECASTING,
+            None,
+            [
+                "LightGBM",
+                "RandomForest",
+                "ExtremeRandomTrees",
+                "Arima",
+                "Naive",
+                "SeasonalNaive",
+                "Average",
+                "ExponentialSmoothing",
+            ],
+        )
+
+
+def test_baselines_forecast_by_their_rules() -> None:
+    """Naive repeats the last value, SeasonalNaive the last season, Average the mean."""
+    history = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    assert forecast("Naive", history, 3, 1).tolist() == [6.0, 6.0, 6.0]
+    assert forecast("Average", history, 2, 1).tolist() == [3.5, 3.5]
+    assert forecast("SeasonalNaive", history, 4, 3).tolist() == [4.0, 5.0, 6.0, 4.0]
+    trend = np.arange(48, dtype=float) + np.tile([0.0, 1.0, 0.0, -1.0], 12)
+    ahead = forecast("ExponentialSmoothing", trend, 4, 4)
+    assert ahead == pytest.approx([48.0, 50.0, 50.0, 50.0], abs=0.5)
+    assert season_length("MS") == 12 and season_length("QS-JAN") == 4
+    assert season_length("MS", 6) == 6
+
+
+def test_steps_follow_the_frequency_grid() -> None:
+    """Timestamps map to how many periods after the last training time they lie."""
+    last = pd.Timestamp("2020-12-01")
+    times = pd.Series(pd.to_datetime(["2021-03-01", "2021-01-01"]))
+    assert steps_for(times, last, "MS").tolist() == [3, 1]
+    with pytest.raises(ValueError, match="after the training data"):
+        steps_for(pd.Series([last]), last, "MS")
+
+
+# Through the trainer process ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_classification_end_to_end(engine: LocalEngine, tmp_path: Path) -> None:
+    """A classification job ends COMPLETED; children carry the canonical metrics; the best
+    child's model predicts the original string labels, and the best by the selection metric
+    has a model too."""
+    table = load_table("sample:breast_cancer")
+    table["target"] = table["target"].map({0: "malignant", 1: "benign"})
+    csv = tmp_path / "cancer.csv"
+    table.to_csv(csv, index=False)
+    request = make_request(
+        "classification", training_data=str(csv), selection={"metric": "log_loss"}
+    )
+
+    first = engine.ensure_job(request)
+    assert first.state in (JobState.RUNNING, JobState.QUEUED)
+    status = wait_terminal(engine, request.job_name)
+    assert status.state is JobState.COMPLETED, status.error
+
+    children = engine.child_runs(request.job_name)
+    assert len(children) >= 2
+    for child in children:
+        assert child.status == RunStatus.FINISHED
+        assert child.tags["mlflow.parentRunId"] == status.parent_run_id
+        assert child.algorithm in {
+            "LightGBM",
+            "RandomForest",
+            "ExtremeRandomTrees",
+            "LogisticRegression",
+        }
+        assert set(CLASSIFICATION_PRIMARY) <= set(child.metrics)
+        assert 0.5 < child.metrics["accuracy"] <= 1.0
+    best = select_best(children, "AUC_weighted", Goal.MAXIMIZE)
+    assert status.best_child_run_id == best.winner.run_id
+
+    model = load_model(engine, best.winner.run_id)
+    features = table.drop(columns=["target"])
+    predicted: np.ndarray = np.asarray(model.predict(features))
+    assert set(predicted) <= {"malignant", "benign"}
+    assert (predicted == table["target"].to_numpy()).mean() > 0.9
+    by_loss = select_best(children, "log_loss", Goal.MINIMIZE).winner
+    assert set(load_model(engine, by_loss.run_id).predict(features.head(20))) <= {
+        "malignant",
+        "benign",
+    }
+
+
+@pytest.mark.slow
+def test_regression_end_to_end(engine: LocalEngine) -> None:
+    """A regression job scored by 3-fold cross-validation ends COMPLETED, and its best
+    model predicts values that track y."""
+    request = make_request("regression", validation={"n_cross_validations": 3})
+    engine.ensure_job(request)
+    status = wait_terminal(engine, request.job_name)
+    assert status.state is JobState.COMPLETED, status.error
+    children = engine.child_runs(request.job_name)
+    assert children and all(set(REGRESSION_PRIMARY) <= set(c.metrics) for c in children)
+    best = select_best(children, "normalized_root_mean_squared_error", Goal.MINIMIZE)
+    assert status.best_child_run_id == best.winner.run_id
+    assert best.value < 0.3
+
+    table = load_table("sample:diabetes")
+    predicted = np.asarray(
+        load_model(engine, best.winner.run_id).predict(table.drop(columns=["target"])), dtype=float
+    )
+    assert predicted.shape == (len(table),)
+    assert np.corrcoef(predicted, table["target"])[0, 1] > 0.5
+
+
+@pytest.mark.slow
+def test_forecasting_end_to_end_with_baselines(engine: LocalEngine) -> None:
+    """A forecasting job scores the baselines beside FLAML's learners on the same holdout,
+    and the best model forecasts the months after the series at plausible levels."""
+    request = make_request("forecasting")
+    engine.ensure_job(request)
+    status = wait_terminal(engine, request.job_name)
+    assert status.state is JobState.COMPLETED, status.error
+    children = engine.child_runs(request.job_name)
+    algorithms = {c.algorithm for c in children}
+    assert {"Naive", "SeasonalNaive", "Average", "ExponentialSmoothing"} <= algorithms
+    assert algorithms - {"Naive", "SeasonalNaive", "Average", "ExponentialSmoothing"}
+    constant = {"Naive", "Average"}  # flat forecasts: no rank correlation, so it is left out
+    for child in children:
+        expected = set(REGRESSION_PRIMARY) - (
+            {"spearman_correlation"} if child.algorithm in constant else set()
+        )
+        assert expected <= set(child.metrics), child.algorithm
+    best = select_best(children, "normalized_root_mean_squared_error", Goal.MINIMIZE)
+    assert status.best_child_run_id == best.winner.run_id
+    naive = min(
+        c.metrics["normalized_root_mean_squared_error"] for c in children if c.algorithm == "Naive"
+    )
+    assert best.value <= naive
+
+    series = load_table("sample:co2")
+    future = pd.DataFrame(
+        {"date": pd.date_range(series["date"].iloc[-1], periods=13, freq="MS")[1:]}
+    )
+    ahead = np.asarray(load_model(engine, best.winner.run_id).predict(future), dtype=float)
+    assert ahead.shape == (12,)
+    last_year = series["co2"].iloc[-12:]
+    assert last_year.min() - 5 < ahead.mean() < last_year.max() + 5
+
+
+@pytest.mark.slow
+def test_missing_target_column_fails_with_the_reason(engine: LocalEngine) -> None:
+    """A target column absent from the data ends the job FAILED naming it and the columns."""
+    request = make_request(
+        "regression", target_column_name="price", request_id="t-missing", limits=FEW_TRIALS
+    )
+    engine.ensure_job(request)
+    status = wait_terminal(engine, request.job_name)
+    assert status.state is JobState.FAILED
+    assert status.error is not None
+    assert "'price'" in status.error and "bmi" in status.error
+    assert engine.child_runs(request.job_name) == []
+
+
+@pytest.mark.slow
+def test_ensure_job_twice_makes_one_parent_and_one_trainer(engine: LocalEngine) -> None:
+    """Calling ensure_job again (also from a second engine) neither adds a parent run nor
+    starts a second training attempt."""
+    request = make_request("regression", request_id="t-twice", limits=FEW_TRIALS)
+    first = engine.ensure_job(request)
+    again = engine.ensure_job(request)
+    other = LocalEngine(engine.settings).ensure_job(request)
+    assert first.parent_run_id == again.parent_run_id == other.parent_run_id
+    status = wait_terminal(engine, request.job_name)
+    assert status.state is JobState.COMPLETED, status.error
+    assert len(parent_runs(engine, request.job_name)) == 1
+    job = JobDir(engine.data_dir / "jobs" / request.job_name)
+    assert job.attempts() == 1
+    assert job.log_file.read_text().count("trainer.start") == 1
+
+
+@pytest.mark.slow
+def test_killed_trainer_is_retrained_under_the_same_parent(engine: LocalEngine) -> None:
+    """After SIGKILL mid-search, ensure_job re-trains under the same parent run; the job
+    ends COMPLETED and the first attempt's children are marked KILLED."""
+    request = make_request("classification", request_id="t-kill", limits={"timeout_seconds": 10})
+    engine.ensure_job(request)
+    job = JobDir(engine.data_dir / "jobs" / request.job_name)
+    deadline = time.monotonic() + 90
+    while not engine.child_runs(request.job_name):
+        assert time.monotonic() < deadline, "no trial was logged"
+        time.sleep(0.2)
+    pid = job.spawned_pid()
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)
+    while pid_alive(pid):
+        time.sleep(0.1)
+    first_attempt = {c.run_id for c in engine.child_runs(request.job_name)}
+    assert state_of(engine, request.job_name) is JobState.RUNNING
+
+    assert engine.ensure_job(request).state is JobState.RUNNING
+    status = wait_terminal(engine, request.job_name)
+    assert status.state is JobState.COMPLETED, status.error
+    assert job.attempts() == 2, job.log_file.read_text()[-2000:]
+    assert len(parent_runs(engine, request.job_name)) == 1
+    children = {c.run_id: c for c in engine.child_runs(request.job_name)}
+    assert all(children[r].status == RunStatus.KILLED for r in first_attempt)
+    assert status.best_child_run_id not in first_attempt
+
+
+@pytest.mark.slow
+def test_dead_trainer_three_times_ends_failed(engine: LocalEngine) -> None:
+    """A RUNNING parent with no live trainer after the last attempt ends FAILED with why."""
+    request = make_request("regression", request_id="t-gaveup")
+    engine.ensure_job(request)
+    job = JobDir(engine.data_dir / "jobs" / request.job_name)
+    pid = job.spawned_pid()
+    assert pid is not None
+    os.killpg(pid, signal.SIGKILL)
+    while pid_alive(pid):
+        time.sleep(0.1)
+    job.write_attempts(MAX_ATTEMPTS)  # as if the two earlier attempts had died too
+    status = engine.ensure_job(request)
+    assert status.state is JobState.FAILED
+    assert status.error is not None and "3 times" in status.error
+
+
+@pytest.mark.slow
+def test_one_slot_queues_the_second_job(local_settings: LocalSettings) -> None:
+    """With max_concurrent_jobs=1 a second job stays QUEUED until the first ends, then runs."""
+    settings = local_settings.model_copy(update={"max_concurrent_jobs": 1})
+    engine = LocalEngine(settings)
+    first = make_request("regression", request_id="t-first", limits=FEW_TRIALS)
+    second = make_request("regression", request_id="t-second", limits=FEW_TRIALS)
+    try:
+        assert engine.ensure_job(first).state is JobState.RUNNING
+        assert engine.ensure_job(second).state is JobState.QUEUED
+        while not state_of(engine, first.job_name).terminal:
+            assert state_of(engine, second.job_name) is JobState.QUEUED
+            if engine.ensure_job(second).state is not JobState.QUEUED:
+                assert state_of(engine, first.job_name).terminal
+            time.sleep(0.5)
+        assert state_of(engine, first.job_name) is JobState.COMPLETED
+        deadline = time.monotonic() + 30  # the first trainer exits just after its run ends
+        while engine.ensure_job(second).state is JobState.QUEUED:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert wait_terminal(engine, second.job_name).state is JobState.COMPLETED
+    finally:
+        for name in (first.job_name, second.job_name):
+            pid = JobDir(settings.data_dir / "jobs" / name).spawned_pid()
+            if pid is not None and pid_alive(pid):
+                os.killpg(pid, signal.SIGKILL)
+
+
+def state_of(engine: LocalEngine, job_name: str) -> JobState:
+    status = engine.job_status(job_name)
+    assert status is not None
+    return status.state
+
+
+def test_unknown_job_has_no_status(engine: LocalEngine) -> None:
+    """job_status of a job never ensured is None and it has no child runs."""
+    assert engine.job_status("automl-never") is None
+    assert engine.child_runs("automl-never") == []
+    engine.check()
