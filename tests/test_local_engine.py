@@ -139,6 +139,14 @@ def test_classification_end_to_end(engine: LocalEngine, tmp_path: Path) -> None:
         }
         assert set(CLASSIFICATION_PRIMARY) <= set(child.metrics)
         assert 0.5 < child.metrics["accuracy"] <= 1.0
+    lightgbm_defaults = [
+        c
+        for c in children
+        if c.algorithm == "LightGBM"
+        and c.params.get("n_estimators") == "100"
+        and c.params.get("num_leaves") == "31"
+    ]
+    assert lightgbm_defaults, "LightGBM's default configuration is always a candidate"
     best = select_best(children, "AUC_weighted", Goal.MAXIMIZE)
     assert status.best_child_run_id == best.winner.run_id
 

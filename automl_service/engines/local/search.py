@@ -224,6 +224,19 @@ class FlamlMetric:
         )
 
 
+#: LightGBM's default parameters in FLAML's search space (bounds where 0 is out of range).
+LIGHTGBM_DEFAULTS: dict[str, float] = {
+    "n_estimators": 100,
+    "num_leaves": 31,
+    "min_child_samples": 20,
+    "learning_rate": 0.1,
+    "log_max_bin": 8,
+    "colsample_bytree": 1.0,
+    "reg_alpha": 1 / 1024,
+    "reg_lambda": 1 / 1024,
+}
+
+
 def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]:
     """Run baselines and the FLAML search; return the leaders (run record, pyfunc model)."""
     from flaml.automl import AutoML
@@ -277,6 +290,10 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
         split = split_tabular(request, frame)
         features = list(split.X_train.columns)
         metric = FlamlMetric(request, log, automl, features)
+        if "lgbm" in chosen.learners:
+            # Start LightGBM's search at LightGBM's own defaults, so the candidates always
+            # include what a user gets with `LGBMClassifier()` by hand.
+            settings["starting_points"] = {"lgbm": LIGHTGBM_DEFAULTS}
         extra: dict[str, Any] = (
             {"eval_method": "cv", "n_splits": split.n_splits}
             if split.n_splits
