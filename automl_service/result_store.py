@@ -1,0 +1,81 @@
+"""The latest RequestResult per request id, kept in a SQLite file.
+
+It may share the queue's file (its own table). Each result is stored whole as JSON beside
+indexed ``state`` and ``updated_at`` columns, so listings never parse more than they return.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .queues.sqlite import ensure_schema, transaction
+from .results import RequestResult, RequestState
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS request_results (
+    request_id TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    updated_at REAL NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS request_results_state ON request_results (state, updated_at);
+CREATE INDEX IF NOT EXISTS request_results_updated ON request_results (updated_at);
+"""
+
+
+class SqliteResultStore:
+    """Implements ``automl_service.results.ResultStore`` on the SQLite file ``path``.
+
+    Safe with several processes. Every call is one short transaction and raises
+    TransientError when the database stays locked past the busy timeout.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        ensure_schema(self.path, _SCHEMA)
+
+    def put(self, result: RequestResult) -> None:
+        """Store ``result`` as the latest for its request. Idempotent; a result older
+        (by ``updated_at``) than the one stored is ignored, so a slow writer cannot roll a
+        request back."""
+        with transaction(self.path, immediate=True) as conn:
+            conn.execute(
+                "INSERT INTO request_results (request_id, state, updated_at, body)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET"
+                " state = excluded.state, updated_at = excluded.updated_at,"
+                " body = excluded.body WHERE excluded.updated_at >= request_results.updated_at",
+                (
+                    result.request_id,
+                    result.state.value,
+                    result.updated_at,
+                    result.model_dump_json(),
+                ),
+            )
+
+    def get(self, request_id: str) -> RequestResult | None:
+        """The latest result for ``request_id``, or None."""
+        with transaction(self.path) as conn:
+            row = conn.execute(
+                "SELECT body FROM request_results WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        return None if row is None else RequestResult.model_validate_json(row[0])
+
+    def recent(self, limit: int = 20, state: RequestState | None = None) -> list[RequestResult]:
+        """Up to ``limit`` results, most recently updated first (only ``state`` if given)."""
+        query = "SELECT body FROM request_results"
+        args: tuple[object, ...] = ()
+        if state is not None:
+            query += " WHERE state = ?"
+            args = (state.value,)
+        query += " ORDER BY updated_at DESC, request_id LIMIT ?"
+        with transaction(self.path) as conn:
+            rows = conn.execute(query, (*args, limit)).fetchall()
+        return [RequestResult.model_validate_json(row[0]) for row in rows]
+
+    def counts(self) -> dict[RequestState, int]:
+        """How many requests are in each state."""
+        with transaction(self.path) as conn:
+            rows = conn.execute(
+                "SELECT state, count(*) FROM request_results GROUP BY state"
+            ).fetchall()
+        return {RequestState(state): int(n) for state, n in rows}
