@@ -99,4 +99,3 @@ def run_demo(settings: Settings, *, budget_seconds: int, as_json: bool) -> int:
 
 def _say(text: str, as_json: bool) -> None:
     print(text, file=sys.stderr if as_json else sys.stdout, flush=True)
-
