@@ -49,6 +49,7 @@ def build_results(settings: Settings) -> ResultStore:
 
 def build_backend(settings: Settings) -> Backend:
     if settings.backend == "local":
+        from .engines.local.endpoints import LocalDeployer
         from .engines.local.engine import LocalEngine
         from .engines.local.registry import MlflowRegistry
 
@@ -56,6 +57,7 @@ def build_backend(settings: Settings) -> Backend:
         return Backend(
             engine=LocalEngine(settings.local),
             registry=MlflowRegistry(settings.local.mlflow_uri),
+            deployer=LocalDeployer(settings.local),
         )
     if settings.backend == "azure":
         from .engines.azure import build_azure_backend

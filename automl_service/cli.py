@@ -154,6 +154,20 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("request_id")
     report.add_argument("--out", type=Path, help="file to write (default <request_id>.html)")
     report.set_defaults(handler=cmd_report)
+
+    serve = commands.add_parser(
+        "serve",
+        parents=[common],
+        help="serve the local online endpoints over HTTP until stopped",
+        description=(
+            "Answer POST /endpoints/NAME/score with the live deployment of every local "
+            "endpoint (GET /endpoints lists them, GET /healthz). Prints the base URL, then "
+            "serves until SIGTERM or SIGINT. Host and port from local.endpoint_host and "
+            "local.endpoint_port."
+        ),
+    )
+    serve.add_argument("--port", type=int, help="port to listen on (0 picks a free one)")
+    serve.set_defaults(handler=cmd_serve)
     return parser
 
 
@@ -286,6 +300,35 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     out: Path = args.out or Path(f"{args.request_id}.html")
     out.write_text(render_report(result, runs), encoding="utf-8")
     print(out)
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from .serving import ScoringServer
+
+    if settings.backend != "local":
+        raise ConfigurationError("serve runs the local backend's endpoints; set backend=local")
+    server = ScoringServer.from_settings(settings.local, port=args.port, secrets=_secrets(settings))
+    try:
+        server.start()
+    except OSError as exc:
+        where = f"{settings.local.endpoint_host}:{server.port}"
+        raise ConfigurationError(f"cannot serve endpoints on {where}: {exc.strerror}") from None
+    stop = threading.Event()
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        log.info("stopping", reason=signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        print(json.dumps({"url": server.url}) if args.json else server.url, flush=True)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, old_handler in previous.items():
+            signal.signal(sig, old_handler)
     return EXIT_OK
 
 

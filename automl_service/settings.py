@@ -44,6 +44,10 @@ class LocalSettings(BaseModel):
     #: Tracking/registry store; default: SQLite file in ``data_dir``.
     tracking_uri: str | None = None
     endpoint_host: str = "127.0.0.1"
+    #: Port of ``automl-service serve``; scoring URIs name it (0 picks a free port).
+    endpoint_port: int = Field(8090, ge=0, le=65535)
+    #: Models ``serve`` keeps loaded at once (least recently used are dropped).
+    endpoint_cache_size: int = Field(8, ge=1, le=256)
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.data_dir / path

@@ -12,7 +12,7 @@ import pytest
 
 from automl_service.cli import build_parser
 
-COMMANDS = ["worker", "drain", "submit", "status", "demo", "health", "report"]
+COMMANDS = ["worker", "drain", "submit", "status", "demo", "health", "report", "serve"]
 
 
 def cli(

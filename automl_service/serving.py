@@ -1,0 +1,455 @@
+"""The scoring server of the local online endpoints (``automl-service serve``).
+
+``ScoringServer`` answers from a daemon thread (standard library ``ThreadingHTTPServer``):
+
+- ``POST /endpoints/{name}/score``: the live deployment's predictions,
+  ``{"predictions": [...], "deployment": "<name>"}``. The body takes the Azure ML and MLflow
+  scoring formats: ``{"input_data": {"columns": [...], "data": [[...]]}}``,
+  ``{"dataframe_split": {"columns": [...], "data": [[...]]}}`` or
+  ``{"dataframe_records": [{...}, ...]}``.
+- ``GET /endpoints``: every endpoint with its live deployment; ``GET /endpoints/{name}``
+  one of them.
+- ``GET /healthz``: 200 while the server runs.
+
+The endpoint records are read on every call, so a switch of deployment is picked up
+without a restart; models are loaded once per model version and kept in a small
+least-recently-used cache. Client mistakes get a 4xx with a JSON ``error``: 404 for an
+unknown endpoint, 400 for a body that is not JSON or lacks columns, 413 for a body over
+``MAX_BODY_BYTES``. Error texts pass through ``health.scrub``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+import pandas as pd
+
+from .engines.local.endpoints import (
+    ENDPOINTS_FILE,
+    EndpointRecord,
+    EndpointStore,
+    load_registered,
+    scoring_uri,
+)
+from .errors import AutoMLServiceError, PermanentError, TransientError
+from .health import health_url, scrub
+from .logs import get_logger
+from .settings import LocalSettings
+
+log = get_logger(__name__)
+
+ENDPOINTS_PATH = "/endpoints"
+HEALTHZ_PATH = "/healthz"
+
+#: Largest scoring body accepted, in bytes.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+Answer = tuple[int, bytes]
+Loader = Callable[[str, str], Any]
+
+
+class BadInput(ValueError):
+    """The scoring body cannot be read as a table; the message says why."""
+
+
+# Pure parts ------------------------------------------------------------------------------
+
+
+def parse_scoring_body(body: str | bytes) -> pd.DataFrame:
+    """The table in a scoring body (see the module docstring for the formats).
+
+    Raises BadInput with a reason a client can act on."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(f"body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"body must be a JSON object, not {type(data).__name__}")
+    keys = [k for k in ("input_data", "dataframe_split", "dataframe_records") if k in data]
+    if len(keys) != 1:
+        raise BadInput(
+            "body must have exactly one of 'input_data', 'dataframe_split', 'dataframe_records'"
+        )
+    key = keys[0]
+    value = data[key]
+    if key == "dataframe_records" or (key == "input_data" and isinstance(value, list)):
+        return _records(key, value)
+    return _split(key, value)
+
+
+def _records(key: str, value: Any) -> pd.DataFrame:
+    if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
+        raise BadInput(f"'{key}' must be a list of objects, one per row")
+    if not value:
+        raise BadInput(f"'{key}' has no rows")
+    return pd.DataFrame.from_records(value)
+
+
+def _split(key: str, value: Any) -> pd.DataFrame:
+    if not isinstance(value, dict):
+        raise BadInput(f"'{key}' must be an object with 'columns' and 'data'")
+    columns, rows = value.get("columns"), value.get("data")
+    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
+        raise BadInput(f"'{key}.columns' must be a list of column names")
+    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
+        raise BadInput(f"'{key}.data' must be a list of rows, each a list of values")
+    if not rows:
+        raise BadInput(f"'{key}.data' has no rows")
+    widths = {len(row) for row in rows}
+    if widths != {len(columns)}:
+        raise BadInput(
+            f"'{key}': every row must have {len(columns)} values, one per column; "
+            f"found rows of {sorted(widths)}"
+        )
+    index = value.get("index")
+    if index is not None and (not isinstance(index, list) or len(index) != len(rows)):
+        raise BadInput(f"'{key}.index' must be a list with one entry per row")
+    return pd.DataFrame(rows, columns=columns, index=index)
+
+
+def missing_columns(frame: pd.DataFrame, expected: Iterable[str]) -> list[str]:
+    """The expected columns the table lacks, in the expected order."""
+    present = {str(c) for c in frame.columns}
+    return [c for c in expected if c not in present]
+
+
+def predictions_json(output: Any) -> list[Any]:
+    """A model's output as a JSON-ready list: one entry per row, numpy scalars as Python
+    values, NaN and infinities as null, table outputs as one object per row."""
+    if isinstance(output, pd.DataFrame):
+        values: list[Any] = output.to_dict(orient="records")
+    elif isinstance(output, pd.Series | np.ndarray):
+        values = np.asarray(output).tolist()
+    elif isinstance(output, list | tuple):
+        values = list(output)
+    else:
+        values = [output]
+    return [_plain(v) for v in values]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
+
+
+def _json(status: int, body: object) -> Answer:
+    return status, json.dumps(body, sort_keys=True).encode()
+
+
+# The model cache -------------------------------------------------------------------------
+
+
+class ModelCache:
+    """Loaded models keyed by (model name, version), least recently used dropped beyond
+    ``size``. Thread-safe; concurrent first calls for one version load it once."""
+
+    def __init__(self, loader: Loader, size: int = 8) -> None:
+        self.loader = loader
+        self.size = size
+        self._models: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._lock = threading.Lock()
+        self._loading: dict[tuple[str, str], threading.Lock] = {}
+        self.loads = 0  # how many times the loader ran
+
+    def get(self, name: str, version: str) -> Any:
+        key = (name, version)
+        with self._lock:
+            if key in self._models:
+                self._models.move_to_end(key)
+                return self._models[key]
+            gate = self._loading.setdefault(key, threading.Lock())
+        with gate:
+            with self._lock:
+                if key in self._models:
+                    return self._models[key]
+            model = self.loader(name, version)
+            with self._lock:
+                self.loads += 1
+                self._models[key] = model
+                while len(self._models) > self.size:
+                    dropped, _ = self._models.popitem(last=False)
+                    log.info("serving.model_dropped", model=dropped[0], version=dropped[1])
+                self._loading.pop(key, None)
+        return model
+
+    def keys(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return list(self._models)
+
+
+# The server ------------------------------------------------------------------------------
+
+
+class ScoringServer:
+    """Serves the local endpoints recorded in ``store`` (see the module docstring).
+
+    ``start`` returns once the socket listens (port 0 picks a free port; see ``url``) and
+    raises OSError when it cannot bind; ``stop`` is idempotent and waits for the serving
+    thread. Loading a model blocks only the call that needs it.
+    """
+
+    def __init__(
+        self,
+        store: EndpointStore,
+        tracking_uri: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        cache_size: int = 8,
+        secrets: Iterable[str] = (),
+        loader: Loader | None = None,
+    ) -> None:
+        self.store = store
+        self.host = host
+        self.port = port
+        self.secrets = tuple(s for s in secrets if s)
+        self.models = ModelCache(
+            loader or (lambda name, version: load_registered(tracking_uri, name, version)),
+            cache_size,
+        )
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def from_settings(
+        cls, settings: LocalSettings, *, port: int | None = None, secrets: Iterable[str] = ()
+    ) -> ScoringServer:
+        return cls(
+            EndpointStore(settings.data_dir / ENDPOINTS_FILE),
+            settings.mlflow_uri,
+            settings.endpoint_host,
+            settings.endpoint_port if port is None else port,
+            cache_size=settings.endpoint_cache_size,
+            secrets=secrets,
+        )
+
+    @property
+    def bound_port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the scoring server is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """The base URL a client on this host reaches the server at (after ``start``)."""
+        return health_url(self.host, self.bound_port, "")
+
+    def start(self) -> None:
+        """Bind and serve in a daemon thread. Raises OSError if the port is taken."""
+        if self._server is not None:
+            return
+        server_class = _IPv6Server if ":" in self.host else ThreadingHTTPServer
+        server = server_class((self.host, self.port), _make_handler(self))
+        server.daemon_threads = True
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
+        )
+        self._thread.name = "scoring-server"
+        self._thread.start()
+        log.info("serving.started", url=self.url)
+
+    def stop(self) -> None:
+        """Stop serving and close the socket; safe to call twice."""
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        server.server_close()
+        if thread is not None:
+            thread.join(timeout=10)
+        log.info("serving.stopped")
+
+    def __enter__(self) -> ScoringServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # Answers ------------------------------------------------------------------------
+
+    def answer_get(self, path: str) -> Answer:
+        """The answer to ``GET path``."""
+        path = urlsplit(path).path.rstrip("/") or "/"
+        if path == HEALTHZ_PATH:
+            return _json(HTTPStatus.OK, {"status": "ok"})
+        if path == ENDPOINTS_PATH:
+            listed = [self._describe(record) for record in self.store.endpoints()]
+            return _json(HTTPStatus.OK, {"endpoints": listed})
+        name, action = _endpoint_path(path)
+        if name is not None and action == "":
+            record = self.store.get(name)
+            if record is None:
+                return _unknown(name)
+            return _json(HTTPStatus.OK, self._describe(record))
+        if name is not None and action == "score":
+            return _json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "score with POST"})
+        return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+
+    def answer_post(self, path: str, body: bytes) -> Answer:
+        """The answer to ``POST path`` with ``body``."""
+        name, action = _endpoint_path(urlsplit(path).path)
+        if name is None or action != "score":
+            return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+        return self.score(name, body)
+
+    def score(self, name: str, body: bytes) -> Answer:
+        """Score ``body`` with the live deployment of endpoint ``name``."""
+        record = self.store.get(name)
+        if record is None:
+            return _unknown(name)
+        try:
+            frame = parse_scoring_body(body)
+        except BadInput as exc:
+            return _json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+        live = record.live
+        missing = missing_columns(frame, live.input_columns)
+        if missing:
+            return _json(
+                HTTPStatus.BAD_REQUEST,
+                {
+                    "error": f"missing columns: {', '.join(missing)}",
+                    "missing_columns": missing,
+                    "expected_columns": list(live.input_columns),
+                },
+            )
+        try:
+            model = self.models.get(live.model_name, live.model_version)
+        except (AutoMLServiceError, OSError) as exc:
+            log.error("serving.load_failed", deployment=live.name, error=self._scrub(str(exc)))
+            status = (
+                HTTPStatus.INTERNAL_SERVER_ERROR
+                if isinstance(exc, PermanentError)
+                else HTTPStatus.SERVICE_UNAVAILABLE
+            )
+            return _json(status, {"error": f"deployment {live.name} cannot be loaded"})
+        if live.input_columns:
+            frame = frame[list(live.input_columns)]
+        try:
+            output = model.predict(frame)
+        except Exception as exc:  # the model refused this input
+            reason = self._scrub(f"{type(exc).__name__}: {exc}")
+            log.info("serving.predict_failed", deployment=live.name, error=reason)
+            return _json(
+                HTTPStatus.BAD_REQUEST, {"error": f"the model could not score this input: {reason}"}
+            )
+        return _json(
+            HTTPStatus.OK, {"predictions": predictions_json(output), "deployment": live.name}
+        )
+
+    def _describe(self, record: EndpointRecord) -> dict[str, Any]:
+        return {
+            "name": record.name,
+            "deployment": record.deployment,
+            "previous_deployment": record.previous_deployment,
+            "updated_at": record.updated_at,
+            "scoring_uri": scoring_uri(
+                self.host, self.bound_port if self._server else self.port, record.name
+            ),
+            "live": record.live.as_json(),
+        }
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, self.secrets)
+
+
+def _endpoint_path(path: str) -> tuple[str | None, str]:
+    """(endpoint name, what follows it) of ``/endpoints/{name}[/{action}]``."""
+    prefix = ENDPOINTS_PATH + "/"
+    if not path.startswith(prefix):
+        return None, ""
+    parts = path[len(prefix) :].split("/")
+    if not parts[0] or len(parts) > 2:
+        return None, ""
+    return unquote(parts[0]), parts[1] if len(parts) == 2 else ""
+
+
+def _unknown(name: str) -> Answer:
+    return _json(HTTPStatus.NOT_FOUND, {"error": f"no endpoint named {name!r}"})
+
+
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
+def _make_handler(owner: ScoringServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "automl-service-scoring"
+        sys_version = ""
+        protocol_version = "HTTP/1.1"
+        timeout = 30.0  # seconds a client may take to send its request
+
+        def do_GET(self) -> None:
+            self._reply(lambda: owner.answer_get(self.path))
+
+        def do_POST(self) -> None:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self.close_connection = True
+                self._send(*_json(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"}))
+                return
+            if length > MAX_BODY_BYTES:
+                self.close_connection = True
+                self._send(
+                    *_json(
+                        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                        {"error": f"body is over {MAX_BODY_BYTES} bytes"},
+                    )
+                )
+                return
+            body = self.rfile.read(length)
+            self._reply(lambda: owner.answer_post(self.path, body))
+
+        def _reply(self, answer: Callable[[], Answer]) -> None:
+            try:
+                status, body = answer()
+            except TransientError as exc:  # the endpoint records are busy or unreachable
+                log.warning("serving.records_unavailable", error=owner._scrub(str(exc)))
+                status, body = _json(
+                    HTTPStatus.SERVICE_UNAVAILABLE, {"error": "endpoint records unavailable"}
+                )
+            except Exception as exc:
+                log.error("serving.answer_failed", error=owner._scrub(str(exc)))
+                status, body = _json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"})
+            self._send(status, body)
+
+        def _send(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            if status == HTTPStatus.METHOD_NOT_ALLOWED:
+                self.send_header("Allow", "POST")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("serving.http", line=format % args)
+
+    return Handler
