@@ -1,0 +1,55 @@
+"""The ``azure`` backend: AutoML jobs, models and managed online endpoints on Azure ML.
+
+Modules: ``client`` (credential and MLClient from settings), ``jobs`` (AutoML job objects
+from a request), ``data`` (CSV to MLTable), ``status`` (status mapping and poll rhythm),
+``tracking`` (the workspace's MLflow server), ``engine``, ``registry``, ``deployer``,
+``promotion`` (pure rollout decisions) and ``retry`` (the one retry policy).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ...settings import Settings
+    from ...worker import Backend
+
+
+def build_azure_backend(
+    settings: Settings, *, credential: Any | None = None, **client_kwargs: Any
+) -> Backend:
+    """Engine, registry and deployer on the configured workspace. Makes no network call.
+
+    ``credential`` and ``client_kwargs`` (e.g. a custom cloud) go to MLClient.
+    """
+    from ...worker import Backend
+    from .client import build_credential, build_ml_client
+    from .data import MLTableStager
+    from .deployer import AzureDeployer
+    from .engine import AzureEngine
+    from .registry import AzureRegistry
+    from .status import PollSchedule
+    from .tracking import WorkspaceTracking
+
+    azure = settings.azure
+    credential = credential if credential is not None else build_credential(azure)
+    client = build_ml_client(azure, credential, **client_kwargs)
+    tracking = WorkspaceTracking(azure.tracking_uri, credential) if azure.tracking_uri else None
+    engine = AzureEngine(
+        client,
+        tracking=tracking,
+        tracking_factory=lambda uri: WorkspaceTracking(uri, credential),
+        compute=azure.compute,
+        resolve_data=MLTableStager(settings.local.data_dir / "azure-mltable"),
+        poll=PollSchedule(azure.poll_min_seconds, azure.poll_max_seconds),
+    )
+    deployer = AzureDeployer(
+        client,
+        allowed_instance_types=azure.allowed_instance_types,
+        max_instance_count=azure.max_instance_count,
+        timeout_seconds=azure.deployment_timeout_seconds,
+    )
+    return Backend(engine=engine, registry=AzureRegistry(client), deployer=deployer)
+
+
+__all__ = ["build_azure_backend"]

@@ -1,0 +1,232 @@
+"""``AzureDeployer``: blue/green promotion of a registered model on a managed online endpoint.
+
+Each call advances the rollout by the steps that are ready and raises NotReady while Azure
+provisions; the worker calls again later. Steps, each idempotent:
+
+1. the endpoint exists (created with the request's auth mode if missing) and is ready;
+2. with "only if better", the live model's registered metric is compared first, and a new
+   model that is not better leaves the endpoint as it is;
+3. a deployment named after the model version exists and is ready (one that fails, or is
+   still provisioning after ``timeout_seconds``, fails the request);
+4. all traffic moves to it;
+5. the deployments it replaced are deleted.
+
+Long-running operations are started and not waited on: their state is read back with a GET
+on the next call, so a worker never blocks on a provisioning endpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ...errors import NotReady, PermanentError
+from ...logs import get_logger
+from ...request import AutoMLRequest, Deployment
+from ...runs import Endpoint, ModelVersion
+from .jobs import REQUEST_TAG
+from .promotion import (
+    check_instances,
+    compare_with_live,
+    deployment_name,
+    model_reference,
+)
+from .retry import RetryPolicy, call, get_or_none
+
+log = get_logger(__name__)
+
+CREATED_TAG = "automl_service.created_at"
+READY = "Succeeded"
+FAILED = ("Failed", "Canceled")
+
+_AUTH_MODES = {"key": "key", "aml_token": "aml_token", "aad_token": "aad_token"}
+
+
+class AzureDeployer:
+    """Puts registered models behind managed online endpoints. See the module docstring."""
+
+    def __init__(
+        self,
+        ml_client: Any,
+        *,
+        allowed_instance_types: Sequence[str] = (),
+        max_instance_count: int = 4,
+        timeout_seconds: float = 3600.0,
+        policy: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._client = ml_client
+        self._allowed = tuple(allowed_instance_types)
+        self._max_count = max_instance_count
+        self._timeout = timeout_seconds
+        self._policy = policy
+        self._clock = clock
+
+    def deploy(self, request: AutoMLRequest, model: ModelVersion, metric_value: float) -> Endpoint:
+        """Advance the rollout of ``model``; returns the endpoint once traffic is on it (or
+        once "only if better" decided to leave it). Raises NotReady while provisioning,
+        PermanentError for a refused or failed rollout, TransientError after retries."""
+        spec = request.deployment
+        if spec is None:
+            raise PermanentError("the request asks for no deployment")
+        check_instances(spec.instance_type, spec.instance_count, self._allowed, self._max_count)
+        target = deployment_name(model.name, model.version)
+
+        endpoint = self._ready_endpoint(spec, request)
+        traffic = {k: v for k, v in (endpoint.traffic or {}).items() if v}
+        if traffic == {target: 100}:
+            self._remove_others(spec.endpoint_name, target)
+            return self._result(endpoint, target, "all traffic on the new deployment")
+
+        note = ""
+        live = max(traffic, key=lambda name: traffic[name]) if traffic else None
+        if spec.only_if_better and live is not None and live != target:
+            label, tags = self._live_model(spec.endpoint_name, live)
+            verdict = compare_with_live(
+                metric_value, request.selection_metric, request.selection_goal, label, tags
+            )
+            log.info("azure_promotion_verdict", promote=verdict.promote, reason=verdict.reason)
+            if not verdict.promote:
+                return self._result(endpoint, live, verdict.reason, promoted=False)
+            note = verdict.reason
+
+        self._ready_deployment(spec, request, model, target)
+        endpoint.traffic = {target: 100}
+        call(
+            "online_endpoints.begin_create_or_update",
+            self._client.online_endpoints.begin_create_or_update,
+            endpoint,
+            policy=self._policy,
+        )
+        log.info("azure_traffic_switched", endpoint=spec.endpoint_name, deployment=target)
+        raise NotReady(
+            f"traffic of {spec.endpoint_name} moving to {target}" + (f" ({note})" if note else "")
+        )
+
+    # Steps ----------------------------------------------------------------------------
+
+    def _ready_endpoint(self, spec: Deployment, request: AutoMLRequest) -> Any:
+        from azure.ai.ml.entities import ManagedOnlineEndpoint
+
+        ops = self._client.online_endpoints
+        endpoint = get_or_none(
+            "online_endpoints.get", ops.get, spec.endpoint_name, policy=self._policy
+        )
+        if endpoint is None:
+            fresh = ManagedOnlineEndpoint(
+                name=spec.endpoint_name,
+                auth_mode=_AUTH_MODES[spec.auth_mode],
+                tags={REQUEST_TAG: request.id},
+            )
+            call(
+                "online_endpoints.begin_create_or_update",
+                ops.begin_create_or_update,
+                fresh,
+                policy=self._policy,
+            )
+            log.info("azure_endpoint_creating", endpoint=spec.endpoint_name)
+            raise NotReady(f"endpoint {spec.endpoint_name} is being created")
+        state = _state(endpoint.provisioning_state)
+        if state in FAILED:
+            raise PermanentError(f"endpoint {spec.endpoint_name} is {state}")
+        if state != READY:
+            raise NotReady(f"endpoint {spec.endpoint_name} is {state}")
+        return endpoint
+
+    def _ready_deployment(
+        self, spec: Deployment, request: AutoMLRequest, model: ModelVersion, name: str
+    ) -> None:
+        from azure.ai.ml.entities import ManagedOnlineDeployment
+
+        ops = self._client.online_deployments
+        deployment = get_or_none(
+            "online_deployments.get", ops.get, name, spec.endpoint_name, policy=self._policy
+        )
+        if deployment is None:
+            fresh = ManagedOnlineDeployment(
+                name=name,
+                endpoint_name=spec.endpoint_name,
+                model=f"azureml:{model.name}:{model.version}",
+                instance_type=spec.instance_type,
+                instance_count=spec.instance_count,
+                tags={REQUEST_TAG: request.id, CREATED_TAG: repr(self._clock())},
+            )
+            call(
+                "online_deployments.begin_create_or_update",
+                ops.begin_create_or_update,
+                fresh,
+                policy=self._policy,
+            )
+            log.info("azure_deployment_creating", endpoint=spec.endpoint_name, deployment=name)
+            raise NotReady(f"deployment {name} is being created")
+        state = _state(deployment.provisioning_state)
+        if state in FAILED:
+            raise PermanentError(f"deployment {name} on {spec.endpoint_name} is {state}")
+        if state != READY:
+            started = _float((deployment.tags or {}).get(CREATED_TAG))
+            if started is not None and self._clock() - started > self._timeout:
+                raise PermanentError(
+                    f"deployment {name} on {spec.endpoint_name} is still {state} after "
+                    f"{self._timeout:.0f} s; traffic left as it is"
+                )
+            raise NotReady(f"deployment {name} is {state}")
+
+    def _live_model(self, endpoint_name: str, deployment: str) -> tuple[str, dict[str, str]]:
+        """A label for the model a live deployment serves, and that model's tags."""
+        live = call(
+            "online_deployments.get",
+            self._client.online_deployments.get,
+            deployment,
+            endpoint_name,
+            policy=self._policy,
+        )
+        reference = model_reference(getattr(live, "model", None))
+        if reference is None:
+            return deployment, {}
+        name, version = reference
+        registered = get_or_none(
+            "models.get", self._client.models.get, name, version, policy=self._policy
+        )
+        return f"{name}:{version}", dict(getattr(registered, "tags", None) or {})
+
+    def _remove_others(self, endpoint_name: str, keep: str) -> None:
+        ops = self._client.online_deployments
+        existing = call(
+            "online_deployments.list", lambda: list(ops.list(endpoint_name)), policy=self._policy
+        )
+        for deployment in existing:
+            if deployment.name != keep and _state(deployment.provisioning_state) != "Deleting":
+                call(
+                    "online_deployments.begin_delete",
+                    ops.begin_delete,
+                    name=deployment.name,
+                    endpoint_name=endpoint_name,
+                    policy=self._policy,
+                )
+                log.info(
+                    "azure_deployment_removed", endpoint=endpoint_name, deployment=deployment.name
+                )
+
+    def _result(
+        self, endpoint: Any, deployment: str, reason: str, *, promoted: bool = True
+    ) -> Endpoint:
+        return Endpoint(
+            name=endpoint.name,
+            deployment=deployment,
+            scoring_uri=endpoint.scoring_uri or "",
+            promoted=promoted,
+            reason=reason,
+        )
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return None if value is None else float(value)
+    except ValueError:
+        return None
+
+
+def _state(value: Any) -> str:
+    """A provisioning state as its plain name (the SDK may hand back an enum)."""
+    return str(getattr(value, "value", value) or "")

@@ -1,0 +1,127 @@
+"""The workspace's MLflow tracking server, read with a bearer token from the credential.
+
+Azure ML gives the tracking URI as ``azureml://<region>.api.azureml.ms/mlflow/v1.0/...``;
+its REST surface is MLflow's own under ``https://`` on the same host and path. Rather than
+installing the ``azureml-mlflow`` plugin (which registers a global tracking-URI scheme and
+pulls in the v1 SDK), the service sends MLflow's REST calls itself with a token from the
+same credential as MLClient, fetched per call (azure-identity caches it). Nothing is set
+process-wide, so several workspaces can be read in one process.
+
+MLflow's own urllib3 retries are switched off for these calls (``max_retries=0``): with
+them, a tracking-server outage would hold a worker for minutes (7 retries with growing
+back-off, inside each of ours). The service's retry policy is the one layer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .retry import RetryPolicy, call
+
+#: Token audience for the workspace's MLflow server (the resource manager's).
+DEFAULT_SCOPE = "https://management.azure.com/.default"
+
+GET_RUN = "/api/2.0/mlflow/runs/get"
+SEARCH_RUNS = "/api/2.0/mlflow/runs/search"
+
+
+def tracking_host(uri: str) -> str:
+    """The HTTP(S) base URL of a tracking URI (``azureml://`` becomes ``https://``)."""
+    if uri.startswith("azureml://"):
+        return "https://" + uri.removeprefix("azureml://").rstrip("/")
+    if uri.startswith(("https://", "http://")):
+        return uri.rstrip("/")
+    raise ValueError(f"not a remote tracking URI: {uri!r}")
+
+
+class WorkspaceTracking:
+    """``get_run`` and ``search_runs`` on a remote MLflow server, retried.
+
+    Has the ``search_runs`` shape ``automl_service.scan.scan_child_runs`` expects.
+    ``calls`` counts HTTP requests sent (retries included).
+    """
+
+    def __init__(
+        self,
+        uri: str,
+        credential: Any | None = None,
+        *,
+        scope: str = DEFAULT_SCOPE,
+        policy: RetryPolicy | None = None,
+        timeout_seconds: int = 30,
+    ) -> None:
+        self.host = tracking_host(uri)
+        self._credential = credential
+        self._scope = scope
+        self._policy = policy
+        self._timeout = timeout_seconds
+        self.calls = 0
+
+    def get_run(self, run_id: str) -> Any | None:
+        """The run (an ``mlflow.entities.Run``), or None when the server does not know it."""
+        from mlflow.entities import Run
+        from mlflow.exceptions import MlflowException
+        from mlflow.protos.service_pb2 import GetRun
+
+        def attempt() -> Any | None:
+            try:
+                answer = self._send(GET_RUN, "GET", {"run_id": run_id}, GetRun.Response())
+            except MlflowException as exc:
+                if _untyped(exc).get_http_status_code() == 404:
+                    return None
+                raise
+            return _untyped(Run).from_proto(answer.run)
+
+        return call("mlflow get_run", attempt, policy=self._policy)
+
+    def search_runs(
+        self,
+        experiment_ids: Sequence[str],
+        filter_string: str,
+        max_results: int,
+        page_token: str | None = None,
+    ) -> Any:
+        """One page of runs: a list of ``Run`` with the next page's ``.token``."""
+        from mlflow.entities import Run
+        from mlflow.protos.service_pb2 import SearchRuns
+        from mlflow.store.entities.paged_list import PagedList
+
+        body: dict[str, Any] = {
+            "experiment_ids": list(experiment_ids),
+            "filter": filter_string,
+            "max_results": max_results,
+            "run_view_type": "ACTIVE_ONLY",
+        }
+        if page_token:
+            body["page_token"] = page_token
+
+        def attempt() -> Any:
+            answer = self._send(SEARCH_RUNS, "POST", body, SearchRuns.Response())
+            runs = [_untyped(Run).from_proto(run) for run in answer.runs]
+            return _untyped(PagedList)(runs, answer.next_page_token or None)
+
+        return call("mlflow search_runs", attempt, policy=self._policy)
+
+    def _send(self, endpoint: str, method: str, body: dict[str, Any], response: Any) -> Any:
+        from mlflow.utils import proto_json_utils, rest_utils
+
+        self.calls += 1
+        token = None
+        if self._credential is not None:
+            token = self._credential.get_token(self._scope).token
+        utils: Any = rest_utils
+        creds = utils.MlflowHostCreds(self.host, token=token)
+        payload = {"params": body} if method == "GET" else {"json": body}
+        reply = utils.http_request(
+            creds, endpoint, method, max_retries=0, timeout=self._timeout, **payload
+        )
+        reply = utils.verify_rest_response(reply, endpoint)
+        _untyped(proto_json_utils).parse_dict(json.loads(reply.text), response)
+        return response
+
+
+def _untyped(value: Any) -> Any:
+    """MLflow ships no type hints; its objects are used as ``Any``."""
+    return value

@@ -1,0 +1,69 @@
+"""An HTTP proxy on loopback that fails the first requests on purpose, then forwards."""
+
+from __future__ import annotations
+
+import threading
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class FlakyProxy:
+    """Answers the first requests with the given statuses (with ``Retry-After``), then
+    forwards every request to ``target``."""
+
+    def __init__(self, target: str, failures: list[int], retry_after: str = "1") -> None:
+        self.target = target.rstrip("/")
+        self.failures = list(failures)
+        self.retry_after = retry_after
+        self.requests = 0
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def _serve(self) -> None:
+                with proxy._lock:
+                    proxy.requests += 1
+                    failure = proxy.failures.pop(0) if proxy.failures else None
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if failure is not None:
+                    self.send_response(failure)
+                    self.send_header("Retry-After", proxy.retry_after)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                request = urllib.request.Request(
+                    proxy.target + self.path,
+                    data=body,
+                    method=self.command,
+                    headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=30) as answer:
+                        status, data = answer.status, answer.read()
+                except urllib.error.HTTPError as exc:
+                    status, data = exc.code, exc.read()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _serve
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,540 @@
+"""A small fake of the Azure ML REST surface the service uses, served over HTTPS on loopback.
+
+It keeps jobs, model versions, online endpoints and deployments in memory, answers the
+real ``azure-ai-ml`` SDK the way the service does (long-running operations included),
+records every call, and fails on purpose when told to (429 with Retry-After, 5xx, a reset
+connection, a job that ends Failed, a deployment that never becomes ready).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import socket
+import ssl
+import struct
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+ARM_PREFIX = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices"
+
+
+@dataclass
+class Call:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    at: float = field(default_factory=time.time)
+
+
+@dataclass
+class Fault:
+    """Answer the next ``times`` matching requests with ``status`` (None: reset the socket)."""
+
+    method: str
+    pattern: re.Pattern[str]
+    status: int | None
+    times: int
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Provisioning:
+    """When a resource finishes provisioning, and how."""
+
+    ready_at: float
+    outcome: str  # "Succeeded" | "Failed"
+
+    def state(self, busy: str) -> str:
+        return self.outcome if time.time() >= self.ready_at else busy
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class FakeAzureML:
+    """The fake workspace. ``start()`` it, point MLClient at ``url``, ``stop()`` it."""
+
+    def __init__(
+        self,
+        cert: Path,
+        key: Path,
+        *,
+        subscription_id: str = "00000000-0000-0000-0000-000000000000",
+        resource_group: str = "rg-test",
+        workspace: str = "ws-test",
+        location: str = "westeurope",
+        tracking_uri: str | None = None,
+    ) -> None:
+        self.subscription_id = subscription_id
+        self.resource_group = resource_group
+        self.workspace = workspace
+        self.location = location
+        self.tracking_uri = tracking_uri or (
+            f"azureml://{location}.api.azureml.ms/mlflow/v1.0"
+            f"{self.arm_prefix}/workspaces/{workspace}"
+        )
+        self.calls: list[Call] = []
+        self.jobs: dict[str, dict[str, Any]] = {}
+        #: Statuses a job reports on successive GETs; the last one sticks.
+        self.job_scripts: dict[str, list[str]] = {}
+        self.default_job_script: list[str] = ["NotStarted", "Running", "Completed"]
+        self.job_errors: dict[str, str] = {}
+        self.models: dict[str, dict[str, dict[str, Any]]] = {}
+        self.endpoints: dict[str, dict[str, Any]] = {}
+        self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
+        self.provisioning: dict[str, Provisioning] = {}
+        #: Seconds a new endpoint / deployment takes to provision (inf: never ready).
+        self.endpoint_delay = 0.0
+        self.deployment_delay = 0.0
+        self.deployment_outcome = "Succeeded"
+        self.retry_after_seconds = 1
+        self._faults: list[Fault] = []
+        self._lock = threading.RLock()
+        self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self._context.load_cert_chain(cert, key)
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # Set-up -----------------------------------------------------------------------------
+
+    @property
+    def arm_prefix(self) -> str:
+        return ARM_PREFIX.format(sub=self.subscription_id, rg=self.resource_group)
+
+    @property
+    def ws_path(self) -> str:
+        return f"{self.arm_prefix}/workspaces/{self.workspace}"
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        return f"https://127.0.0.1:{self._server.server_address[1]}/"
+
+    def start(self) -> FakeAzureML:
+        fake = self
+
+        class Handler(_Handler):
+            owner = fake
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        server.socket = self._context.wrap_socket(server.socket, server_side=True)
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def cloud_metadata(self) -> dict[str, str]:
+        """The six keys MLClient needs for a custom cloud pointing here."""
+        return {
+            "azure_portal": self.url,
+            "resource_manager": self.url,
+            "active_directory": self.url,
+            "aml_resource_id": self.url,
+            "storage_endpoint": "core.windows.net",
+            "registry_discovery_endpoint": self.url,
+        }
+
+    # Failure injection --------------------------------------------------------------------
+
+    def fail(
+        self,
+        method: str,
+        pattern: str,
+        status: int = 503,
+        *,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Answer the next ``times`` requests matching ``method`` and ``pattern`` with
+        ``status``."""
+        with self._lock:
+            self._faults.append(Fault(method, re.compile(pattern), status, times, headers or {}))
+
+    def reset_connection(self, method: str, pattern: str, *, times: int = 1) -> None:
+        """Close the socket without answering the next ``times`` matching requests."""
+        with self._lock:
+            self._faults.append(Fault(method, re.compile(pattern), None, times))
+
+    def _fault_for(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.times > 0 and fault.method == method and fault.pattern.search(path):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    # Inspection ----------------------------------------------------------------------------
+
+    def calls_to(self, method: str, pattern: str) -> list[Call]:
+        """Recorded calls with this method whose path matches ``pattern``."""
+        regex = re.compile(pattern)
+        with self._lock:
+            return [c for c in self.calls if c.method == method and regex.search(c.path)]
+
+    def control_plane_calls(self) -> list[Call]:
+        """Every recorded call except long-running-operation status polls."""
+        with self._lock:
+            return [c for c in self.calls if not c.path.startswith("/operations/")]
+
+    # Seeding -------------------------------------------------------------------------------
+
+    def add_model_version(
+        self, name: str, version: str, tags: dict[str, str], path: str = ""
+    ) -> dict[str, Any]:
+        body = {
+            "properties": {
+                "modelType": "mlflow_model",
+                "modelUri": path,
+                "tags": tags,
+                "flavors": {},
+                "properties": {},
+            }
+        }
+        return self._put_model_version(name, version, body)
+
+    def add_live_deployment(
+        self, endpoint: str, deployment: str, model_id: str, *, auth_mode: str = "Key"
+    ) -> None:
+        """An endpoint serving ``deployment`` (of ``model_id``) with all traffic."""
+        self._put_endpoint(
+            endpoint,
+            {"location": self.location, "properties": {"authMode": auth_mode}},
+            ready=True,
+        )
+        self.endpoints[endpoint]["properties"]["traffic"] = {deployment: 100}
+        self._put_deployment(
+            endpoint,
+            deployment,
+            {
+                "location": self.location,
+                "properties": {
+                    "endpointComputeType": "Managed",
+                    "model": model_id,
+                    "instanceType": "Standard_DS3_v2",
+                },
+                "sku": {"name": "Default", "capacity": 1},
+            },
+            ready=True,
+        )
+
+    # Resource handlers ---------------------------------------------------------------------
+
+    def _arm(self, kind: str, name: str) -> str:
+        return f"{self.ws_path}/{kind}/{name}"
+
+    def _workspace(self) -> dict[str, Any]:
+        return {
+            "id": self.ws_path,
+            "name": self.workspace,
+            "type": "Microsoft.MachineLearningServices/workspaces",
+            "location": self.location,
+            "kind": "Default",
+            "identity": {"type": "SystemAssigned"},
+            "properties": {
+                "friendlyName": self.workspace,
+                "mlFlowTrackingUri": self.tracking_uri,
+                "discoveryUrl": f"{self.url}discovery",
+                "workspaceId": "11111111-1111-1111-1111-111111111111",
+                "storageAccount": f"{self.arm_prefix}/../Microsoft.Storage/storageAccounts/sa",
+            },
+        }
+
+    def _put_job(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        job: dict[str, Any] = json.loads(json.dumps(body))
+        job.update(
+            id=self._arm("jobs", name),
+            name=name,
+            type="Microsoft.MachineLearningServices/workspaces/jobs",
+            systemData={"createdAt": _now_iso(), "createdBy": "fake"},
+        )
+        job.setdefault("properties", {})["status"] = "NotStarted"
+        self.jobs[name] = job
+        self.job_scripts.setdefault(name, list(self.default_job_script))
+        return job
+
+    def _get_job(self, name: str) -> dict[str, Any] | None:
+        job = self.jobs.get(name)
+        if job is None:
+            return None
+        script = self.job_scripts.get(name) or ["Running"]
+        status = script.pop(0) if len(script) > 1 else script[0]
+        job["properties"]["status"] = status
+        return job
+
+    def _put_model_version(self, name: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+        stored: dict[str, Any] = json.loads(json.dumps(body))
+        stored.update(
+            id=f"{self._arm('models', name)}/versions/{version}",
+            name=version,
+            type="Microsoft.MachineLearningServices/workspaces/models/versions",
+            systemData={"createdAt": _now_iso()},
+        )
+        stored.setdefault("properties", {}).setdefault("flavors", {})
+        self.models.setdefault(name, {})[version] = stored
+        return stored
+
+    def _model_container(self, name: str) -> dict[str, Any] | None:
+        versions = self.models.get(name)
+        if not versions:
+            return None
+        latest = max(int(v) for v in versions if v.isdigit())
+        return {
+            "id": self._arm("models", name),
+            "name": name,
+            "properties": {"latestVersion": str(latest), "nextVersion": str(latest + 1)},
+        }
+
+    def _put_endpoint(self, name: str, body: dict[str, Any], *, ready: bool = False) -> str:
+        stored = json.loads(json.dumps(body))
+        old = self.endpoints.get(name)
+        key = f"endpoint:{name}"
+        stored.update(
+            id=self._arm("onlineEndpoints", name),
+            name=name,
+            type="Microsoft.MachineLearningServices/workspaces/onlineEndpoints",
+        )
+        props = stored.setdefault("properties", {})
+        props["scoringUri"] = f"https://{name}.{self.location}.inference.ml.azure.com/score"
+        props["provisioningState"] = "Updating" if old else "Creating"
+        if "traffic" not in props and old:
+            props["traffic"] = old["properties"].get("traffic", {})
+        self.endpoints[name] = stored
+        delay = 0.0 if ready else (0.0 if old else self.endpoint_delay)
+        self.provisioning[key] = Provisioning(time.time() + delay, "Succeeded")
+        return key
+
+    def _get_endpoint(self, name: str) -> dict[str, Any] | None:
+        ep = self.endpoints.get(name)
+        if ep is None:
+            return None
+        busy = ep["properties"]["provisioningState"]
+        ep["properties"]["provisioningState"] = self.provisioning[f"endpoint:{name}"].state(busy)
+        return ep
+
+    def _put_deployment(
+        self, endpoint: str, name: str, body: dict[str, Any], *, ready: bool = False
+    ) -> str:
+        stored = json.loads(json.dumps(body))
+        key = f"deployment:{endpoint}/{name}"
+        stored.update(
+            id=f"{self._arm('onlineEndpoints', endpoint)}/deployments/{name}",
+            name=name,
+            type="Microsoft.MachineLearningServices/workspaces/onlineEndpoints/deployments",
+            systemData={"createdAt": _now_iso()},
+        )
+        props = stored.setdefault("properties", {})
+        props["provisioningState"] = "Creating"
+        if not props.get("scaleSettings"):
+            props["scaleSettings"] = {"scaleType": "Default"}
+        self.deployments[(endpoint, name)] = stored
+        delay = 0.0 if ready else self.deployment_delay
+        outcome = "Succeeded" if ready else self.deployment_outcome
+        self.provisioning[key] = Provisioning(time.time() + delay, outcome)
+        return key
+
+    def _get_deployment(self, endpoint: str, name: str) -> dict[str, Any] | None:
+        dep = self.deployments.get((endpoint, name))
+        if dep is None:
+            return None
+        busy = dep["properties"]["provisioningState"]
+        dep["properties"]["provisioningState"] = self.provisioning[
+            f"deployment:{endpoint}/{name}"
+        ].state(busy)
+        return dep
+
+    # Dispatch ------------------------------------------------------------------------------
+
+    def handle(
+        self, method: str, path: str, query: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        """The answer to one request: status, extra headers and a JSON body."""
+        with self._lock:
+            return self._route(method, path, query, body)
+
+    def _route(
+        self, method: str, path: str, query: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        if path == "/discovery":
+            return 200, {}, {k: self.url for k in ("api", "catalog", "experimentation", "history")}
+        if path.startswith("/operations/"):
+            key = unquote(path.removeprefix("/operations/"))
+            busy = "InProgress"
+            state = self.provisioning[key].state(busy) if key in self.provisioning else "Succeeded"
+            answer: dict[str, Any] = {"status": state}
+            if state == "Failed":
+                answer["error"] = {"code": "DeploymentFailed", "message": "image build failed"}
+            return 200, {"Retry-After": str(self.retry_after_seconds)}, answer
+        if path.startswith("/history/v1.0"):
+            match = re.search(r"/runs/([^/]+)/details$", path)
+            if match and match.group(1) in self.jobs:
+                run = match.group(1)
+                details: dict[str, Any] = {"runId": run, "status": "Failed"}
+                if run in self.job_errors:
+                    details["error"] = {
+                        "error": {"code": "UserError", "message": self.job_errors[run]}
+                    }
+                return 200, {}, details
+            return _not_found(path)
+        if path == self.ws_path and method == "GET":
+            return 200, {}, self._workspace()
+        if not path.startswith(self.ws_path + "/"):
+            return _not_found(path)
+        rest = path.removeprefix(self.ws_path + "/").split("/")
+        return self._route_workspace(method, rest, query, body)
+
+    def _route_workspace(
+        self, method: str, rest: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        kind = rest[0]
+        if kind == "jobs" and len(rest) == 2:
+            name = rest[1]
+            if method == "PUT":
+                return 201, {}, self._put_job(name, body)
+            job = self._get_job(name)
+            return (200, {}, job) if job else _not_found(name)
+        if kind == "models":
+            return self._route_models(method, rest, query, body)
+        if kind == "onlineEndpoints":
+            return self._route_endpoints(method, rest, body)
+        return _not_found("/".join(rest))
+
+    def _route_models(
+        self, method: str, rest: list[str], query: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        name = unquote(rest[1]) if len(rest) > 1 else ""
+        if len(rest) == 2 and method == "GET":
+            container = self._model_container(name)
+            return (200, {}, container) if container else _not_found(name)
+        if len(rest) == 3 and method == "GET":
+            versions = sorted(
+                self.models.get(name, {}).values(),
+                key=lambda v: int(v["name"]) if v["name"].isdigit() else 0,
+                reverse=True,
+            )
+            wanted_tags = query.get("tags")
+            if wanted_tags:
+                pairs = [t.split("=", 1) for t in wanted_tags.split(",")]
+                versions = [
+                    v
+                    for v in versions
+                    if all(v["properties"].get("tags", {}).get(k) == val for k, val in pairs)
+                ]
+            if "$top" in query:
+                versions = versions[: int(query["$top"])]
+            return 200, {}, {"value": versions}
+        if len(rest) == 4:
+            version = rest[3]
+            if method == "PUT":
+                return 200, {}, self._put_model_version(name, version, body)
+            stored = self.models.get(name, {}).get(version)
+            return (200, {}, stored) if stored else _not_found(f"{name}:{version}")
+        return _not_found("/".join(rest))
+
+    def _route_endpoints(
+        self, method: str, rest: list[str], body: Any
+    ) -> tuple[int, dict[str, str], Any]:
+        name = rest[1]
+        if len(rest) == 2:
+            if method == "PUT":
+                key = self._put_endpoint(name, body)
+                return 201, self._lro_headers(key), self.endpoints[name]
+            endpoint = self._get_endpoint(name)
+            return (200, {}, endpoint) if endpoint else _not_found(name)
+        if len(rest) == 3 and rest[2] == "deployments" and method == "GET":
+            deps = [d for (ep, _), d in self.deployments.items() if ep == name]
+            return 200, {}, {"value": deps}
+        if len(rest) == 4 and rest[2] == "deployments":
+            dep_name = rest[3]
+            if method == "PUT":
+                if name not in self.endpoints:
+                    return _not_found(name)
+                key = self._put_deployment(name, dep_name, body)
+                return 201, self._lro_headers(key), self.deployments[(name, dep_name)]
+            if method == "DELETE":
+                existed = self.deployments.pop((name, dep_name), None)
+                return (202 if existed else 204), {}, None
+            dep = self._get_deployment(name, dep_name)
+            return (200, {}, dep) if dep else _not_found(dep_name)
+        return _not_found("/".join(rest))
+
+    def _lro_headers(self, key: str) -> dict[str, str]:
+        op = f"{self.url}operations/{key}?api-version=2023-04-01"
+        return {"Azure-AsyncOperation": op, "Retry-After": str(self.retry_after_seconds)}
+
+    # Recording -----------------------------------------------------------------------------
+
+    def record(self, call: Call) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+
+def _not_found(what: str) -> tuple[int, dict[str, str], Any]:
+    message = f"{what} could not be found"
+    return 404, {}, {"error": {"code": "UserError", "message": message}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: FakeAzureML
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _serve(self) -> None:
+        parts = urlsplit(self.path)
+        query = dict(parse_qsl(parts.query))
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            body: Any = json.loads(raw) if raw else None
+        except json.JSONDecodeError:
+            body = raw.decode(errors="replace")
+        path = unquote(parts.path) if "/models/" not in parts.path else parts.path
+        self.owner.record(Call(self.command, path, query, body))
+        fault = self.owner._fault_for(self.command, path)
+        if fault is not None:
+            if fault.status is None:
+                # RST instead of FIN: the client sees a reset connection.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.close_connection = True
+                self.connection.close()
+                return
+            error = {"error": {"code": "Injected", "message": f"injected {fault.status}"}}
+            self._reply(fault.status, fault.headers, error)
+            return
+        status, headers, answer = self.owner.handle(self.command, path, query, body)
+        self._reply(status, headers, answer)
+
+    def _reply(self, status: int, headers: dict[str, str], body: Any) -> None:
+        data = b"" if body is None else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-ms-request-id", str(uuid.uuid4()))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = do_HEAD = _serve

@@ -1,0 +1,134 @@
+"""The child-run scan on a real MLflow tracking server filled like an Azure AutoML parent."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from azureml_fake.fixtures import Iteration, TrackingServer, fill_automl_parent
+from azureml_fake.server import FakeAzureML
+
+from automl_service.engines.azure.engine import AzureEngine
+from automl_service.engines.azure.retry import FAST
+from automl_service.engines.azure.status import PollSchedule
+from automl_service.engines.azure.tracking import WorkspaceTracking, tracking_host
+from automl_service.engines.base import JobState
+from automl_service.errors import TransientError
+from automl_service.metrics import Goal
+from automl_service.selection import select_best
+
+pytest_plugins = ["azureml_fake.fixtures"]
+
+
+def parent_name() -> str:
+    return f"automl-{uuid.uuid4().hex[:10]}"
+
+
+def setup_runs() -> list[Iteration]:
+    return [Iteration(s, {}) for s in ("setup", "featurize", "ModelExplain")]
+
+
+def test_tracking_uri_becomes_https() -> None:
+    """The workspace's azureml:// tracking URI is read over https on the same host and path."""
+    uri = "azureml://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/s/workspaces/w"
+    assert (
+        tracking_host(uri)
+        == "https://westeurope.api.azureml.ms/mlflow/v1.0/subscriptions/s/workspaces/w"
+    )
+    with pytest.raises(ValueError):
+        tracking_host("sqlite:///x.db")
+
+
+def test_scan_pages_through_iterations_only(mlflow_server: TrackingServer) -> None:
+    """All 12 iterations come back over three pages; setup/featurize/explain runs do not."""
+    parent = parent_name()
+    children = [Iteration(str(n), {"AUC_weighted": 0.5 + n / 100}) for n in range(12)]
+    fill_automl_parent(mlflow_server, parent, children + setup_runs(), best_child=f"{parent}_11")
+    tracking = WorkspaceTracking(mlflow_server.url, policy=FAST)
+    engine = AzureEngine(object(), tracking=tracking, page_size=5, policy=FAST)
+    runs = engine.child_runs(parent)
+    assert sorted(r.run_id for r in runs) == sorted(f"{parent}_{n}" for n in range(12))
+    assert tracking.calls == 1 + 3  # parent lookup + ceil(15 / 5) pages
+    best = select_best(runs, "AUC_weighted", Goal.MAXIMIZE)
+    assert best.winner.run_id == f"{parent}_11"
+    assert best.winner.algorithm == "LightGBM"
+
+
+def test_completed_job_reports_engine_best_child(
+    fake_aml: FakeAzureML, ml_client: Any, mlflow_server: TrackingServer
+) -> None:
+    """A completed job's status carries the parent's automl_best_child_run_id tag, read
+    from the tracking URI the workspace names."""
+    parent = parent_name()
+    fill_automl_parent(
+        mlflow_server, parent, [Iteration("0", {"accuracy": 0.9})], best_child=f"{parent}_0"
+    )
+    fake_aml.tracking_uri = mlflow_server.url
+    fake_aml._put_job(
+        parent,
+        {"properties": {"jobType": "AutoML", "taskDetails": {"taskType": "Classification"}}},
+    )
+    fake_aml.job_scripts[parent] = ["Completed"]
+    engine = AzureEngine(ml_client, policy=FAST, poll=PollSchedule(0, 0))
+    status = engine.job_status(parent)
+    assert status is not None and status.state is JobState.COMPLETED
+    assert status.best_child_run_id == f"{parent}_0"
+    assert [r.run_id for r in engine.child_runs(parent)] == [f"{parent}_0"]
+
+
+def test_failed_and_unscored_children_are_rejected_with_reasons(
+    mlflow_server: TrackingServer,
+) -> None:
+    """Iterations that failed or lack the metric are not chosen, and say why."""
+    parent = parent_name()
+    fill_automl_parent(
+        mlflow_server,
+        parent,
+        [
+            Iteration("0", {"r2_score": 0.7}),
+            Iteration("1", {"r2_score": 0.99}, status="FAILED"),
+            Iteration("2", {"spearman_correlation": 0.9}),
+        ],
+    )
+    engine = AzureEngine(object(), tracking=WorkspaceTracking(mlflow_server.url, policy=FAST))
+    best = select_best(engine.child_runs(parent), "r2_score", Goal.MAXIMIZE)
+    assert best.winner.run_id == f"{parent}_0"
+    reasons = {r.run_id: r.reason for r in best.rejected}
+    assert "FAILED" in reasons[f"{parent}_1"]
+    assert "no r2_score" in reasons[f"{parent}_2"]
+
+
+def test_parent_not_yet_tracked_is_transient(mlflow_server: TrackingServer) -> None:
+    """A job whose parent run is not on the tracking server yet is retried later."""
+    engine = AzureEngine(object(), tracking=WorkspaceTracking(mlflow_server.url, policy=FAST))
+    with pytest.raises(TransientError, match="not yet"):
+        engine.child_runs(parent_name())
+
+
+def test_unreachable_tracking_server_is_transient() -> None:
+    """A refused connection to the tracking server is retried, then reported as transient."""
+    tracking = WorkspaceTracking("http://127.0.0.1:9", policy=FAST)
+    with pytest.raises(TransientError):
+        tracking.get_run("automl-x")
+    assert tracking.calls == FAST.attempts
+
+
+def test_throttled_and_unavailable_tracking_server_is_retried(
+    mlflow_server: TrackingServer,
+) -> None:
+    """A 429 with Retry-After and a 503 from the tracking server are retried by the
+    service's own policy, and the scan completes."""
+    from azureml_fake.flaky_proxy import FlakyProxy
+
+    parent = parent_name()
+    fill_automl_parent(mlflow_server, parent, [Iteration("0", {"accuracy": 0.7})])
+    proxy = FlakyProxy(mlflow_server.url, [429, 503])
+    try:
+        tracking = WorkspaceTracking(proxy.url, policy=FAST)
+        runs = AzureEngine(object(), tracking=tracking).child_runs(parent)
+    finally:
+        proxy.stop()
+    assert [r.run_id for r in runs] == [f"{parent}_0"]
+    assert tracking.calls == 4  # get_run twice refused, then get_run and one search
+    assert proxy.requests == 4
