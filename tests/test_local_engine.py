@@ -20,7 +20,7 @@ from automl_service.engines.local import LocalEngine
 from automl_service.engines.local.algorithms import plan
 from automl_service.engines.local.baselines import forecast, season_length, steps_for
 from automl_service.engines.local.layout import MAX_ATTEMPTS, JobDir
-from automl_service.engines.local.locks import pid_alive
+from automl_service.engines.local.locks import is_locked, pid_alive
 from automl_service.errors import PermanentError
 from automl_service.metrics import CLASSIFICATION_PRIMARY, REGRESSION_PRIMARY, Goal, Task
 from automl_service.runs import RunStatus
@@ -263,9 +263,7 @@ def test_killed_trainer_is_retrained_under_the_same_parent(engine: LocalEngine) 
         time.sleep(0.2)
     pid = job.spawned_pid()
     assert pid is not None
-    os.killpg(pid, signal.SIGKILL)
-    while pid_alive(pid):
-        time.sleep(0.1)
+    kill_trainer(job, pid)
     first_attempt = {c.run_id for c in engine.child_runs(request.job_name)}
     assert state_of(engine, request.job_name) is JobState.RUNNING
 
@@ -287,9 +285,7 @@ def test_dead_trainer_three_times_ends_failed(engine: LocalEngine) -> None:
     job = JobDir(engine.data_dir / "jobs" / request.job_name)
     pid = job.spawned_pid()
     assert pid is not None
-    os.killpg(pid, signal.SIGKILL)
-    while pid_alive(pid):
-        time.sleep(0.1)
+    kill_trainer(job, pid)
     job.write_attempts(MAX_ATTEMPTS)  # as if the two earlier attempts had died too
     status = engine.ensure_job(request)
     assert status.state is JobState.FAILED
@@ -322,6 +318,14 @@ def test_one_slot_queues_the_second_job(local_settings: LocalSettings) -> None:
             pid = JobDir(settings.data_dir / "jobs" / name).spawned_pid()
             if pid is not None and pid_alive(pid):
                 os.killpg(pid, signal.SIGKILL)
+
+
+def kill_trainer(job: JobDir, pid: int) -> None:
+    """SIGKILL the trainer's process group and wait until its lock is free: the main
+    thread turns zombie before the other threads have exited and closed the lock file."""
+    os.killpg(pid, signal.SIGKILL)
+    while pid_alive(pid) or is_locked(job.trainer_lock):
+        time.sleep(0.1)
 
 
 def state_of(engine: LocalEngine, job_name: str) -> JobState:
