@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import AutoMLServiceError, ConfigurationError, InvalidRequest, TransientError
+from .http_thread import local_url
 from .logs import configure_logging, get_logger
 from .render import result_summary, result_table
 from .request import parse_request
@@ -284,7 +285,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
     from .health import check_health
 
-    url = args.url or f"http://{_client_host(settings.health.host)}:{settings.health.port}"
+    url = args.url or local_url(settings.health.host, settings.health.port)
     return check_health(url, args.timeout)
 
 
@@ -517,7 +518,3 @@ def _read_file(path: str) -> str:
         return Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise InvalidRequest(f"cannot read {path}: {exc.strerror}") from None
-
-
-def _client_host(host: str) -> str:
-    return "127.0.0.1" if host in ("0.0.0.0", "") else host

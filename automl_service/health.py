@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import socket
 import threading
 import urllib.error
 import urllib.request
@@ -21,12 +20,13 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
+from .http_thread import BackgroundHTTPServer, local_url
 from .logs import get_logger
 from .results import RequestState, ResultStore
 from .stats import WorkerStats
@@ -230,7 +230,7 @@ def _scrub_json(value: Any, secrets: Iterable[str]) -> Any:
 # The server ------------------------------------------------------------------------------
 
 
-class HealthServer:
+class HealthServer(BackgroundHTTPServer):
     """Serves ``/healthz``, ``/readyz``, ``/metrics`` and ``/requests/{id}``.
 
     - ``/healthz``: 200 while ``stats.heartbeat_age()`` is below ``stale_after`` seconds,
@@ -259,60 +259,20 @@ class HealthServer:
         readiness_timeout: float = DEFAULT_READINESS_TIMEOUT,
         secrets: Iterable[str] = (),
     ) -> None:
+        super().__init__(host, port)
         self.stats = stats
         self.readiness = readiness
         self.results = results
-        self.host = host
-        self.port = port
         self.stale_after = stale_after
         self.readiness_timeout = readiness_timeout
         self.secrets = tuple(s for s in secrets if s)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self._readiness_lock = threading.Lock()
         self._readiness_call: Future[dict[str, str | None]] | None = None
 
-    @property
-    def url(self) -> str:
-        """The base URL a client on this host reaches the server at (after ``start``)."""
-        if self._server is None:
-            raise RuntimeError("the health server is not started")
-        port = self._server.server_address[1]
-        return f"http://{_client_host(self.host)}:{port}"
+    thread_name = "health-server"
 
-    def start(self) -> None:
-        """Bind and serve in a daemon thread. Raises OSError if the port is taken."""
-        if self._server is not None:
-            return
-        server_class = _IPv6Server if ":" in self.host else ThreadingHTTPServer
-        server = server_class((self.host, self.port), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
-        )
-        self._thread.name = "health-server"
-        self._thread.start()
-        log.info("health_server_started", url=self.url)
-
-    def stop(self) -> None:
-        """Stop serving and close the socket; safe to call twice."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=5)
-        log.info("health_server_stopped")
-
-    def __enter__(self) -> HealthServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     # Answers (status, content type, body); pure apart from the calls they name.
 
@@ -407,18 +367,6 @@ def _fulfil(call: Future[dict[str, str | None]], readiness: Readiness) -> None:
         call.set_exception(exc)
 
 
-class _IPv6Server(ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-
-
-def _client_host(host: str) -> str:
-    if host in ("", "0.0.0.0"):
-        return "127.0.0.1"
-    if host == "::":
-        return "[::1]"
-    return f"[{host}]" if ":" in host else host
-
-
 def _json(status: int, body: object) -> tuple[int, str, bytes]:
     return status, "application/json", json.dumps(body, sort_keys=True).encode()
 
@@ -455,7 +403,7 @@ def _make_handler(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
 
 def health_url(host: str, port: int, path: str = HEALTHZ_PATH) -> str:
     """The URL a process on this host checks, for a server bound to ``host:port``."""
-    return f"http://{_client_host(host)}:{port}{path}"
+    return local_url(host, port, path)
 
 
 def check_health(url: str, timeout: float) -> int:

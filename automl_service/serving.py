@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -42,7 +41,8 @@ from .engines.local.endpoints import (
     scoring_uri,
 )
 from .errors import AutoMLServiceError, PermanentError, TransientError
-from .health import health_url, scrub
+from .health import scrub
+from .http_thread import BackgroundHTTPServer
 from .logs import get_logger
 from .settings import LocalSettings
 
@@ -201,7 +201,7 @@ class ModelCache:
 # The server ------------------------------------------------------------------------------
 
 
-class ScoringServer:
+class ScoringServer(BackgroundHTTPServer):
     """Serves the local endpoints recorded in ``store`` (see the module docstring).
 
     ``start`` returns once the socket listens (port 0 picks a free port; see ``url``) and
@@ -220,16 +220,13 @@ class ScoringServer:
         secrets: Iterable[str] = (),
         loader: Loader | None = None,
     ) -> None:
+        super().__init__(host, port)
         self.store = store
-        self.host = host
-        self.port = port
         self.secrets = tuple(s for s in secrets if s)
         self.models = ModelCache(
             loader or (lambda name, version: load_registered(tracking_uri, name, version)),
             cache_size,
         )
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     @classmethod
     def from_settings(
@@ -244,50 +241,10 @@ class ScoringServer:
             secrets=secrets,
         )
 
-    @property
-    def bound_port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("the scoring server is not started")
-        return int(self._server.server_address[1])
+    thread_name = "scoring-server"
 
-    @property
-    def url(self) -> str:
-        """The base URL a client on this host reaches the server at (after ``start``)."""
-        return health_url(self.host, self.bound_port, "")
-
-    def start(self) -> None:
-        """Bind and serve in a daemon thread. Raises OSError if the port is taken."""
-        if self._server is not None:
-            return
-        server_class = _IPv6Server if ":" in self.host else ThreadingHTTPServer
-        server = server_class((self.host, self.port), _make_handler(self))
-        server.daemon_threads = True
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
-        )
-        self._thread.name = "scoring-server"
-        self._thread.start()
-        log.info("serving.started", url=self.url)
-
-    def stop(self) -> None:
-        """Stop serving and close the socket; safe to call twice."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
-            return
-        server.shutdown()
-        server.server_close()
-        if thread is not None:
-            thread.join(timeout=10)
-        log.info("serving.stopped")
-
-    def __enter__(self) -> ScoringServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     # Answers ------------------------------------------------------------------------
 
@@ -389,10 +346,6 @@ def _endpoint_path(path: str) -> tuple[str | None, str]:
 
 def _unknown(name: str) -> Answer:
     return _json(HTTPStatus.NOT_FOUND, {"error": f"no endpoint named {name!r}"})
-
-
-class _IPv6Server(ThreadingHTTPServer):
-    address_family = socket.AF_INET6
 
 
 def _make_handler(owner: ScoringServer) -> type[BaseHTTPRequestHandler]:

@@ -34,7 +34,7 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 
 from ...errors import PermanentError
-from ...health import health_url
+from ...http_thread import local_url
 from ...logs import get_logger
 from ...metrics import Goal, Task
 from ...queues.sqlite import ensure_schema, transaction
@@ -163,7 +163,7 @@ def model_uri(model_name: str, version: str) -> str:
 
 def scoring_uri(host: str, port: int, endpoint: str) -> str:
     """Where a client on this host scores ``endpoint`` served on ``host:port``."""
-    return health_url(host, port, f"/endpoints/{endpoint}/score")
+    return local_url(host, port, f"/endpoints/{endpoint}/score")
 
 
 def compare_with_live(
