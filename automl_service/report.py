@@ -16,8 +16,8 @@ from html import escape
 
 from .metrics import Goal, Task, goal_of
 from .results import RequestResult
-from .runs import RunRecord, RunStatus
-from .selection import select_best
+from .runs import RunRecord
+from .selection import ineligible, select_best
 
 # Plot geometry, in SVG user units.
 WIDTH, HEIGHT = 720, 360
@@ -412,16 +412,7 @@ def _goal(result: RequestResult) -> Goal | None:
 
 
 def _ineligible(run: RunRecord, metric: str | None) -> str | None:
-    if run.status != RunStatus.FINISHED:
-        return f"status is {run.status}"
-    if not metric:
-        return "no selection metric"
-    if metric not in run.metrics:
-        return f"has no {metric}"
-    value = run.metrics[metric]
-    if not isinstance(value, int | float) or not math.isfinite(value):
-        return f"{metric} is {value}"
-    return None
+    return ineligible(run, metric) if metric else "no selection metric"
 
 
 def _start_ms(run: RunRecord) -> float:

@@ -66,7 +66,7 @@ def select_best(
     eligible: list[RunRecord] = []
     rejected: list[Rejection] = []
     for run in runs:
-        reason = _ineligible(run, metric, require_status)
+        reason = ineligible(run, metric, require_status)
         if reason:
             rejected.append(Rejection(run.run_id, reason))
         else:
@@ -85,7 +85,8 @@ def select_best(
     return Selection(metric, goal, ranked[0], ranked, tuple(rejected))
 
 
-def _ineligible(run: RunRecord, metric: str, require_status: str) -> str | None:
+def ineligible(run: RunRecord, metric: str, require_status: str = RunStatus.FINISHED) -> str | None:
+    """Why ``run`` cannot compete on ``metric``, or None when it can."""
     if run.status != require_status:
         return f"status is {run.status}, not {require_status}"
     if metric not in run.metrics:

@@ -6,10 +6,10 @@ import hashlib
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from ...errors import PermanentError
 from ...metrics import Goal
+from ...promotion import Verdict, compare_values
 from .registry import GOAL_TAG, METRIC_TAG, VALUE_TAG
 
 _ARM_MODEL = re.compile(r"/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$")
@@ -44,12 +44,6 @@ def check_instances(
         raise PermanentError(f"instance count {instance_count} is over the limit of {max_count}")
 
 
-@dataclass(frozen=True)
-class Verdict:
-    promote: bool
-    reason: str
-
-
 def compare_with_live(
     new_value: float,
     metric: str,
@@ -70,8 +64,4 @@ def compare_with_live(
         return Verdict(True, f"live model {live_label} has an unreadable {metric}; replaced")
     if live_tags.get(GOAL_TAG, goal.value) != goal.value or not math.isfinite(live_value):
         return Verdict(True, f"live model {live_label} is not comparable; replaced")
-    better = new_value > live_value if goal is Goal.MAXIMIZE else new_value < live_value
-    relation = f"new {metric} = {new_value:.6g} vs live {live_label} = {live_value:.6g}"
-    if better:
-        return Verdict(True, f"{relation}: better, promoted")
-    return Verdict(False, f"{relation}: not better, endpoint left as it is")
+    return compare_values(new_value, live_value, metric, goal, live_label)

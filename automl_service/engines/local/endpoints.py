@@ -37,6 +37,7 @@ from ...errors import PermanentError
 from ...http_thread import local_url
 from ...logs import get_logger
 from ...metrics import Goal, Task
+from ...promotion import Verdict, compare_values
 from ...queues.sqlite import ensure_schema, transaction
 from ...request import AutoMLRequest
 from ...runs import Endpoint, ModelVersion
@@ -142,12 +143,6 @@ class EndpointRecord:
         return self.live.name
 
 
-@dataclass(frozen=True)
-class Verdict:
-    promote: bool
-    reason: str
-
-
 # Pure decisions --------------------------------------------------------------------------
 
 
@@ -179,11 +174,7 @@ def compare_with_live(
     value = live.metric_value
     if live.metric != metric or value is None or not math.isfinite(value):
         return Verdict(True, f"live deployment {live.name} has no {metric} to compare; replaced")
-    better = new_value > value if goal is Goal.MAXIMIZE else new_value < value
-    relation = f"new {metric} = {new_value:.6g} vs live {live.name} = {value:.6g}"
-    if better:
-        return Verdict(True, f"{relation}: better, promoted")
-    return Verdict(False, f"{relation}: not better, endpoint left as it is")
+    return compare_values(new_value, value, metric, goal, live.name)
 
 
 # The records -----------------------------------------------------------------------------
