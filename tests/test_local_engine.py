@@ -151,6 +151,7 @@ def test_classification_end_to_end(engine: LocalEngine, tmp_path: Path) -> None:
     assert status.best_child_run_id == best.winner.run_id
 
     model = load_model(engine, best.winner.run_id)
+    assert model.unwrap_python_model().fitted_rows == len(table), "refit on every row"
     features = table.drop(columns=["target"])
     predicted: np.ndarray = np.asarray(model.predict(features))
     assert set(predicted) <= {"malignant", "benign"}
@@ -339,3 +340,23 @@ def test_unknown_job_has_no_status(engine: LocalEngine) -> None:
     assert engine.job_status("automl-never") is None
     assert engine.child_runs("automl-never") == []
     engine.check()
+
+
+def test_small_tables_are_cross_validated_by_default() -> None:
+    """Without a validation option, a small table is scored by 5-fold CV, a large one by
+    a holdout; an explicit holdout size is kept."""
+    import pandas as pd
+
+    from automl_service.engines.local.search import CV_BELOW_ROWS, split_tabular
+
+    small = pd.DataFrame({"x": range(200), "target": [0, 1] * 100})
+    assert split_tabular(make_request("classification"), small).n_splits == 5
+    held = split_tabular(
+        make_request("classification", validation={"validation_size": 0.25}), small
+    )
+    assert held.n_splits is None and held.X_val is not None and len(held.X_val) == 50
+    X, y = held.all_rows()
+    assert len(X) == len(y) == 200
+    big = pd.DataFrame({"x": range(CV_BELOW_ROWS), "target": [0, 1] * (CV_BELOW_ROWS // 2)})
+    large = split_tabular(make_request("classification"), big)
+    assert large.n_splits is None and large.X_val is not None

@@ -33,6 +33,8 @@ class FlamlModel(PythonModel):
         self.label_transformer = label_transformer
         self.feature_columns = feature_columns
         self.refit_error: str | None = None
+        #: Rows of the final fit, when refitted on every training row.
+        self.fitted_rows: int | None = None
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         frame = pd.DataFrame(model_input)

@@ -28,6 +28,11 @@ from .trials import TrialLog
 
 SEED = 42
 DEFAULT_VALIDATION_SIZE = 0.2
+#: Without a validation option, tables smaller than this are scored by k-fold
+#: cross-validation (as Azure AutoML does): a holdout of a few dozen rows picks the
+#: luckiest of hundreds of trials, not the best. Larger tables use a holdout.
+CV_BELOW_ROWS = 20_000
+DEFAULT_FOLDS = 5
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,11 @@ class Split:
     X_val: pd.DataFrame | None
     y_val: pd.Series | None
     n_splits: int | None = None
+
+    def all_rows(self) -> tuple[pd.DataFrame, pd.Series]:
+        if self.X_val is None or self.y_val is None:
+            return self.X_train, self.y_train
+        return pd.concat([self.X_train, self.X_val]), pd.concat([self.y_train, self.y_val])
 
 
 def check_columns(frame: pd.DataFrame, needed: list[str], what: str) -> None:
@@ -59,6 +69,8 @@ def split_tabular(request: AutoMLRequest, frame: pd.DataFrame) -> Split:
     validation = request.validation
     if validation.n_cross_validations:
         return Split(X, y, None, None, validation.n_cross_validations)
+    if not (validation.validation_data or validation.validation_size) and len(X) < CV_BELOW_ROWS:
+        return Split(X, y, None, None, DEFAULT_FOLDS)
     if validation.validation_data:
         val = load_table(validation.validation_data)
         check_columns(val, [target, *X.columns], "validation")
@@ -144,8 +156,16 @@ def run_baselines(
 class FlamlMetric:
     """FLAML's custom ``metric``: scores a trial, logs it as a child run, returns the loss."""
 
-    def __init__(self, request: AutoMLRequest, log: TrialLog, automl: Any, features: list[str]):
+    def __init__(
+        self,
+        request: AutoMLRequest,
+        log: TrialLog,
+        automl: Any,
+        features: list[str],
+        n_splits: int | None = None,
+    ):
         self.request = request
+        self.n_splits = n_splits
         self.log = log
         self.automl = automl
         self.features = features
@@ -173,7 +193,7 @@ class FlamlMetric:
         loss = math.inf if not math.isfinite(value) else (-value if self._maximize else value)
         params = dict(config or {})
         algorithm = algorithms.azure_name(self.request.task, self._learner(estimator))
-        n_splits = self.request.validation.n_cross_validations
+        n_splits = self.n_splits
         if n_splits:
             key = algorithm + repr(sorted(params.items()))
             folds = self.folds.setdefault(key, [])
@@ -289,7 +309,7 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
     else:
         split = split_tabular(request, frame)
         features = list(split.X_train.columns)
-        metric = FlamlMetric(request, log, automl, features)
+        metric = FlamlMetric(request, log, automl, features, split.n_splits)
         if "lgbm" in chosen.learners:
             # Start LightGBM's search at LightGBM's own defaults, so the candidates always
             # include what a user gets with `LGBMClassifier()` by hand.
@@ -308,7 +328,25 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
             **extra,
             **settings,
         )
+        if not request.validation.validation_data:
+            refit_tabular(log, automl, *split.all_rows())
     return log.winners()
+
+
+def refit_tabular(log: TrialLog, automl: Any, X: pd.DataFrame, y: pd.Series) -> None:
+    """Refit the leading FLAML models on every training row (the validation rows or all
+    folds included), as Azure AutoML does after cross-validation; a model that cannot be
+    refitted keeps its scored fit."""
+    state = automl._state
+    X_all = state.task.preprocess(X, automl._transformer)
+    y_all = automl._label_transformer.transform(y) if automl._label_transformer else y
+    for _, model in log.winners():
+        if isinstance(model, FlamlModel):
+            try:
+                model.estimator.fit(X_all, y_all)
+                model.fitted_rows = len(X_all)
+            except Exception as exc:  # any learner's own failure: keep the scored fit
+                model.refit_error = str(exc)[:300]
 
 
 def refit_forecasters(log: TrialLog, series: Any) -> None:
