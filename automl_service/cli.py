@@ -279,6 +279,10 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.data_dir is not None:
         settings.local.data_dir = args.data_dir
+    if "AUTOML_SERVICE_LOGGING__LEVEL" not in os.environ:
+        # The demo prints its own progress; the worker's routine lines would bury it.
+        settings.logging.level = "warning"
+        configure_logging(settings.logging, secrets=_secrets(settings))
     return run_demo(settings, budget_seconds=args.budget, as_json=args.json)
 
 
