@@ -3,9 +3,13 @@ shutdown, submit --wait, status, JSON logs and secrets, all against real process
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -286,3 +290,64 @@ def test_shutdown_abandons_after_the_grace_period() -> None:
     assert exits == [0, 0]
     assert time.monotonic() - started < 5
     again.cancel()
+
+
+def start_tracking_server(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
+    """A real `mlflow server` on 127.0.0.1:port over a SQLite store in tmp_path."""
+    log = (tmp_path / "tracking.log").open("ab")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--workers", "1",
+         "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'tracking.db'}",
+         "--default-artifact-root", (tmp_path / "tracking-artifacts").as_uri()],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    wait_until(
+        lambda: http_get(f"http://127.0.0.1:{port}/health")[0] == 200,
+        START_TIMEOUT,
+        "the tracking server",
+    )
+    return process
+
+
+def stop_tracking_server(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def test_readiness_follows_the_tracking_server(service: Service, tmp_path: Path) -> None:
+    """With a remote MLflow tracking server, /readyz turns 503 (naming the backend) while
+    the server is down and 200 once it is back; the worker stays alive throughout."""
+    port, tracking_port = free_port(), free_port()
+    env = {
+        "AUTOML_SERVICE_HEALTH__ENABLED": "true",
+        "AUTOML_SERVICE_HEALTH__PORT": str(port),
+        "AUTOML_SERVICE_LOCAL__TRACKING_URI": f"http://127.0.0.1:{tracking_port}",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "3",
+    }
+    base = f"http://127.0.0.1:{port}"
+    tracking = start_tracking_server(tmp_path, tracking_port)
+    worker = service.start("worker", env=env)
+    try:
+        wait_until(lambda: http_get(base + "/readyz")[0] == 200, START_TIMEOUT, "/readyz 200")
+        stop_tracking_server(tracking)
+        _, body = wait_until(
+            lambda: (answer := http_get(base + "/readyz"))[0] == 503 and answer,
+            60,
+            "/readyz 503",
+        )
+        checks = json.loads(body)["checks"]
+        assert checks["backend"] != "ok" and checks["queue"] == "ok"
+        assert http_get(base + "/healthz")[0] == 200
+        tracking = start_tracking_server(tmp_path, tracking_port)
+        wait_until(lambda: http_get(base + "/readyz")[0] == 200, 60, "/readyz 200 again")
+    finally:
+        stop_tracking_server(tracking)
+    code, _ = service.stop(worker)
+    assert code == 0, service.log_file.read_text()
