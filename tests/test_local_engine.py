@@ -360,3 +360,21 @@ def test_small_tables_are_cross_validated_by_default() -> None:
     big = pd.DataFrame({"x": range(CV_BELOW_ROWS), "target": [0, 1] * (CV_BELOW_ROWS // 2)})
     large = split_tabular(make_request("classification"), big)
     assert large.n_splits is None and large.X_val is not None
+
+
+@pytest.mark.slow
+def test_xgboost_when_asked_for(engine: LocalEngine) -> None:
+    """Allowing only XGBoostClassifier trains XGBoost trials, named the Azure way."""
+    assert plan(Task.CLASSIFICATION, ["XGBoostClassifier"], None).learners == ("xgboost",)
+    request = make_request(
+        "classification",
+        training_data="sample:iris",
+        primary_metric="accuracy",
+        training={"allowed_algorithms": ["XGBoostClassifier"]},
+        limits={"timeout_seconds": 5, "max_trials": 3},
+    )
+    engine.ensure_job(request)
+    status = wait_terminal(engine, request.job_name)
+    assert status.state is JobState.COMPLETED, status.error
+    children = engine.child_runs(request.job_name)
+    assert children and {c.algorithm for c in children} == {"XGBoostClassifier"}

@@ -19,6 +19,7 @@ FLAML_LEARNERS: Final[dict[Task, dict[str, str]]] = {
         "KNN": "kneighbor",
         "SGD": "sgd",
         "GradientBoosting": "histgb",
+        "XGBoostClassifier": "xgboost",
     },
     Task.REGRESSION: {
         "LightGBM": "lgbm",
@@ -29,6 +30,7 @@ FLAML_LEARNERS: Final[dict[Task, dict[str, str]]] = {
         "KNN": "kneighbor",
         "SGD": "sgd",
         "GradientBoosting": "histgb",
+        "XGBoostRegressor": "xgboost",
     },
     Task.FORECASTING: {
         "LightGBM": "lgbm",
@@ -37,6 +39,7 @@ FLAML_LEARNERS: Final[dict[Task, dict[str, str]]] = {
         "LassoLars": "lassolars",
         "Arima": "arima",
         "Arimax": "sarimax",
+        "XGBoostRegressor": "xgboost",
     },
 }
 
@@ -49,9 +52,6 @@ DEFAULT_LEARNERS: Final[dict[Task, tuple[str, ...]]] = {
     Task.REGRESSION: ("lgbm", "rf", "extra_tree", "enet"),
     Task.FORECASTING: ("lgbm", "rf", "extra_tree", "arima"),
 }
-
-#: XGBoost is accepted by name but not installed here: it maps to nothing runnable.
-_ALIASES: Final = {"XGBoostClassifier": "XGBoost", "XGBoostRegressor": "XGBoost"}
 
 
 @dataclass(frozen=True)
@@ -82,9 +82,8 @@ def plan(task: Task, allowed: Sequence[str] | None, blocked: Sequence[str] | Non
     known = known_names(task)
     for name in [*(allowed or ()), *(blocked or ())]:
         if name not in known:
-            hint = " (not installed here)" if name in _ALIASES else ""
             raise PermanentError(
-                f"unknown {task.value} algorithm {name!r}{hint}; known: {', '.join(known)}"
+                f"unknown {task.value} algorithm {name!r}; known: {', '.join(known)}"
             )
     mapping = FLAML_LEARNERS[task]
     baselines = BASELINES if task is Task.FORECASTING else ()
