@@ -22,7 +22,14 @@ import structlog
 
 from .backoff import idle_delay, recheck_delay, retry_delay
 from .engines.base import Deployer, Engine, JobState, Registry
-from .errors import InvalidRequest, JobFailed, NotReady, PermanentError, TransientError
+from .errors import (
+    InvalidRequest,
+    JobFailed,
+    NotReady,
+    PermanentError,
+    StaleReceipt,
+    TransientError,
+)
 from .logs import get_logger
 from .queues.base import Message, Queue, ResultSink
 from .request import AutoMLRequest, parse_request
@@ -92,6 +99,14 @@ class Worker:
                 if drain:
                     return EXIT_QUEUE_UNREACHABLE
                 handled = 0
+            except Exception:
+                if drain:
+                    raise
+                # A long-running worker outlives a fault of its own; messages in flight
+                # come back after their visibility timeout.
+                log.exception("worker loop error")
+                self.stats.count("errors")
+                handled = 0
             if handled:
                 empty_polls = 0
                 continue
@@ -145,6 +160,10 @@ class Worker:
             self.stats.track(request.id, True)
             try:
                 self._settle(message, request)
+            except StaleReceipt as exc:
+                # Another receiver holds the message now; the request's steps are
+                # idempotent, so letting go loses nothing.
+                log.warning("message taken by another receiver", error=str(exc))
             finally:
                 self.stats.track(request.id, False)
 

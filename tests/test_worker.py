@@ -243,3 +243,43 @@ def test_messages_received_during_shutdown_are_released_at_once(settings: Settin
 
     assert queue.visible_count() == 2
     assert worker.results.get("later-1") is None
+
+
+def test_a_message_taken_by_another_receiver_is_let_go(settings: Settings) -> None:
+    """When a slow worker's receipt has gone stale (another receiver took the message),
+    settling it is skipped, not an error, and the other receiver keeps the message."""
+    worker, queue = make_worker(settings)
+    worker.results.put(RequestResult(request_id="done", state=RequestState.SUCCEEDED))
+    queue.send(json.dumps(iris_request("done")))
+    [slow] = queue.receive(1, 0.1)
+    time.sleep(0.3)
+    [fast] = queue.receive(1, 30)
+
+    worker.handle(slow)
+
+    assert queue.visible_count() == 0  # still held by the other receiver, not deleted
+    queue.delete(fast)
+    assert worker.stats.counters["received"] == 1
+
+
+def test_the_loop_outlives_a_fault_of_its_own(settings: Settings) -> None:
+    """An unexpected error while receiving is logged and the long-running loop goes on;
+    in drain mode it is raised."""
+    worker, _ = make_worker(settings)
+    calls = 0
+
+    def broken_receive(max_messages: int, visibility_timeout: float) -> list[Any]:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise KeyError("a fault of ours")
+        stop.set()
+        return []
+
+    stop = threading.Event()
+    worker.queue.receive = broken_receive  # type: ignore[method-assign]
+    assert worker.run(stop) == 0
+    assert calls == 2 and worker.stats.counters["errors"] == 1
+    calls = 0
+    with pytest.raises(KeyError):
+        worker.run(threading.Event(), drain=True)
