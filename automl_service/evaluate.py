@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,10 +25,12 @@ def classification_metrics(
     y_pred: ArrayLike,
     proba: ArrayLike | None = None,
     labels: Sequence[Any] | None = None,
+    names: Collection[str] | None = None,
 ) -> dict[str, float]:
     """Classification metrics; ``proba`` columns follow ``labels`` (default: sorted y_true).
 
-    Probability metrics (AUC, average precision, log loss) need ``proba``.
+    Probability metrics (AUC, average precision, log loss) need ``proba``. ``names`` limits
+    the work to those metrics (default: all).
     """
     yt = np.asarray(y_true)
     yp = np.asarray(y_pred)
@@ -71,11 +73,14 @@ def classification_metrics(
                     skm.average_precision_score, onehot, p, average=avg
                 )
             out["AUC_micro"] = _bind(skm.roc_auc_score, onehot, p, average="micro")
-    return _finite(out, Task.CLASSIFICATION)
+    return _finite(out, Task.CLASSIFICATION, names)
 
 
 def regression_metrics(
-    y_true: ArrayLike, y_pred: ArrayLike, task: Task = Task.REGRESSION
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    task: Task = Task.REGRESSION,
+    names: Collection[str] | None = None,
 ) -> dict[str, float]:
     """Regression / forecasting metrics; normalised ones divide by the range of y_true."""
     yt = np.asarray(y_true, dtype=float).ravel()
@@ -105,7 +110,7 @@ def regression_metrics(
         "normalized_median_absolute_error": lambda: medae() / spread if spread else math.nan,
         "mean_absolute_percentage_error": lambda: _mape(yt, yp),
     }
-    return _finite(out, task)
+    return _finite(out, task, names)
 
 
 def compute_metrics(
@@ -114,11 +119,13 @@ def compute_metrics(
     y_pred: ArrayLike,
     proba: ArrayLike | None = None,
     labels: Sequence[Any] | None = None,
+    names: Collection[str] | None = None,
 ) -> dict[str, float]:
-    """The task's canonical metrics (see ``classification_metrics``/``regression_metrics``)."""
+    """The task's canonical metrics (see ``classification_metrics``/``regression_metrics``),
+    or only ``names`` among them."""
     if task is Task.CLASSIFICATION:
-        return classification_metrics(y_true, y_pred, proba, labels)
-    return regression_metrics(y_true, y_pred, task)
+        return classification_metrics(y_true, y_pred, proba, labels, names)
+    return regression_metrics(y_true, y_pred, task, names)
 
 
 def _norm_macro_recall(yt: np.ndarray[Any, Any], yp: np.ndarray[Any, Any], classes: Any) -> float:
@@ -148,11 +155,13 @@ def _bind(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Callable[[], flo
     return lambda: float(fn(*args, **kwargs))
 
 
-def _finite(candidates: dict[str, Callable[[], float]], task: Task) -> dict[str, float]:
+def _finite(
+    candidates: dict[str, Callable[[], float]], task: Task, names: Collection[str] | None = None
+) -> dict[str, float]:
     known = METRIC_GOALS[task]
     result: dict[str, float] = {}
     for name, compute in candidates.items():
-        if name not in known:
+        if name not in known or (names is not None and name not in names):
             continue
         try:
             with warnings.catch_warnings():

@@ -378,3 +378,20 @@ def test_xgboost_when_asked_for(engine: LocalEngine) -> None:
     assert status.state is JobState.COMPLETED, status.error
     children = engine.child_runs(request.job_name)
     assert children and {c.algorithm for c in children} == {"XGBoostClassifier"}
+
+
+def test_folds_pool_unless_their_classes_differ() -> None:
+    """Out-of-fold predictions pool into one set; folds with different class columns do
+    not (their metrics are averaged instead)."""
+    import numpy as np
+
+    from automl_service.engines.local.search import Fold
+
+    a = Fold(np.array([0, 1]), np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]), [0, 1])
+    b = Fold(np.array([1, 0]), np.array([0, 0]), np.array([[0.6, 0.4], [0.7, 0.3]]), [0, 1])
+    pooled = Fold.pool([a, b])
+    assert pooled is not None
+    assert pooled.y_true.tolist() == [0, 1, 1, 0] and pooled.proba is not None
+    assert pooled.proba.shape == (4, 2) and pooled.classes == [0, 1]
+    odd = Fold(np.array([2]), np.array([2]), np.array([[0.1, 0.9]]), [1, 2])
+    assert Fold.pool([a, odd]) is None

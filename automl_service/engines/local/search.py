@@ -153,6 +153,33 @@ def run_baselines(
         log.log(kind, {"season": season, "freq": freq}, metrics, _constant(final))
 
 
+@dataclass(frozen=True)
+class Fold:
+    """A trial's predictions on one validation fold (or the holdout)."""
+
+    y_true: np.ndarray[Any, Any]
+    y_pred: np.ndarray[Any, Any]
+    proba: np.ndarray[Any, Any] | None = None
+    classes: list[Any] | None = None
+
+    @staticmethod
+    def pool(folds: list[Fold]) -> Fold | None:
+        """All folds as one, or None when their class columns differ (a fold lacked a
+        class): then the folds' metrics are averaged instead."""
+        first = folds[0]
+        if any(f.classes != first.classes or (f.proba is None) != (first.proba is None)
+               for f in folds):  # fmt: skip
+            return None
+        return Fold(
+            np.concatenate([f.y_true for f in folds]),
+            np.concatenate([f.y_pred for f in folds]),
+            None
+            if first.proba is None
+            else np.vstack([f.proba for f in folds if f.proba is not None]),
+            first.classes,
+        )
+
+
 class FlamlMetric:
     """FLAML's custom ``metric``: scores a trial, logs it as a child run, returns the loss."""
 
@@ -170,7 +197,7 @@ class FlamlMetric:
         self.automl = automl
         self.features = features
         self.goal = goal_of(request.metric, request.task)
-        self.folds: dict[str, list[dict[str, float]]] = {}
+        self.folds: dict[str, list[Fold]] = {}
         #: Forecasting: train and holdout together, to refit the logged models on.
         self.full_series: Any = None
 
@@ -188,23 +215,40 @@ class FlamlMetric:
         groups_val: Any = None,
         groups_train: Any = None,
     ) -> tuple[float, dict[str, float]]:
-        metrics = self._score(X_val, y_val, estimator, labels)
-        value = metrics.get(self.request.metric, math.nan)
-        loss = math.inf if not math.isfinite(value) else (-value if self._maximize else value)
+        fold = self._predict(X_val, y_val, estimator, labels)
         params = dict(config or {})
         algorithm = algorithms.azure_name(self.request.task, self._learner(estimator))
-        n_splits = self.n_splits
-        if n_splits:
+        if self.n_splits:
+            # Each fold returns its primary metric for FLAML's loss; the trial's canonical
+            # metrics are computed once, on the pooled out-of-fold predictions.
+            loss = self._loss(self._metrics(fold, names=(self.request.metric,)))
             key = algorithm + repr(sorted(params.items()))
             folds = self.folds.setdefault(key, [])
-            folds.append(metrics)
-            if len(folds) < n_splits:
+            folds.append(fold)
+            if len(folds) < self.n_splits:
                 return loss, {"pred_time": 0.0}
             del self.folds[key]
-            metrics = _mean(folds)
+            pooled = Fold.pool(folds)
+            metrics = (
+                self._metrics(pooled)
+                if pooled is not None
+                else _mean([self._metrics(f) for f in folds])
+            )
+        else:
+            metrics = self._metrics(fold)
+            loss = self._loss(metrics)
         params["learner"] = self._learner(estimator)
         self.log.log(algorithm, params, metrics, lambda: self._model(estimator))
         return loss, {"pred_time": 0.0}
+
+    def _loss(self, metrics: dict[str, float]) -> float:
+        value = metrics.get(self.request.metric, math.nan)
+        return math.inf if not math.isfinite(value) else (-value if self._maximize else value)
+
+    def _metrics(self, fold: Fold, names: tuple[str, ...] | None = None) -> dict[str, float]:
+        return compute_metrics(
+            self.request.task, fold.y_true, fold.y_pred, fold.proba, fold.classes, names
+        )
 
     @property
     def _maximize(self) -> bool:
@@ -216,22 +260,22 @@ class FlamlMetric:
                 return str(name)
         return type(estimator).__name__
 
-    def _score(self, X_val: Any, y_val: Any, estimator: Any, labels: Any) -> dict[str, float]:
+    def _predict(self, X_val: Any, y_val: Any, estimator: Any, labels: Any) -> Fold:
         task = self.request.task
         if task is Task.FORECASTING:
             if self.full_series is None:
                 self.full_series = _joined(X_val)
             y_true = X_val.test_data[X_val.target_names[0]].to_numpy()
-            return compute_metrics(task, y_true, np.asarray(estimator.predict(X_val)))
+            return Fold(y_true, np.asarray(estimator.predict(X_val)))
         y_pred = np.asarray(estimator.predict(X_val))
         if task is Task.CLASSIFICATION:
-            proba = estimator.predict_proba(X_val)
+            proba = np.asarray(estimator.predict_proba(X_val))
             model = getattr(estimator, "_model", None)
             classes = getattr(model, "classes_", None)
             if classes is None:
                 classes = labels if labels is not None else np.unique(np.asarray(y_val))
-            return compute_metrics(task, np.asarray(y_val), y_pred, proba, list(classes))
-        return compute_metrics(task, np.asarray(y_val), y_pred)
+            return Fold(np.asarray(y_val), y_pred, proba, list(classes))
+        return Fold(np.asarray(y_val), y_pred)
 
     def _model(self, estimator: Any) -> FlamlModel:
         state = self.automl._state
