@@ -23,6 +23,7 @@ from fixtures_service import (
     Service,
     free_port,
     http_get,
+    iris_request,
     json_lines,
     wait_until,
 )
@@ -37,20 +38,6 @@ pytest_plugins = ["fixtures_service"]
 pytestmark = pytest.mark.slow
 
 HEALTH_PATHS = ["/requests/ops", "/requests/ops-bad", "/metrics", "/readyz", "/healthz"]
-
-
-def iris_request(request_id: str, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "request_id": request_id,
-        "task": "classification",
-        "training_data": "sample:iris",
-        "target_column_name": "target",
-        "primary_metric": "accuracy",
-        "limits": {"timeout_seconds": 5, "max_trials": 6},
-        "registration": {"model_name": f"iris-{request_id}"},
-    }
-    body.update(changes)
-    return body
 
 
 def queue_of(service: Service) -> SqliteQueue:

@@ -14,6 +14,7 @@ from typing import Any
 
 import mlflow
 import pytest
+from fixtures_service import iris_request
 
 from automl_service.backends import build_backend, build_queue, build_results
 from automl_service.queues.sqlite import SqliteQueue
@@ -23,20 +24,6 @@ from automl_service.stats import WorkerStats
 from automl_service.worker import CRASH_AFTER_STEP_ENV, Worker
 
 pytestmark = pytest.mark.slow
-
-
-def iris_request(request_id: str, **changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "request_id": request_id,
-        "task": "classification",
-        "training_data": "sample:iris",
-        "target_column_name": "target",
-        "primary_metric": "accuracy",
-        "limits": {"timeout_seconds": 5, "max_trials": 6},
-        "registration": {"model_name": f"iris-{request_id}"},
-    }
-    body.update(changes)
-    return body
 
 
 def make_worker(settings: Settings) -> tuple[Worker, SqliteQueue]:
