@@ -57,14 +57,17 @@ def fill_store(
     parent = client.create_run(experiment_id, run_name="automl-parent").info.run_id
 
     rng = random.Random(seed)
-    now = int(time.time() * 1000)
+    # Like a finished AutoML parent: its children start one after another during its life.
+    parent_end = int(time.time() * 1000)
+    parent_start = parent_end - children * 10 - 2000
+    first_child = parent_start + 1000
     runs, tags, params, metrics, latest = [], [], [], [], []
     best: tuple[float, int, str] | None = None
     finished = 0
     for i in range(children):
         run_id = uuid.UUID(int=rng.getrandbits(128)).hex
         status = "FAILED" if rng.random() < failed_share else "FINISHED"
-        start, end = now + i * 10, now + i * 10 + 5
+        start, end = first_child + i * 10, first_child + i * 10 + 5
         runs.append(
             (run_id, f"child-{i}", "LOCAL", "", "", "bench", status, start, end, "",
              "active", f"{artifacts.as_uri()}/{run_id}/artifacts", int(experiment_id), None)
@@ -87,6 +90,10 @@ def fill_store(
 
     conn = sqlite3.connect(db)
     with conn:
+        conn.execute(
+            "UPDATE runs SET status = 'FINISHED', start_time = ?, end_time = ? WHERE run_uuid = ?",
+            (parent_start, parent_end, parent),
+        )
         conn.executemany(f"INSERT INTO runs VALUES ({','.join('?' * 14)})", runs)
         conn.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)", tags)
         conn.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", params)

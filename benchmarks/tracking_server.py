@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -26,9 +27,10 @@ def free_port() -> int:
 
 @contextmanager
 def mlflow_server(
-    backend_uri: str, artifacts: Path, log: Path, timeout: float = 180
+    backend_uri: str, artifacts: Path, log: Path, timeout: float = 180, workers: int = 1
 ) -> Iterator[str]:
-    """Start ``mlflow server`` (one worker) over ``backend_uri``; yield its URL; stop it."""
+    """Start ``mlflow server`` with ``workers`` worker processes over ``backend_uri``;
+    yield its URL; stop it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with log.open("w") as out:
@@ -36,7 +38,7 @@ def mlflow_server(
             [sys.executable, "-m", "mlflow", "server",
              "--backend-store-uri", backend_uri,
              "--default-artifact-root", artifacts.as_uri(),
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         try:
@@ -72,7 +74,8 @@ class RequestCounter:
 
     def __init__(self) -> None:
         self.count = 0
-        self.seconds = 0.0  # spent waiting for answers
+        self.seconds = 0.0  # spent waiting for answers, summed over threads
+        self._lock = threading.Lock()
 
     @contextmanager
     def active(self) -> Iterator[RequestCounter]:
@@ -80,12 +83,13 @@ class RequestCounter:
         counter = self
 
         def send(session: requests.Session, request: Any, **kwargs: Any) -> Any:
-            counter.count += 1
             started = time.perf_counter()
             try:
                 return original(session, request, **kwargs)
             finally:
-                counter.seconds += time.perf_counter() - started
+                with counter._lock:
+                    counter.count += 1
+                    counter.seconds += time.perf_counter() - started
 
         requests.Session.send = send  # type: ignore[method-assign,assignment]
         try:

@@ -14,7 +14,7 @@ import mlflow
 import pytest
 
 from automl_service.metrics import Goal
-from automl_service.scan import child_filter, scan_child_runs
+from automl_service.scan import child_filter, halves, scan_child_runs, split_point
 from automl_service.selection import select_best
 
 if TYPE_CHECKING:
@@ -120,6 +120,36 @@ def test_empty_parent_is_one_call(mlflow_store: MlflowStore, family: tuple[str, 
     assert client.search_calls == 1
 
 
+def test_split_scan_reads_each_child_once(
+    mlflow_store: MlflowStore, family: tuple[str, str]
+) -> None:
+    """Split at a child's own start time, the two halves hold every child exactly once
+    (that child in the later half), at the cost of at most one call more."""
+    experiment_id, parent = family
+    whole = scan_child_runs(mlflow_store.client, [experiment_id], parent)
+    starts = sorted({r.start_time_ms for r in whole if r.start_time_ms is not None})
+    split = starts[len(starts) // 2]
+    client = CountingClient(mlflow_store.client)
+    split_scan = scan_child_runs(client, [experiment_id], parent, page_size=5, split_at_ms=split)
+    assert sorted(r.run_id for r in split_scan) == sorted(r.run_id for r in whole)
+    assert {r.run_id: r for r in split_scan} == {r.run_id: r for r in whole}
+    assert client.search_calls <= math.ceil(CHILDREN / 5) + 1
+    before = sum(1 for r in whole if (r.start_time_ms or 0) < split)
+    assert 0 < before < CHILDREN
+
+
+def test_split_point_is_the_middle_of_the_parents_life() -> None:
+    """A finished parent splits at the middle of start and end, a running one at the
+    middle of start and now, and a clock that ran backwards at the start."""
+    assert split_point(1_000, 3_000) == 2_000
+    assert split_point(1_000, None, now_ms=2_000) == 1_500
+    assert split_point(5_000, 4_000) == 5_000
+    assert halves("f", 42) == (
+        "f and attributes.start_time < 42",
+        "f and attributes.start_time >= 42",
+    )
+
+
 def test_filter_quotes_ids() -> None:
     """Quotes in a parent id cannot break out of the filter string."""
     assert child_filter("a'b", "FINISHED") == (
@@ -130,12 +160,12 @@ def test_filter_quotes_ids() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_scan_benchmark_runs_small(tmp_path: Path) -> None:
-    """The benchmark command fills a store, measures all four ways against SQLite and a
-    real mlflow server, agrees on the winner, and the scan stays within its call budget."""
+    """The benchmark command fills a store, measures both ways against SQLite and a real
+    mlflow server, agrees on the winner, and the scan stays within its call budget."""
     out = tmp_path / "scan.json"
     subprocess.run(
         [sys.executable, "-m", "benchmarks.scan_benchmark", "--children", "300",
-         "--json", str(out), "--workdir", str(tmp_path / "work")],
+         "--json", str(out), "--workdir", str(tmp_path / "work"), "--server-workers", "2"],
         cwd=ROOT, check=True, capture_output=True, timeout=580,
     )  # fmt: skip
     summary = json.loads(out.read_text())
@@ -144,7 +174,8 @@ def test_scan_benchmark_runs_small(tmp_path: Path) -> None:
     assert calls == {
         ("sqlite", "scan"): 1,
         ("sqlite", "per-run"): 301,
-        ("server", "scan"): 1,
-        ("server", "per-run"): 301,
+        # the parent's get_run, then one page for each half of its children
+        ("server-2w", "scan"): 3,
+        ("server-2w", "per-run"): 301,
     }
-    assert summary["targets"]["server_scan_calls_ok"]
+    assert summary["targets"]["server-2w_scan_calls_ok"]

@@ -18,13 +18,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ...rest_tracking import SEARCH_RUNS, page_from_json, search_body
+from ...scan import RunPage
 from .retry import RetryPolicy, call
 
 #: Token audience for the workspace's MLflow server (the resource manager's).
 DEFAULT_SCOPE = "https://management.azure.com/.default"
 
 GET_RUN = "/api/2.0/mlflow/runs/get"
-SEARCH_RUNS = "/api/2.0/mlflow/runs/search"
 
 
 def tracking_host(uri: str) -> str:
@@ -64,15 +65,18 @@ class WorkspaceTracking:
         from mlflow.entities import Run
         from mlflow.exceptions import MlflowException
         from mlflow.protos.service_pb2 import GetRun
+        from mlflow.utils import proto_json_utils
 
         def attempt() -> Any | None:
             try:
-                answer = self._send(GET_RUN, "GET", {"run_id": run_id}, GetRun.Response())
+                answer = self._send(GET_RUN, "GET", {"run_id": run_id})
             except MlflowException as exc:
                 if _untyped(exc).get_http_status_code() == 404:
                     return None
                 raise
-            return _untyped(Run).from_proto(answer.run)
+            message = GetRun.Response()
+            _untyped(proto_json_utils).parse_dict(answer, message)
+            return _untyped(Run).from_proto(message.run)
 
         return call("mlflow get_run", attempt, policy=self._policy)
 
@@ -82,30 +86,18 @@ class WorkspaceTracking:
         filter_string: str,
         max_results: int,
         page_token: str | None = None,
-    ) -> Any:
-        """One page of runs: a list of ``Run`` with the next page's ``.token``."""
-        from mlflow.entities import Run
-        from mlflow.protos.service_pb2 import SearchRuns
-        from mlflow.store.entities.paged_list import PagedList
+    ) -> RunPage:
+        """One page of runs, read straight from the JSON into RunRecords."""
+        body = search_body(experiment_ids, filter_string, max_results, page_token)
 
-        body: dict[str, Any] = {
-            "experiment_ids": list(experiment_ids),
-            "filter": filter_string,
-            "max_results": max_results,
-            "run_view_type": "ACTIVE_ONLY",
-        }
-        if page_token:
-            body["page_token"] = page_token
-
-        def attempt() -> Any:
-            answer = self._send(SEARCH_RUNS, "POST", body, SearchRuns.Response())
-            runs = [_untyped(Run).from_proto(run) for run in answer.runs]
-            return _untyped(PagedList)(runs, answer.next_page_token or None)
+        def attempt() -> RunPage:
+            return page_from_json(self._send(SEARCH_RUNS, "POST", body))
 
         return call("mlflow search_runs", attempt, policy=self._policy)
 
-    def _send(self, endpoint: str, method: str, body: dict[str, Any], response: Any) -> Any:
-        from mlflow.utils import proto_json_utils, rest_utils
+    def _send(self, endpoint: str, method: str, body: dict[str, Any]) -> Any:
+        """The JSON answer of one REST call."""
+        from mlflow.utils import rest_utils
 
         self.calls += 1
         token = None
@@ -117,9 +109,7 @@ class WorkspaceTracking:
         reply = utils.http_request(
             creds, endpoint, method, max_retries=0, timeout=self._timeout, **payload
         )
-        reply = utils.verify_rest_response(reply, endpoint)
-        _untyped(proto_json_utils).parse_dict(json.loads(reply.text), response)
-        return response
+        return json.loads(utils.verify_rest_response(reply, endpoint).text)
 
 
 def _untyped(value: Any) -> Any:

@@ -14,8 +14,8 @@ from mlflow.exceptions import MlflowException
 from ...errors import TransientError
 from ...logs import get_logger
 from ...request import AutoMLRequest
+from ...rest_tracking import scan_tracking_store
 from ...runs import RunRecord, RunStatus
-from ...scan import scan_child_runs
 from ...settings import LocalSettings
 from ..base import JobState, JobStatus
 from .layout import MAX_ATTEMPTS, JobDir, TrainerConfig, write_atomic
@@ -89,12 +89,15 @@ class LocalEngine:
             raise TransientError(f"MLflow store error: {exc}") from exc
 
     def child_runs(self, job_name: str) -> list[RunRecord]:
-        """Every child run of the job's parent run: one paginated search."""
+        """Every child run of the job's parent run: one paginated search (two halves read
+        at once from a tracking server)."""
         config = self._job(job_name).read_config()
         if config is None:
             return []
         try:
-            return scan_child_runs(self.client, [config.experiment_id], config.parent_run_id)
+            return scan_tracking_store(
+                self.client, self.settings.mlflow_uri, config.experiment_id, config.parent_run_id
+            )
         except MlflowException as exc:
             raise TransientError(f"MLflow store error: {exc}") from exc
 
