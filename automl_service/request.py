@@ -43,7 +43,7 @@ class Training(_Strict):
     allowed_algorithms: list[str] | None = None
     blocked_algorithms: list[str] | None = None
     enable_stack_ensemble: bool = False
-    enable_vote_ensemble: bool = False
+    enable_vote_ensemble: bool = True
     enable_onnx_compatible_models: bool = False
 
     @model_validator(mode="after")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -112,13 +113,16 @@ def test_steps_follow_the_frequency_grid() -> None:
 def test_classification_end_to_end(engine: LocalEngine, tmp_path: Path) -> None:
     """A classification job ends COMPLETED; children carry the canonical metrics; the best
     child's model predicts the original string labels, and the best by the selection metric
-    has a model too."""
+    has a model too. With the VotingEnsemble turned off, every child is a single model."""
     table = load_table("sample:breast_cancer")
     table["target"] = table["target"].map({0: "malignant", 1: "benign"})
     csv = tmp_path / "cancer.csv"
     table.to_csv(csv, index=False)
     request = make_request(
-        "classification", training_data=str(csv), selection={"metric": "log_loss"}
+        "classification",
+        training_data=str(csv),
+        selection={"metric": "log_loss"},
+        training={"enable_vote_ensemble": False},
     )
 
     first = engine.ensure_job(request)
@@ -165,8 +169,9 @@ def test_classification_end_to_end(engine: LocalEngine, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_regression_end_to_end(engine: LocalEngine) -> None:
-    """A regression job scored by 3-fold cross-validation ends COMPLETED, and its best
-    model predicts values that track y."""
+    """A regression job scored by 3-fold cross-validation ends COMPLETED with a
+    VotingEnsemble of different algorithms among its children, and its best model
+    (whichever it is) predicts values that track y."""
     request = make_request("regression", validation={"n_cross_validations": 3})
     engine.ensure_job(request)
     status = wait_terminal(engine, request.job_name)
@@ -176,6 +181,15 @@ def test_regression_end_to_end(engine: LocalEngine) -> None:
     best = select_best(children, "normalized_root_mean_squared_error", Goal.MINIMIZE)
     assert status.best_child_run_id == best.winner.run_id
     assert best.value < 0.3
+    # Several algorithms' predictions blended beat each of them out of fold.
+    (ensemble,) = [c for c in children if c.algorithm == "VotingEnsemble"]
+    members = json.loads(ensemble.params["ensembled_iterations"])
+    by_id = {c.run_id: c for c in children}
+    assert len(members) >= 2 and set(members) <= set(by_id)
+    assert len({by_id[m].algorithm for m in members}) == len(members)
+    nrmse = "normalized_root_mean_squared_error"
+    assert all(ensemble.metrics[nrmse] < by_id[m].metrics[nrmse] for m in members)
+    assert sum(json.loads(ensemble.params["ensemble_weights"])) == pytest.approx(1, abs=1e-3)
 
     table = load_table("sample:diabetes")
     predicted = np.asarray(
@@ -209,6 +223,7 @@ def test_forecasting_end_to_end_with_baselines(engine: LocalEngine) -> None:
         c.metrics["normalized_root_mean_squared_error"] for c in children if c.algorithm == "Naive"
     )
     assert best.value <= naive
+    assert "VotingEnsemble" not in algorithms, "no blend weighed on one holdout window"
 
     series = load_table("sample:co2")
     future = pd.DataFrame(

@@ -37,18 +37,33 @@ class FlamlModel(PythonModel):
         self.fitted_rows: int | None = None
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        y = np.asarray(self.estimator.predict(self._features(model_input)))
+        if y.ndim > 1:
+            y = y.ravel()
+        return self.decode(y)
+
+    def predict_proba(self, model_input: pd.DataFrame) -> tuple[Any, Any]:
+        """Class probabilities, and the estimator's (encoded) class of each column."""
+        proba = np.asarray(self.estimator.predict_proba(self._features(model_input)))
+        classes = getattr(getattr(self.estimator, "_model", None), "classes_", None)
+        if classes is None:
+            classes = np.arange(proba.shape[1])
+        return proba, np.asarray(classes)
+
+    def decode(self, y: Any) -> Any:
+        """Encoded labels back to the training data's labels (values pass through)."""
+        if self.label_transformer is not None:
+            return np.asarray(
+                self.label_transformer.inverse_transform(pd.Series(np.asarray(y).astype(int)))
+            )
+        return np.asarray(y)
+
+    def _features(self, model_input: pd.DataFrame) -> Any:
         frame = pd.DataFrame(model_input)
         present = [c for c in self.feature_columns if c in frame.columns]
         if present:
             frame = frame[present]
-        X = self.task.preprocess(frame, self.transformer)
-        y = self.estimator.predict(X)
-        y = np.asarray(y)
-        if y.ndim > 1:
-            y = y.ravel()
-        if self.label_transformer is not None:
-            return np.asarray(self.label_transformer.inverse_transform(pd.Series(y.astype(int))))
-        return y
+        return self.task.preprocess(frame, self.transformer)
 
 
 class BaselineModel(PythonModel):

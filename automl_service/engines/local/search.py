@@ -23,7 +23,9 @@ from ...metrics import Task, goal_of
 from ...request import AutoMLRequest
 from ...runs import RunRecord
 from . import algorithms, baselines
+from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
 from .model import BaselineModel, FlamlModel
+from .predictions import Fold
 from .trials import TrialLog
 
 SEED = 42
@@ -153,33 +155,6 @@ def run_baselines(
         log.log(kind, {"season": season, "freq": freq}, metrics, _constant(final))
 
 
-@dataclass(frozen=True)
-class Fold:
-    """A trial's predictions on one validation fold (or the holdout)."""
-
-    y_true: np.ndarray[Any, Any]
-    y_pred: np.ndarray[Any, Any]
-    proba: np.ndarray[Any, Any] | None = None
-    classes: list[Any] | None = None
-
-    @staticmethod
-    def pool(folds: list[Fold]) -> Fold | None:
-        """All folds as one, or None when their class columns differ (a fold lacked a
-        class): then the folds' metrics are averaged instead."""
-        first = folds[0]
-        if any(f.classes != first.classes or (f.proba is None) != (first.proba is None)
-               for f in folds):  # fmt: skip
-            return None
-        return Fold(
-            np.concatenate([f.y_true for f in folds]),
-            np.concatenate([f.y_pred for f in folds]),
-            None
-            if first.proba is None
-            else np.vstack([f.proba for f in folds if f.proba is not None]),
-            first.classes,
-        )
-
-
 class FlamlMetric:
     """FLAML's custom ``metric``: scores a trial, logs it as a child run, returns the loss."""
 
@@ -235,10 +210,11 @@ class FlamlMetric:
                 else _mean([self._metrics(f) for f in folds])
             )
         else:
+            pooled = fold
             metrics = self._metrics(fold)
             loss = self._loss(metrics)
         params["learner"] = self._learner(estimator)
-        self.log.log(algorithm, params, metrics, lambda: self._model(estimator))
+        self.log.log(algorithm, params, metrics, lambda: self._model(estimator), predictions=pooled)
         return loss, {"pred_time": 0.0}
 
     def _loss(self, metrics: dict[str, float]) -> float:
@@ -372,6 +348,8 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
             **extra,
             **settings,
         )
+        if ensembles_wanted(request):
+            add_vote_ensemble(log, request.task)
         if not request.validation.validation_data:
             refit_tabular(log, automl, *split.all_rows())
     return log.winners()
@@ -384,13 +362,12 @@ def refit_tabular(log: TrialLog, automl: Any, X: pd.DataFrame, y: pd.Series) -> 
     state = automl._state
     X_all = state.task.preprocess(X, automl._transformer)
     y_all = automl._label_transformer.transform(y) if automl._label_transformer else y
-    for _, model in log.winners():
-        if isinstance(model, FlamlModel):
-            try:
-                model.estimator.fit(X_all, y_all)
-                model.fitted_rows = len(X_all)
-            except Exception as exc:  # any learner's own failure: keep the scored fit
-                model.refit_error = str(exc)[:300]
+    for model in _flaml_models(log):
+        try:
+            model.estimator.fit(X_all, y_all)
+            model.fitted_rows = len(X_all)
+        except Exception as exc:  # any learner's own failure: keep the scored fit
+            model.refit_error = str(exc)[:300]
 
 
 def refit_forecasters(log: TrialLog, series: Any) -> None:
@@ -398,12 +375,21 @@ def refit_forecasters(log: TrialLog, series: Any) -> None:
     whole series; a model that cannot be refitted keeps its holdout fit."""
     if series is None:
         return
+    for model in _flaml_models(log):
+        try:
+            model.estimator.fit(series)
+        except Exception as exc:  # any learner's own failure: keep the scored fit
+            model.refit_error = str(exc)[:300]
+
+
+def _flaml_models(log: TrialLog) -> list[FlamlModel]:
+    """The FLAML models the winners predict with (an ensemble's members), each once."""
+    found: dict[int, FlamlModel] = {}
     for _, model in log.winners():
-        if isinstance(model, FlamlModel):
-            try:
-                model.estimator.fit(series)
-            except Exception as exc:  # any learner's own failure: keep the scored fit
-                model.refit_error = str(exc)[:300]
+        for part in model.members if isinstance(model, EnsembleModel) else [model]:
+            if isinstance(part, FlamlModel):
+                found.setdefault(id(part), part)
+    return list(found.values())
 
 
 def _joined(dataset: Any) -> Any:

@@ -123,6 +123,7 @@ def run_attempt(
     from mlflow.entities import Metric
 
     from ...errors import NoEligibleRun
+    from .ensemble import MAX_MEMBERS, ensembles_wanted
     from .model import log_pyfunc
     from .search import search
     from .trials import BEST_CHILD_TAG, Objective, TrialLog
@@ -130,7 +131,10 @@ def run_attempt(
     objectives = [Objective(request.metric, _goal(request.metric, request))]
     if request.selection_metric != request.metric:
         objectives.append(Objective(request.selection_metric, request.selection_goal))
-    log = TrialLog(client, experiment_id, parent_id, request.job_name, attempt, objectives)
+    keep_top = MAX_MEMBERS if ensembles_wanted(request) else 0
+    log = TrialLog(
+        client, experiment_id, parent_id, request.job_name, attempt, objectives, keep_top
+    )
     leaders = search(request, log)
     say("trainer.searched", trials=len(log.records), leaders=len(leaders))
     primary = log.leaders.get(request.metric)

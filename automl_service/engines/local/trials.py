@@ -1,12 +1,15 @@
 """Trial bookkeeping: one FINISHED MLflow child run per trial, and the models worth keeping.
 
-Only the best trial by the primary metric and the best by the selection metric keep a
-model in memory; the others are logged (metrics, params, tags) and forgotten.
+The best trial by the primary metric and the best by the selection metric keep a model in
+memory; so does the best trial of each algorithm (up to ``keep_top`` of them), with its
+validation predictions, for the VotingEnsemble. The others are logged (metrics, params, tags) and
+forgotten.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -34,6 +37,16 @@ class Objective:
     goal: Goal
 
 
+@dataclass(frozen=True)
+class Candidate:
+    """One of the best trials: its run, its model and its validation predictions."""
+
+    loss: float  # the primary metric, lower is better
+    record: RunRecord
+    model: Any
+    predictions: Any
+
+
 class TrialLog:
     """Logs trials as child runs of ``parent_run_id`` and keeps the leaders' models."""
 
@@ -45,6 +58,7 @@ class TrialLog:
         job_name: str,
         attempt: int,
         objectives: list[Objective],
+        keep_top: int = 0,
     ) -> None:
         self.client = client
         self.experiment_id = experiment_id
@@ -52,8 +66,12 @@ class TrialLog:
         self.job_name = job_name
         self.attempt = attempt
         self.objectives = objectives
+        self.keep_top = keep_top
         self.records: list[RunRecord] = []
         self.leaders: dict[str, tuple[RunRecord, Any]] = {}
+        #: Each algorithm's best trial by the primary metric (at most ``keep_top``), best
+        #: first.
+        self.top: list[Candidate] = []
 
     def would_lead(self, metrics: Mapping[str, float]) -> bool:
         """Whether a trial with these metrics would beat a current leader (keep its model)."""
@@ -67,8 +85,10 @@ class TrialLog:
         metrics: Mapping[str, float],
         model: ModelFactory | None = None,
         extra_tags: Mapping[str, str] | None = None,
+        predictions: Any = None,
     ) -> RunRecord:
-        """One FINISHED child run; blocking; MLflow errors propagate."""
+        """One FINISHED child run; blocking; MLflow errors propagate. With
+        ``predictions`` (its validation predictions) the trial may join ``top``."""
         number = len(self.records)
         tags = {
             PARENT_TAG: self.parent_run_id,
@@ -96,8 +116,26 @@ class TrialLog:
             if self._beats(record, objective):
                 built = built if built is not None else (model() if model else None)
                 self.leaders[objective.metric] = (record, built)
+        if predictions is not None and model is not None:
+            self._keep(record, predictions, lambda: built if built is not None else model())
         self.records.append(record)
         return record
+
+    def _keep(self, record: RunRecord, predictions: Any, model: ModelFactory) -> None:
+        objective = self.objectives[0]
+        value = record.metrics.get(objective.metric, math.nan)
+        if not self.keep_top or not math.isfinite(value):
+            return
+        loss = -value if objective.goal is Goal.MAXIMIZE else value
+        same = [c for c in self.top if c.record.algorithm == record.algorithm]
+        if same and loss >= same[0].loss:
+            return  # each algorithm's best only: near-copies of one model add nothing
+        if not same and len(self.top) >= self.keep_top and loss >= self.top[-1].loss:
+            return
+        self.top = [c for c in self.top if c.record.algorithm != record.algorithm]
+        self.top.append(Candidate(loss, record, model(), predictions))
+        self.top.sort(key=lambda c: c.loss)  # stable: the earlier trial stays ahead on ties
+        del self.top[self.keep_top :]
 
     def winners(self) -> list[tuple[RunRecord, Any]]:
         """The leader per objective (primary first), without repeats; may be empty."""

@@ -1,0 +1,35 @@
+"""A trial's predictions on its validation rows, the unit metrics and ensembles work on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Fold:
+    """A trial's predictions on one validation fold (or the holdout)."""
+
+    y_true: np.ndarray[Any, Any]
+    y_pred: np.ndarray[Any, Any]
+    proba: np.ndarray[Any, Any] | None = None
+    classes: list[Any] | None = None
+
+    @staticmethod
+    def pool(folds: list[Fold]) -> Fold | None:
+        """All folds as one, or None when their class columns differ (a fold lacked a
+        class): then the folds' metrics are averaged instead."""
+        first = folds[0]
+        if any(f.classes != first.classes or (f.proba is None) != (first.proba is None)
+               for f in folds):  # fmt: skip
+            return None
+        return Fold(
+            np.concatenate([f.y_true for f in folds]),
+            np.concatenate([f.y_pred for f in folds]),
+            None
+            if first.proba is None
+            else np.vstack([f.proba for f in folds if f.proba is not None]),
+            first.classes,
+        )
