@@ -2,8 +2,8 @@
 
 The best trial by the primary metric and the best by the selection metric keep a model in
 memory; so does the best trial of each algorithm (up to ``keep_top`` of them), with its
-validation predictions, for the VotingEnsemble. The others are logged (metrics, params, tags) and
-forgotten.
+validation predictions, for the VotingEnsemble. The others are logged (metrics, params,
+tags) and forgotten.
 """
 
 from __future__ import annotations
