@@ -221,7 +221,24 @@ def main(argv: list[str] | None = None) -> int:
         )
         rows.append(row)
 
-    print(f"budget {args.budget}s per search; tables: mean over {args.repeats} random splits\n")
+    print_table(rows, args.budget, args.repeats)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2, default=str))
+    return 0
+
+
+def paired(row: dict[str, Any], other: str) -> tuple[float, float] | None:
+    """Mean and standard error of (service - other) over the same splits; None for a
+    single split. The splits are shared, so the split-to-split swing cancels out."""
+    service, theirs = row.get("service_scores", []), row.get(f"{other}_scores", [])
+    if len(service) < 2 or len(service) != len(theirs):
+        return None
+    diffs = np.asarray(service) - np.asarray(theirs)
+    return float(diffs.mean()), float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
+
+
+def print_table(rows: list[dict[str, Any]], budget: int, repeats: int) -> None:
+    print(f"budget {budget}s per search; tables: mean over {repeats} random splits\n")
     print(
         "| sample | metric (test) | service | FLAML alone | LightGBM defaults | naive | "
         "service ≥ best other |"
@@ -234,9 +251,12 @@ def main(argv: list[str] | None = None) -> int:
             f"| {row['flaml']:.4f} | {row['lightgbm']:.4f} | {naive} | "
             f"{'yes' if row['service_at_least_as_good'] else 'no'} |"
         )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2, default=str))
-    return 0
+    print("\nservice minus the other on the same splits (mean ± standard error):\n")
+    for row in rows:
+        for other in ("flaml", "lightgbm"):
+            diff = paired(row, other)
+            if diff is not None:
+                print(f"- {row['sample']} vs {other}: {diff[0]:+.4f} ± {diff[1]:.4f}")
 
 
 if __name__ == "__main__":
