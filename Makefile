@@ -27,7 +27,7 @@ test: setup lint
 	AZURITE_QUEUE_BIN="$$(bash .ci/install-azurite.sh | tail -n 1)" $(BIN)/pytest
 
 bench: setup
-	$(BIN)/python benchmarks/quality_benchmark.py --budget 20 --repeats 6
+	$(BIN)/python benchmarks/quality_benchmark.py --budget 20 --repeats 6 --origins 3
 	$(BIN)/python -m benchmarks.scan_benchmark --children 10000
 	$(BIN)/python benchmarks/intake_benchmark.py --messages 1000 --batch 4 --batch 32
 	$(BIN)/python -m benchmarks.azure_calls
