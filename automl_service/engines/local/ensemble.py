@@ -94,7 +94,7 @@ class EnsembleModel(PythonModel):
     """The members' predictions averaged with the chosen weights (pyfunc).
 
     Classification averages the FLAML members' class probabilities and answers the
-    likeliest label; regression and forecasting average the members' predictions.
+    likeliest label; regression averages the members' predicted values.
     """
 
     def __init__(self, members: Sequence[Any], weights: Sequence[float], classify: bool):
