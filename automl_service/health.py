@@ -26,7 +26,7 @@ from urllib.parse import unquote, urlsplit
 
 from pydantic import BaseModel, SecretStr
 
-from .http_thread import BackgroundHTTPServer, local_url
+from .http_thread import BackgroundHTTPServer
 from .logs import get_logger
 from .results import RequestState, ResultStore
 from .stats import WorkerStats
@@ -399,11 +399,6 @@ def _make_handler(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
 
 
 # The client ------------------------------------------------------------------------------
-
-
-def health_url(host: str, port: int, path: str = HEALTHZ_PATH) -> str:
-    """The URL a process on this host checks, for a server bound to ``host:port``."""
-    return local_url(host, port, path)
 
 
 def check_health(url: str, timeout: float) -> int:

@@ -6,6 +6,7 @@ request written for one backend means the same thing on the other.
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Final
 
@@ -88,6 +89,14 @@ def goal_of(metric: str, task: Task | None = None) -> Goal | None:
         if metric in table:
             return table[metric]
     return None
+
+
+def as_loss(value: float, goal: Goal | None) -> float:
+    """``value`` of a metric with direction ``goal`` as a loss (lower is better): negated
+    when maximised; a missing or non-finite value is the worst loss, infinity."""
+    if not math.isfinite(value):
+        return math.inf
+    return -value if goal is Goal.MAXIMIZE else value
 
 
 def resolve_goal(metric: str, goal: Goal | None, task: Task | None = None) -> Goal:

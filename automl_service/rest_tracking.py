@@ -56,7 +56,7 @@ def record_from_json(run: Mapping[str, Any]) -> RunRecord:
     return RunRecord(
         run_id=str(info.get("run_id") or info.get("run_uuid") or ""),
         status=str(info.get("status") or "RUNNING"),
-        metrics={m["key"]: _number(m.get("value", 0.0)) for m in data.get("metrics") or []},
+        metrics={m["key"]: float(m.get("value", 0.0)) for m in data.get("metrics") or []},
         tags={t["key"]: str(t.get("value", "")) for t in data.get("tags") or []},
         params={p["key"]: str(p.get("value", "")) for p in data.get("params") or []},
         start_time_ms=_millis(info.get("start_time")),
@@ -114,10 +114,6 @@ def scan_tracking_store(
     return scan_child_runs(
         RestRunSearch(tracking_uri), [experiment_id], parent_run_id, split_at_ms=split
     )
-
-
-def _number(value: Any) -> float:
-    return float(value) if not isinstance(value, float) else value
 
 
 def _millis(value: Any) -> int | None:

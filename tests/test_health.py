@@ -22,11 +22,11 @@ from automl_service.health import (
     READYZ_PATH,
     HealthServer,
     check_health,
-    health_url,
     run_checks,
     scrub,
     secret_values,
 )
+from automl_service.http_thread import local_url
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.result_store import SqliteResultStore
 from automl_service.results import LeaderboardRow, RequestResult, RequestState
@@ -496,7 +496,7 @@ def test_server_lifecycle() -> None:
         assert not server.url.endswith(":0")
         assert http_get(server.url + HEALTHZ_PATH).status == 200
     server.stop()
-    assert health_url("0.0.0.0", 8080) == "http://127.0.0.1:8080/healthz"
+    assert local_url("0.0.0.0", 8080, HEALTHZ_PATH) == "http://127.0.0.1:8080/healthz"
 
 
 class _NoResults:

@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
-from ...evaluate import compute_metrics
-from ...metrics import Goal, Task
+from ...metrics import Task, as_loss
 from ...request import AutoMLRequest
 from ...runs import RunRecord
 from .model import FlamlModel
@@ -134,10 +133,8 @@ def add_vote_ensemble(log: TrialLog, task: Task) -> RunRecord | None:
     pool = [c for c in log.top if compatible([base, c.predictions])]
 
     def loss(fold: Fold) -> float:
-        value = _metrics(task, fold, (objective.metric,)).get(objective.metric, math.nan)
-        if not math.isfinite(value):
-            return math.inf
-        return -value if objective.goal is Goal.MAXIMIZE else value
+        value = fold.metrics(task, (objective.metric,)).get(objective.metric, math.nan)
+        return as_loss(value, objective.goal)
 
     counts = choose_weights([c.predictions for c in pool], loss)
     if counts is None:
@@ -151,8 +148,4 @@ def add_vote_ensemble(log: TrialLog, task: Task) -> RunRecord | None:
         "ensembled_algorithms": [c.record.algorithm for c, _ in chosen],
         "ensemble_weights": [round(n / sum(weights), 4) for n in weights],
     }
-    return log.log(ALGORITHM, params, _metrics(task, blended), lambda: model)
-
-
-def _metrics(task: Task, fold: Fold, names: tuple[str, ...] | None = None) -> dict[str, float]:
-    return compute_metrics(task, fold.y_true, fold.y_pred, fold.proba, fold.classes, names)
+    return log.log(ALGORITHM, params, blended.metrics(task), lambda: model)

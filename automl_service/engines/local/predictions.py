@@ -7,6 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ...evaluate import compute_metrics
+from ...metrics import Task
+
 
 @dataclass(frozen=True)
 class Fold:
@@ -16,6 +19,10 @@ class Fold:
     y_pred: np.ndarray[Any, Any]
     proba: np.ndarray[Any, Any] | None = None
     classes: list[Any] | None = None
+
+    def metrics(self, task: Task, names: tuple[str, ...] | None = None) -> dict[str, float]:
+        """The canonical metrics of these predictions (or only ``names``)."""
+        return compute_metrics(task, self.y_true, self.y_pred, self.proba, self.classes, names)
 
     @staticmethod
     def pool(folds: list[Fold]) -> Fold | None:

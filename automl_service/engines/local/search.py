@@ -19,7 +19,7 @@ import pandas as pd
 from ...datasets import load_table
 from ...errors import PermanentError
 from ...evaluate import compute_metrics
-from ...metrics import Task, goal_of
+from ...metrics import Task, as_loss, goal_of
 from ...request import AutoMLRequest
 from ...runs import RunRecord
 from . import algorithms, baselines
@@ -196,7 +196,7 @@ class FlamlMetric:
         if self.n_splits:
             # Each fold returns its primary metric for FLAML's loss; the trial's canonical
             # metrics are computed once, on the pooled out-of-fold predictions.
-            loss = self._loss(self._metrics(fold, names=(self.request.metric,)))
+            loss = self._loss(fold.metrics(self.request.task, names=(self.request.metric,)))
             key = algorithm + repr(sorted(params.items()))
             folds = self.folds.setdefault(key, [])
             folds.append(fold)
@@ -205,30 +205,20 @@ class FlamlMetric:
             del self.folds[key]
             pooled = Fold.pool(folds)
             metrics = (
-                self._metrics(pooled)
+                pooled.metrics(self.request.task)
                 if pooled is not None
-                else _mean([self._metrics(f) for f in folds])
+                else _mean([f.metrics(self.request.task) for f in folds])
             )
         else:
             pooled = fold
-            metrics = self._metrics(fold)
+            metrics = fold.metrics(self.request.task)
             loss = self._loss(metrics)
         params["learner"] = self._learner(estimator)
         self.log.log(algorithm, params, metrics, lambda: self._model(estimator), predictions=pooled)
         return loss, {"pred_time": 0.0}
 
     def _loss(self, metrics: dict[str, float]) -> float:
-        value = metrics.get(self.request.metric, math.nan)
-        return math.inf if not math.isfinite(value) else (-value if self._maximize else value)
-
-    def _metrics(self, fold: Fold, names: tuple[str, ...] | None = None) -> dict[str, float]:
-        return compute_metrics(
-            self.request.task, fold.y_true, fold.y_pred, fold.proba, fold.classes, names
-        )
-
-    @property
-    def _maximize(self) -> bool:
-        return self.goal is not None and self.goal.value == "maximize"
+        return as_loss(metrics.get(self.request.metric, math.nan), self.goal)
 
     def _learner(self, estimator: Any) -> str:
         for name, cls in self.automl._state.learner_classes.items():

@@ -18,7 +18,7 @@ from typing import Any
 from mlflow.entities import Metric, Param
 
 from ...errors import NoEligibleRun
-from ...metrics import Goal
+from ...metrics import Goal, as_loss
 from ...runs import RunRecord, RunStatus
 from ...selection import select_best
 
@@ -126,7 +126,7 @@ class TrialLog:
         value = record.metrics.get(objective.metric, math.nan)
         if not self.keep_top or not math.isfinite(value):
             return
-        loss = -value if objective.goal is Goal.MAXIMIZE else value
+        loss = as_loss(value, objective.goal)
         same = [c for c in self.top if c.record.algorithm == record.algorithm]
         if same and loss >= same[0].loss:
             return  # each algorithm's best only: near-copies of one model add nothing
