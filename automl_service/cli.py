@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .errors import AutoMLServiceError, ConfigurationError, InvalidRequest, TransientError
+from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from .http_thread import local_url
 from .logs import configure_logging, get_logger
 from .render import result_summary, result_table
@@ -39,11 +40,6 @@ if TYPE_CHECKING:
     from .results import ResultStore
     from .stats import WorkerStats
     from .worker import Backend
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
 
 log = get_logger(__name__)
 
@@ -179,6 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.settings)
         if args.log_format:
             settings.logging.format = args.log_format
+    except (ValueError, ConfigurationError) as exc:  # pydantic's ValidationError is a ValueError
+        print(f"error: bad settings: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
         configure_logging(settings.logging, secrets=_secrets(settings))
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
         return handler(args, settings)
@@ -194,9 +194,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutoMLServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except ValueError as exc:  # pydantic's ValidationError for settings is a ValueError
-        print(f"error: bad settings: {exc}", file=sys.stderr)
-        return EXIT_USAGE
     except OSError as exc:  # e.g. the data folder or queue file cannot be created
         print(f"error: unreachable: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -230,8 +227,9 @@ def cmd_drain(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     from .backends import build_queue, build_results
 
-    text = sys.stdin.read() if args.file == "-" else _read_file(args.file)
-    request = parse_request(text)
+    raw = sys.stdin.buffer.read() if args.file == "-" else _read_file(args.file)
+    request = parse_request(raw)
+    text = raw.decode("utf-8")  # parse_request refuses anything that is not UTF-8
     results = build_results(settings)
     existing = results.get(request.id)
     build_queue(settings).send(text)
@@ -517,8 +515,8 @@ def _print_result(result: RequestResult, *, as_json: bool) -> None:
         print(result_summary(result))
 
 
-def _read_file(path: str) -> str:
+def _read_file(path: str) -> bytes:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_bytes()
     except OSError as exc:
         raise InvalidRequest(f"cannot read {path}: {exc.strerror}") from None

@@ -18,6 +18,10 @@ from .metrics import PRIMARY_METRICS, Goal, Task, resolve_goal
 
 #: Largest message accepted, in bytes of UTF-8 (Azure Storage Queue's own limit).
 MAX_MESSAGE_BYTES = 64 * 1024
+#: Deepest nesting of JSON arrays and objects accepted (a request needs four).
+MAX_JSON_DEPTH = 32
+#: Longest integer literal accepted, in digits.
+MAX_INT_DIGITS = 32
 
 RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")]
@@ -192,20 +196,79 @@ def content_id(request: AutoMLRequest) -> str:
 
 
 def parse_request(text: str | bytes) -> AutoMLRequest:
-    """Parse one message, or raise InvalidRequest with a reason a person can act on."""
-    raw = text.encode() if isinstance(text, str) else text
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise InvalidRequest(f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
-    try:
-        data: Any = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InvalidRequest(f"message is not JSON: {exc}") from None
+    """Parse one message, or raise InvalidRequest with a reason a person can act on.
+
+    Every failure of decoding or validating, whatever the bytes, is an InvalidRequest.
+    """
+    data = load_json(text)
     if not isinstance(data, dict):
         raise InvalidRequest(f"message must be a JSON object, not {type(data).__name__}")
     try:
         return AutoMLRequest.model_validate(data)
     except ValidationError as exc:
         raise InvalidRequest(describe_validation_error(exc)) from None
+    except (ValueError, TypeError, RecursionError) as exc:  # a validator's own failure
+        raise InvalidRequest(f"invalid request: {exc}") from None
+
+
+def load_json(text: str | bytes) -> Any:
+    """Decode one message's JSON within the size, depth and number limits, or raise
+    InvalidRequest saying which limit or rule the text breaks. Never raises anything else."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise InvalidRequest(f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
+    try:
+        decoded = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"{exc.reason} at byte {exc.start}"
+        raise InvalidRequest(f"message is not UTF-8 text: {where}") from None
+    depth = json_depth(decoded)
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidRequest(f"message nests {depth} levels deep; the limit is {MAX_JSON_DEPTH}")
+    try:
+        return json.loads(decoded, parse_int=_bounded_int, parse_constant=_no_constant)
+    except InvalidRequest:
+        raise
+    except (ValueError, RecursionError) as exc:
+        raise InvalidRequest(f"message is not JSON: {exc}") from None
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in ``text``, brackets inside strings aside.
+
+    Linear in the text and correct for valid JSON; for invalid text it is a bound that the
+    decoder's own error message then explains.
+    """
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _bounded_int(literal: str) -> int:
+    digits = len(literal.lstrip("-"))
+    if digits > MAX_INT_DIGITS:
+        limit = MAX_INT_DIGITS
+        raise InvalidRequest(f"message holds a {digits}-digit number; the limit is {limit}")
+    return int(literal)
+
+
+def _no_constant(name: str) -> float:
+    raise InvalidRequest(f"message is not JSON: {name} is not a JSON value")
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -9,7 +9,6 @@ message comes back and the next receive carries on from what the backend already
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 
 import structlog
 
-from .backoff import idle_delay, recheck_delay, retry_delay
+from .backoff import idle_delay
 from .engines.base import Deployer, Engine, JobState, Registry
 from .errors import (
     InvalidRequest,
@@ -30,12 +29,14 @@ from .errors import (
     StaleReceipt,
     TransientError,
 )
+from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from .logs import get_logger
 from .queues.base import Message, Queue, ResultSink
-from .request import AutoMLRequest, parse_request
+from .request import AutoMLRequest, load_json, parse_request
 from .results import LeaderboardRow, RequestResult, RequestState, ResultStore
 from .selection import Selection, select_best
 from .settings import WorkerSettings
+from .settle import Action, Outcome, classify, decide
 from .stats import WorkerStats
 
 log = get_logger(__name__)
@@ -44,10 +45,6 @@ LEADERBOARD_ROWS = 10
 
 #: Crash testing: name a step here and the worker kills itself (SIGKILL) right after it.
 CRASH_AFTER_STEP_ENV = "AUTOML_SERVICE_CRASH_AFTER_STEP"
-
-#: Exit codes of ``run`` (and so of ``automl-service worker`` and ``drain``).
-EXIT_OK = 0
-EXIT_QUEUE_UNREACHABLE = 3
 
 
 @dataclass
@@ -77,6 +74,8 @@ class Worker:
         self.settings = settings
         self.stats = stats or WorkerStats()
         self.sink = sink
+        #: Set when the worker must stop (settings it cannot work with): the exit code.
+        self.stop_code: int | None = None
 
     # The loop -------------------------------------------------------------------------
 
@@ -84,29 +83,32 @@ class Worker:
         self, stop: threading.Event, *, drain: bool = False, deadline: float | None = None
     ) -> int:
         """Poll until ``stop`` is set (or, with ``drain``, until nothing is visible, or
-        ``deadline`` passes). Returns an exit code: 0, or 3 when the queue stays unreachable
-        in drain mode."""
+        ``deadline`` passes). Returns an exit code: 0; 2 when the settings turn out unusable
+        (a ConfigurationError while advancing a request); 3 when the queue stays unreachable
+        in drain mode; 1 when a drain run meets a fault of its own."""
         empty_polls = 0
-        while not stop.is_set():
+        while not stop.is_set() and self.stop_code is None:
             self.stats.beat()
             if deadline is not None and time.time() >= deadline:
-                log.info("deadline reached")
+                log.info("worker.deadline_reached")
                 return EXIT_OK
             try:
                 handled = self.run_once(stop)
             except TransientError as exc:
-                log.warning("queue unavailable", error=str(exc))
+                log.warning("worker.queue_unavailable", error=str(exc))
                 if drain:
-                    return EXIT_QUEUE_UNREACHABLE
+                    return EXIT_UNREACHABLE
                 handled = 0
             except Exception:
-                if drain:
-                    raise
-                # A long-running worker outlives a fault of its own; messages in flight
-                # come back after their visibility timeout.
-                log.exception("worker loop error")
+                # Messages in flight come back after their visibility timeout. A long-running
+                # worker outlives a fault of its own; a drain run reports it and ends.
+                log.exception("worker.loop_error")
                 self.stats.count("errors")
+                if drain:
+                    return EXIT_FAILED
                 handled = 0
+            if self.stop_code is not None:
+                break
             if handled:
                 empty_polls = 0
                 continue
@@ -120,7 +122,7 @@ class Worker:
                     self.settings.max_poll_interval_seconds,
                 )
             )
-        return EXIT_OK
+        return self.stop_code if self.stop_code is not None else EXIT_OK
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Receive one batch and advance each of its requests; returns the batch size."""
@@ -128,7 +130,7 @@ class Worker:
             self.settings.batch_size, self.settings.visibility_timeout_seconds
         )
         for index, message in enumerate(messages):
-            if stop is not None and stop.is_set():
+            if self.stop_code is not None or (stop is not None and stop.is_set()):
                 self._release(messages[index:])
                 break
             self.handle(message)
@@ -147,49 +149,98 @@ class Worker:
     # One message ----------------------------------------------------------------------
 
     def handle(self, message: Message) -> None:
-        """Advance the message's request and settle the message: delete, hide or poison."""
+        """Advance the message's request, then carry out what ``settle.decide`` says."""
         self.stats.count("received")
         try:
-            request = parse_request(message.body)
-        except InvalidRequest as exc:
-            self._poison_invalid(message, str(exc))
-            return
-        with structlog.contextvars.bound_contextvars(
-            request_id=request.id, job_name=request.job_name, step="settle"
-        ):
-            self.stats.track(request.id, True)
             try:
-                self._settle(message, request)
-            except StaleReceipt as exc:
-                # Another receiver holds the message now; the request's steps are
-                # idempotent, so letting go loses nothing.
-                log.warning("message taken by another receiver", error=str(exc))
-            finally:
-                self.stats.track(request.id, False)
+                request = parse_request(message.body)
+            except InvalidRequest as exc:
+                self._poison_invalid(message, str(exc))
+                return
+            with structlog.contextvars.bound_contextvars(
+                request_id=request.id, job_name=request.job_name, step="settle"
+            ):
+                self.stats.track(request.id, True)
+                try:
+                    self._settle(message, request)
+                finally:
+                    self.stats.track(request.id, False)
+        except StaleReceipt as exc:
+            # Another receiver holds the message now; the request's steps are idempotent,
+            # so letting go loses nothing.
+            log.warning("worker.message_taken", error=str(exc))
 
     def _settle(self, message: Message, request: AutoMLRequest) -> None:
-        current = self._current(request, message)
+        current: RequestResult | None = None
+        result: RequestResult | None = None
+        error: Exception | None = None
         try:
+            current = self._current(request, message)
             result = self.advance(request, current)
-        except NotReady as exc:
+        except Exception as exc:
+            error = exc
+        outcome = classify(error)
+        if outcome is Outcome.STALE and error is not None:
+            raise error
+        if outcome is Outcome.BUG:
+            log.error("worker.unexpected_error", exc_info=error)
+        decision = decide(
+            outcome,
+            dequeue_count=message.dequeue_count,
+            failures=message.failures,
+            settings=self.settings,
+            retry_after=error.retry_after if isinstance(error, TransientError) else None,
+        )
+        reason = f"{type(error).__name__}: {error}" if error is not None else None
+        fallback = current or RequestResult(
+            request_id=request.id,
+            state=RequestState.RECEIVED,
+            task=request.task.value,
+            job_name=request.job_name,
+        )
+        action = decision.action
+        if action is Action.FINISH:
+            if result is None:  # failed for good
+                result = self._latest(request, fallback).merged(
+                    state=RequestState.FAILED, error=str(error)
+                )
+            self._end(message, result, request.reply_to)
+        elif action is Action.RECHECK:
             self.stats.count("rechecked")
-            delay = recheck_delay(
-                message.dequeue_count,
-                self.settings.recheck_seconds,
-                self.settings.max_recheck_seconds,
+            log.info("worker.not_ready", reason=str(error), recheck_in=round(decision.delay, 1))
+            self.queue.hide(message, decision.delay)
+        elif action is Action.RETRY:
+            self.stats.count("errors")
+            log.warning(
+                "worker.attempt_failed",
+                failures=decision.failures,
+                retry_in=round(decision.delay, 1),
+                error=reason,
             )
-            log.info("not ready", reason=str(exc), recheck_in=round(delay, 1))
-            self.queue.hide(message, delay)
-        except PermanentError as exc:
-            self._finish(
-                message,
-                self._latest(request, current).merged(state=RequestState.FAILED, error=str(exc)),
-                request.reply_to,
+            self.queue.hide(message, decision.delay, failed=True)
+            try:  # after the hide: a store that is itself failing must not undo the count
+                self._record(
+                    self._latest(request, fallback).merged(attempts=decision.failures, error=reason)
+                )
+            except Exception as exc:
+                log.warning("worker.result_not_recorded", error=str(exc))
+        elif action is Action.GIVE_UP:
+            self.stats.count("errors")
+            log.error("worker.giving_up", failures=decision.failures, error=reason)
+            failed = self._latest(request, fallback).merged(
+                state=RequestState.FAILED,
+                error=f"gave up after {decision.failures} failed attempts; last: {reason}",
+                attempts=decision.failures,
             )
-        except Exception as exc:  # transient, or a fault of ours: count it, try again
-            self._failed_attempt(message, request, current, exc)
-        else:
-            self._finish(message, result, request.reply_to)
+            self._end(message, failed, request.reply_to, dead_letter=failed.error)
+        elif action is Action.POISON:
+            self._poison_invalid(message, str(error))
+        elif action is Action.STOP:
+            log.error("worker.misconfigured", error=str(error))
+            self.stop_code = EXIT_USAGE
+            self.queue.hide(message, 0)
+        else:  # pragma: no cover - decide() gives no other action for these outcomes
+            raise AssertionError(f"no handling for {action} after {outcome}")
 
     def _current(self, request: AutoMLRequest, message: Message) -> RequestResult:
         existing = self.results.get(request.id)
@@ -199,65 +250,68 @@ class Worker:
         return base.merged(attempts=message.failures, job_name=request.job_name)
 
     def _latest(self, request: AutoMLRequest, fallback: RequestResult) -> RequestResult:
-        return self.results.get(request.id) or fallback
+        try:
+            return self.results.get(request.id) or fallback
+        except Exception as exc:  # the store may be what failed: settle on what we have
+            log.warning("worker.result_store_unreadable", error=str(exc))
+            return fallback
 
-    def _failed_attempt(
-        self, message: Message, request: AutoMLRequest, current: RequestResult, exc: Exception
+    def _end(
+        self,
+        message: Message,
+        result: RequestResult,
+        reply_to: str | None,
+        *,
+        dead_letter: str | None = None,
     ) -> None:
-        failures = message.failures + 1
-        self.stats.count("errors")
-        reason = f"{type(exc).__name__}: {exc}"
-        if failures >= self.settings.max_failures:
-            log.error("giving up", failures=failures, error=reason)
-            result = self._latest(request, current).merged(
-                state=RequestState.FAILED,
-                error=f"gave up after {failures} failed attempts; last: {reason}",
-                attempts=failures,
-            )
+        """Record and publish the outcome, then delete the message (or move it to the
+        poison queue with ``dead_letter`` as the reason). Until the outcome is recorded and
+        published the message stays: a store or reply queue that fails is retried like any
+        failed attempt."""
+        try:
             self._record(result)
-            self._publish(result, request.reply_to)
-            self.queue.dead_letter(message, result.error or reason)
-            self.stats.count("failed")
+            self._publish(result, reply_to)
+        except Exception as exc:
+            self._unpublished(message, exc)
             return
-        retry_after = exc.retry_after if isinstance(exc, TransientError) else None
-        delay = retry_delay(
-            failures,
-            self.settings.retry_seconds,
-            self.settings.max_retry_seconds,
-            retry_after=retry_after,
-        )
-        log.warning("attempt failed", failures=failures, retry_in=round(delay, 1), error=reason)
-        self._record(self._latest(request, current).merged(attempts=failures, error=reason))
-        self.queue.hide(message, delay, failed=True)
+        if dead_letter is None:
+            self.queue.delete(message)
+        else:
+            self.queue.dead_letter(message, dead_letter)
+        counter = {RequestState.SUCCEEDED: "succeeded", RequestState.POISONED: "poisoned"}
+        self.stats.count(counter.get(result.state, "failed"))
+        log.info("worker.request_ended", state=result.state.value, error=result.error)
 
-    def _finish(self, message: Message, result: RequestResult, reply_to: str | None) -> None:
-        self._record(result)
-        self.stats.count("succeeded" if result.state is RequestState.SUCCEEDED else "failed")
-        self._publish(result, reply_to)
-        self.queue.delete(message)
-        log.info("request ended", state=result.state.value, error=result.error)
+    def _unpublished(self, message: Message, exc: Exception) -> None:
+        reason = f"could not record or publish the outcome: {type(exc).__name__}: {exc}"
+        decision = decide(
+            Outcome.UNPUBLISHED,
+            dequeue_count=message.dequeue_count,
+            failures=message.failures,
+            settings=self.settings,
+        )
+        self.stats.count("errors")
+        if decision.action is Action.DEAD_LETTER:
+            log.error("worker.outcome_unpublished", error=reason, failures=decision.failures)
+            self.queue.dead_letter(message, reason)
+            return
+        log.warning("worker.publish_failed", error=reason, retry_in=round(decision.delay, 1))
+        self.queue.hide(message, decision.delay, failed=True)
 
     def _poison_invalid(self, message: Message, reason: str) -> None:
         request_id = _claimed_id(message.body)
         if request_id is None or self.results.get(request_id) is not None:
             request_id = f"message-{message.message_id}"  # never overwrite a real request
-        log.warning("invalid message", message_id=message.message_id, reason=reason)
+        log.warning("worker.invalid_message", message_id=message.message_id, reason=reason)
         result = RequestResult(request_id=request_id, state=RequestState.POISONED, error=reason)
-        self._record(result)
-        self.stats.count("poisoned")
-        self._publish(result, None)
-        self.queue.dead_letter(message, reason)
+        self._end(message, result, None, dead_letter=reason)
 
     def _record(self, result: RequestResult) -> None:
         self.results.put(result)
 
     def _publish(self, result: RequestResult, reply_to: str | None) -> None:
-        if self.sink is None:
-            return
-        try:
+        if self.sink is not None:
             self.sink.publish(reply_to, result.model_dump_json())
-        except Exception as exc:  # the outcome is in the result store; do not fail the request
-            log.warning("could not publish result", error=str(exc))
 
     # The steps --------------------------------------------------------------------------
 
@@ -337,8 +391,8 @@ def _selection_fields(selection: Selection, engine_best: str | None) -> dict[str
 def _claimed_id(body: str) -> str | None:
     """The request id an invalid message claims, if it names a usable one."""
     try:
-        data = json.loads(body)
-    except (ValueError, TypeError):
+        data = load_json(body)
+    except InvalidRequest:
         return None
     value = data.get("request_id") if isinstance(data, dict) else None
     if isinstance(value, str) and value.replace("-", "").replace("_", "").isalnum():

@@ -63,6 +63,27 @@ def test_submit_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
     assert json.loads(listed.stdout) == []
 
 
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b'{"a":' * 5000, "nests 5000 levels"),
+        (b"1" * 5000, "5000-digit number"),
+        (b'{"task": "\xff"}', "not UTF-8"),
+    ],
+    ids=["deep", "digits", "bad-utf8"],
+)
+def test_submit_refuses_hostile_bodies_with_a_reason(
+    tmp_path: Path, content: bytes, fragment: str
+) -> None:
+    """Bodies that break the JSON decoder get a one-line error and exit 2, no traceback."""
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(content)
+    done = cli(tmp_path, "submit", str(bad))
+    assert done.returncode == 2
+    assert fragment in done.stderr
+    assert "Traceback" not in done.stderr and "bad settings" not in done.stderr
+
+
 def test_submit_from_stdin_then_status(tmp_path: Path) -> None:
     """`submit -` enqueues from standard input and prints the id; `status` finds it."""
     body = {

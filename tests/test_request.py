@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from automl_service.errors import InvalidRequest
 from automl_service.metrics import Goal
@@ -90,7 +92,7 @@ def test_unknown_metric_with_explicit_goal_is_accepted() -> None:
     [
         ("not json", "not JSON"),
         ("[1, 2]", "JSON object"),
-        (b"\xff\xfe", "not JSON"),
+        (b"\xff\xfe", "not UTF-8"),
         ("{" + " " * MAX_MESSAGE_BYTES + "}", "limit is"),
     ],
 )
@@ -98,3 +100,87 @@ def test_unparseable_messages(text: str | bytes, fragment: str) -> None:
     """Garbage, non-objects and oversized messages are refused with the reason."""
     with pytest.raises(InvalidRequest, match=fragment):
         parse_request(text)
+
+
+HOSTILE_BODIES = [
+    pytest.param('{"a":' * 5000, "nests 5000 levels", id="deep-object"),
+    pytest.param("[" * 100_000, "limit is", id="too-large-and-deep"),
+    pytest.param("[" * 40 + "]" * 40, "nests 40 levels", id="deep-array"),
+    pytest.param("1" * 5000, "5000-digit number", id="huge-number"),
+    pytest.param('{"request_id": -' + "9" * 4400 + "}", "4400-digit number", id="huge-field"),
+    pytest.param('{"task": NaN}', "NaN is not a JSON value", id="nan"),
+    pytest.param("\ud800", "not UTF-8", id="lone-surrogate"),
+    pytest.param(b'{"task": "\xc3\x28"}', "not UTF-8", id="bad-utf8"),
+    pytest.param("", "not JSON", id="empty"),
+    pytest.param('"a string"', "JSON object", id="string"),
+    pytest.param('{"task": "classification", "tags": {"a": 1}}', "invalid request", id="schema"),
+]
+
+
+@pytest.mark.parametrize(("text", "fragment"), HOSTILE_BODIES)
+def test_hostile_bodies_are_refused_with_a_reason(text: str | bytes, fragment: str) -> None:
+    """Bodies that break the JSON decoder itself (recursion, digit limits, encodings) are
+    refused as invalid requests naming the limit, never with another exception."""
+    with pytest.raises(InvalidRequest, match=fragment):
+        parse_request(text)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting() -> None:
+    """A tag value full of brackets is text, not depth."""
+    request = parse(body(tags={"note": "[" * 100 + "{" * 100}))
+    assert request.tags["note"].startswith("[[[")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=30,
+)
+
+
+def _parses_or_refuses(text: str | bytes) -> None:
+    try:
+        request = parse_request(text)
+    except InvalidRequest as exc:
+        assert str(exc)
+        return
+    assert request.id and request.limits.timeout_seconds <= 7 * 24 * 3600
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_parse_or_are_refused(raw: bytes) -> None:
+    """Whatever bytes arrive, the parser returns a request or refuses with a reason."""
+    _parses_or_refuses(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_JSON.map(lambda value: json.dumps(value, allow_nan=True)))
+def test_any_json_parses_or_is_refused(text: str) -> None:
+    """Any JSON value, NaN and infinities included, parses or is refused with a reason."""
+    _parses_or_refuses(text)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "task": st.sampled_from(["classification", "regression", "forecasting", "x"]),
+            "training_data": st.text(max_size=30),
+            "target_column_name": st.text(max_size=10),
+        },
+        optional={
+            "limits": st.dictionaries(
+                st.sampled_from(["timeout_seconds", "max_trials", "max_concurrent_trials"]),
+                st.integers() | st.floats() | st.text(max_size=5),
+            ),
+            "primary_metric": st.text(max_size=30) | st.sampled_from(["accuracy", "r2_score"]),
+            "request_id": st.text(max_size=70),
+            "forecasting": st.dictionaries(st.text(max_size=20), _JSON, max_size=3),
+        },
+    )
+)
+def test_request_shaped_json_parses_or_is_refused(data: dict[str, object]) -> None:
+    """Bodies that look like requests, with any values in their fields, parse into a
+    request within the schema's caps or are refused with a reason."""
+    _parses_or_refuses(json.dumps(data))

@@ -122,7 +122,7 @@ def test_health_endpoints_of_a_running_worker(service: Service) -> None:
     )
     assert json.loads(body)["checks"]["queue"] != "ok"
     wait_until(
-        lambda: "queue unavailable" in service.log_file.read_text(), 30, "the loop to notice"
+        lambda: "worker.queue_unavailable" in service.log_file.read_text(), 30, "the loop to notice"
     )
     assert get("/healthz")[0] == 200  # the loop carries on through the outage
     queue_db.rmdir()
@@ -135,7 +135,7 @@ def test_health_endpoints_of_a_running_worker(service: Service) -> None:
     assert code == 0, log
     assert http_get(base + "/healthz")[0] == 0  # the server went with the worker
     events = {line["event"] for line in json_lines(log)}
-    assert {"health endpoint", "queue unavailable", "stopping", "worker stopped"} <= events
+    assert {"health endpoint", "worker.queue_unavailable", "stopping", "worker stopped"} <= events
     assert not [answer for answer in [*answers, log] if CANARY in answer]
 
 
@@ -247,7 +247,7 @@ def test_sigterm_mid_training_then_restart_finishes_once(service: Service) -> No
         assert line["job_name"] == result.job_name
         assert line["step"] in {"settle", "job", "select", "register", "deploy"}, line
     assert {"job", "register"} <= {line["step"] for line in of_request}
-    assert {line["event"] for line in lines} >= {"stopping", "request ended"}
+    assert {line["event"] for line in lines} >= {"stopping", "worker.request_ended"}
     texts = [*service.outputs, log, report, *(body for _, body in answers)]
     assert not [text for text in texts if CANARY in text]
 

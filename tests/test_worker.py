@@ -17,6 +17,7 @@ import pytest
 from fixtures_service import iris_request
 
 from automl_service.backends import build_backend, build_queue, build_results
+from automl_service.exit_codes import EXIT_FAILED
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.results import RequestResult, RequestState
 from automl_service.settings import Settings
@@ -251,7 +252,7 @@ def test_a_message_taken_by_another_receiver_is_let_go(settings: Settings) -> No
 
 def test_the_loop_outlives_a_fault_of_its_own(settings: Settings) -> None:
     """An unexpected error while receiving is logged and the long-running loop goes on;
-    in drain mode it is raised."""
+    a drain run logs it and exits 1."""
     worker, _ = make_worker(settings)
     calls = 0
 
@@ -268,5 +269,5 @@ def test_the_loop_outlives_a_fault_of_its_own(settings: Settings) -> None:
     assert worker.run(stop) == 0
     assert calls == 2 and worker.stats.counters["errors"] == 1
     calls = 0
-    with pytest.raises(KeyError):
-        worker.run(threading.Event(), drain=True)
+    assert worker.run(threading.Event(), drain=True) == EXIT_FAILED
+    assert calls == 1 and worker.stats.counters["errors"] == 2

@@ -1,0 +1,267 @@
+"""How the worker settles messages, against a real SQLite queue and result store with a
+scripted engine: fast, no training. The engine stands in for the backend on purpose; the
+end-to-end tests in test_worker.py drive the real one."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from automl_service.engines.base import JobState, JobStatus
+from automl_service.errors import ConfigurationError, TransientError
+from automl_service.exit_codes import EXIT_OK, EXIT_USAGE
+from automl_service.queues.sqlite import SqliteQueue
+from automl_service.request import AutoMLRequest
+from automl_service.result_store import SqliteResultStore
+from automl_service.results import RequestState
+from automl_service.runs import ModelVersion, RunRecord
+from automl_service.selection import Selection
+from automl_service.settings import WorkerSettings
+from automl_service.worker import Backend, Worker
+
+Step = Callable[[AutoMLRequest], JobStatus]
+
+
+class ScriptedEngine:
+    """An engine whose ``ensure_job`` runs the next scripted step for each request."""
+
+    name = "scripted"
+
+    def __init__(self, *steps: Step) -> None:
+        self.steps = list(steps)
+        self.calls: list[str] = []
+
+    def ensure_job(self, request: AutoMLRequest) -> JobStatus:
+        self.calls.append(request.id)
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        return step(request)
+
+    def job_status(self, job_name: str) -> JobStatus | None:
+        return None
+
+    def child_runs(self, job_name: str) -> list[RunRecord]:
+        return [RunRecord(run_id="run-1", status="FINISHED", metrics={"accuracy": 0.9})]
+
+    def check(self) -> None:
+        return None
+
+
+class Registry:
+    def register(self, request: AutoMLRequest, selection: Selection) -> ModelVersion:
+        return ModelVersion(name=request.model_name, version="1", run_id=selection.winner.run_id)
+
+    def find(self, request: AutoMLRequest) -> ModelVersion | None:
+        return None
+
+
+class FlakySink:
+    """A reply queue that refuses the first ``failures`` outcomes."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.published: list[dict[str, object]] = []
+
+    def publish(self, queue_name: str | None, body: str) -> None:
+        if self.failures > 0:
+            self.failures -= 1
+            raise TransientError("reply queue unavailable")
+        self.published.append(json.loads(body))
+
+
+def completed(request: AutoMLRequest) -> JobStatus:
+    return JobStatus(request.job_name, JobState.COMPLETED, parent_run_id="parent")
+
+
+def raises(exc: Exception) -> Step:
+    def step(request: AutoMLRequest) -> JobStatus:
+        raise exc
+
+    return step
+
+
+def request_body(request_id: str) -> str:
+    return json.dumps(
+        {
+            "request_id": request_id,
+            "task": "classification",
+            "training_data": "sample:iris",
+            "target_column_name": "target",
+        }
+    )
+
+
+def make(
+    tmp_path: Path, engine: ScriptedEngine, sink: FlakySink | None = None, max_failures: int = 3
+) -> tuple[Worker, SqliteQueue]:
+    queue = SqliteQueue(tmp_path / "queue.db", "requests")
+    settings = WorkerSettings(
+        retry_seconds=0.01,
+        max_retry_seconds=0.01,
+        recheck_seconds=0.01,
+        max_recheck_seconds=0.01,
+        max_failures=max_failures,
+    )
+    worker = Worker(
+        queue,
+        Backend(engine=engine, registry=Registry()),
+        SqliteResultStore(tmp_path / "results.db"),
+        settings,
+        sink=sink,
+    )
+    return worker, queue
+
+
+def drain(worker: Worker, queue: SqliteQueue) -> int:
+    """Run until nothing is left (hidden messages included) or the worker stops."""
+    code = EXIT_OK
+    for _ in range(50):
+        code = worker.run(threading.Event(), drain=True)
+        if code != EXIT_OK or (queue.visible_count() == 0 and _remaining(queue) == 0):
+            return code
+        threading.Event().wait(0.02)
+    return code
+
+
+def _remaining(queue: SqliteQueue) -> int:
+    """Messages still in the queue, visible or hidden."""
+    from automl_service.queues.sqlite import transaction
+
+    with transaction(queue.path) as conn:
+        row = conn.execute(
+            "SELECT COUNT(*) FROM queue_messages WHERE queue = ?", (queue.name,)
+        ).fetchone()
+    return int(row[0])
+
+
+HOSTILE = [
+    '{"a":' * 5000,
+    "1" * 5000,
+    '{"request_id": "x", "n": ' + "7" * 5000 + "}",
+    '{"task": NaN}',
+]
+
+
+def test_hostile_bodies_are_poisoned_and_their_batch_goes_on(tmp_path: Path) -> None:
+    """Bodies that break the JSON decoder land in the poison queue with a reason, in the
+    same receive as a valid request, which is handled at once; drain exits 0."""
+    engine = ScriptedEngine(completed)
+    worker, queue = make(tmp_path, engine)
+    for body in HOSTILE[:2]:
+        queue.send(body)
+    queue.send(request_body("good"))
+    for body in HOSTILE[2:]:
+        queue.send(body)
+
+    handled = worker.run_once()
+
+    assert handled == 4  # the batch size
+    result = worker.results.get("good")
+    assert result is not None and result.state is RequestState.SUCCEEDED
+    assert drain(worker, queue) == EXIT_OK
+    reasons = {entry.body[:10]: entry.reason for entry in queue.poisoned()}
+    assert len(reasons) == len(HOSTILE)
+    assert all(reason for reason in reasons.values())
+    assert "nests 5000 levels" in reasons['{"a":{"a":']
+    assert "5000-digit number" in reasons["1111111111"]
+    assert worker.stats.counters["poisoned"] == len(HOSTILE)
+    assert queue.visible_count() == 0 and _remaining(queue) == 0
+
+
+def test_a_bug_of_ours_is_logged_with_its_traceback_and_retried(tmp_path: Path) -> None:
+    """An exception the service does not raise on purpose is logged with its traceback,
+    counted as a failed attempt, and the request succeeds when it stops happening."""
+    engine = ScriptedEngine(raises(KeyError("a fault of ours")), completed)
+    worker, queue = make(tmp_path, engine)
+    queue.send(request_body("flaky"))
+
+    with capture_logs() as logs:
+        assert drain(worker, queue) == EXIT_OK
+
+    [bug] = [line for line in logs if line["event"] == "worker.unexpected_error"]
+    assert isinstance(bug["exc_info"], KeyError)
+    result = worker.results.get("flaky")
+    assert result is not None and result.state is RequestState.SUCCEEDED
+    assert engine.calls == ["flaky", "flaky"]
+
+
+def test_a_request_that_keeps_failing_is_given_up_with_its_reason(tmp_path: Path) -> None:
+    """Failed attempts up to the budget, then the request is failed and poisoned."""
+    engine = ScriptedEngine(raises(TransientError("backend is down")))
+    worker, queue = make(tmp_path, engine, max_failures=3)
+    queue.send(request_body("doomed"))
+
+    assert drain(worker, queue) == EXIT_OK
+
+    result = worker.results.get("doomed")
+    assert result is not None and result.state is RequestState.FAILED
+    assert "gave up after 3 failed attempts" in (result.error or "")
+    assert "backend is down" in (result.error or "")
+    [entry] = queue.poisoned()
+    assert entry.dequeue_count == 3 and "backend is down" in entry.reason
+    assert len(engine.calls) == 3
+
+
+def test_the_outcome_is_published_before_the_message_is_deleted(tmp_path: Path) -> None:
+    """When the reply queue refuses the outcome, the message stays and the outcome is
+    published on a later attempt; nothing is lost and the request is not redone."""
+    engine = ScriptedEngine(completed)
+    sink = FlakySink(failures=2)
+    worker, queue = make(tmp_path, engine, sink=sink)
+    queue.send(request_body("reply"))
+
+    worker.run_once()
+    assert sink.published == []
+    assert _remaining(queue) == 1  # kept, not deleted
+
+    assert drain(worker, queue) == EXIT_OK
+    assert [body["request_id"] for body in sink.published] == ["reply"]
+    assert sink.published[0]["state"] == "succeeded"
+    assert engine.calls == ["reply"]  # a succeeded request is answered from its result
+
+
+def test_an_outcome_that_can_never_be_published_goes_to_poison(tmp_path: Path) -> None:
+    """A reply queue that stays down moves the message to the poison queue in the end,
+    saying why, with the outcome kept in the result store."""
+    sink = FlakySink(failures=100)
+    worker, queue = make(tmp_path, ScriptedEngine(completed), sink=sink, max_failures=2)
+    queue.send(request_body("unsent"))
+
+    assert drain(worker, queue) == EXIT_OK
+
+    [entry] = queue.poisoned()
+    assert "could not record or publish the outcome" in entry.reason
+    result = worker.results.get("unsent")
+    assert result is not None and result.state is RequestState.SUCCEEDED
+
+
+def test_settings_the_worker_cannot_use_stop_it_with_exit_2(tmp_path: Path) -> None:
+    """A ConfigurationError stops the worker (exit 2) and releases the message untouched
+    for a worker with working settings."""
+    engine = ScriptedEngine(raises(ConfigurationError("workspace not found")))
+    worker, queue = make(tmp_path, engine)
+    queue.send(request_body("kept"))
+    queue.send(request_body("next"))
+
+    assert worker.run(threading.Event()) == EXIT_USAGE
+
+    assert engine.calls == ["kept"]
+    assert queue.visible_count() == 2
+    [message] = [m for m in queue.receive(2, 30) if json.loads(m.body)["request_id"] == "kept"]
+    assert message.failures == 0
+    assert queue.poisoned() == []
+
+
+@pytest.mark.parametrize("body", HOSTILE, ids=["deep", "digits", "digits-in-field", "nan"])
+def test_a_hostile_body_never_reaches_the_loop_error_handler(tmp_path: Path, body: str) -> None:
+    """Each hostile body is settled by the policy: no loop error is logged."""
+    worker, queue = make(tmp_path, ScriptedEngine(completed))
+    queue.send(body)
+    with capture_logs() as logs:
+        assert worker.run(threading.Event(), drain=True) == EXIT_OK
+    assert not [line for line in logs if line["event"] == "worker.loop_error"]
+    assert len(queue.poisoned()) == 1
