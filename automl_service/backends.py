@@ -52,8 +52,11 @@ def build_backend(settings: Settings) -> Backend:
         from .engines.local.endpoints import LocalDeployer
         from .engines.local.engine import LocalEngine
         from .engines.local.registry import MlflowRegistry
+        from .engines.local.store import prepare_store
 
         data_dir(settings)
+        # Before any client touches the store: replicas started together take turns.
+        prepare_store(settings.local.mlflow_uri, settings.local.artifact_root)
         return Backend(
             engine=LocalEngine(settings.local),
             registry=MlflowRegistry(settings.local.mlflow_uri),

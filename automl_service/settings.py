@@ -9,11 +9,13 @@ appear in logs, results or health answers.
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,10 +25,17 @@ from pydantic_settings import (
 
 from .errors import ConfigurationError
 
-SETTINGS_FILE_ENV = "AUTOML_SERVICE_SETTINGS_FILE"
+ENV_PREFIX = "AUTOML_SERVICE_"
+SETTINGS_FILE_ENV = f"{ENV_PREFIX}SETTINGS_FILE"
 
 
-class QueueSettings(BaseModel):
+class _Section(BaseModel):
+    """A settings section: a misspelt key is an error naming it, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class QueueSettings(_Section):
     kind: Literal["sqlite", "azure_storage"] = "sqlite"
     name: str = "automl-requests"
     #: SQLite file; relative paths are under ``local.data_dir``.
@@ -38,9 +47,13 @@ class QueueSettings(BaseModel):
     result_queue: str | None = None
 
 
-class LocalSettings(BaseModel):
+class LocalSettings(_Section):
     data_dir: Path = Path(".automl-service")
     max_concurrent_jobs: int = Field(1, ge=1, le=64)
+    #: A trainer that dies without an error of its own (the OOM killer, a node drain, a
+    #: container stop) is started again under the same parent run, up to this many starts
+    #: in all. Restarts never spend the request's failure budget (worker.max_failures).
+    max_trainer_starts: int = Field(10, ge=1, le=1000)
     #: Tracking/registry store; default: SQLite file in ``data_dir``.
     tracking_uri: str | None = None
     endpoint_host: str = "127.0.0.1"
@@ -63,7 +76,7 @@ class LocalSettings(BaseModel):
         return (self.data_dir / "artifacts").resolve()
 
 
-class AzureSettings(BaseModel):
+class AzureSettings(_Section):
     subscription_id: str | None = None
     resource_group: str | None = None
     workspace_name: str | None = None
@@ -82,7 +95,7 @@ class AzureSettings(BaseModel):
     poll_max_seconds: float = Field(300.0, ge=0)
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(_Section):
     poll_interval_seconds: float = Field(2.0, gt=0)
     max_poll_interval_seconds: float = Field(30.0, gt=0)
     visibility_timeout_seconds: float = Field(300.0, gt=0)
@@ -97,7 +110,7 @@ class WorkerSettings(BaseModel):
     shutdown_grace_seconds: float = Field(20.0, ge=0)
 
 
-class HealthSettings(BaseModel):
+class HealthSettings(_Section):
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
@@ -107,7 +120,7 @@ class HealthSettings(BaseModel):
     readiness_timeout_seconds: float = Field(8.0, gt=0)
 
 
-class LoggingSettings(BaseModel):
+class LoggingSettings(_Section):
     format: Literal["auto", "json", "console"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -116,7 +129,7 @@ class Settings(BaseSettings):
     """Everything the service can be told. Construct with ``load_settings``."""
 
     model_config = SettingsConfigDict(
-        env_prefix="AUTOML_SERVICE_",
+        env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
         extra="forbid",
     )
@@ -146,13 +159,68 @@ class Settings(BaseSettings):
 
 
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Settings from the environment, an optional TOML file, and ``overrides``."""
+    """Settings from the environment, an optional TOML file, and ``overrides``.
+
+    Raises ConfigurationError naming every unknown key (``AUTOML_SERVICE_*`` variable or
+    TOML key) and every invalid value.
+    """
+    unknown = unknown_env_names(os.environ)
+    if unknown:
+        raise ConfigurationError(
+            "unknown settings in the environment: "
+            + ", ".join(f"{name}{_suggestion(name)}" for name in unknown)
+        )
     path = path or os.environ.get(SETTINGS_FILE_ENV)
-    if not path:
-        return Settings(**overrides)
-    if not Path(path).is_file():
+    if path and not Path(path).is_file():
         raise ConfigurationError(f"settings file not found: {path}")
-    from_file: type[Settings] = type(
-        "Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}}
+    cls: type[Settings] = Settings
+    if path:
+        cls = type(
+            "Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": path}}
+        )
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(_describe(exc)) from None
+
+
+#: ``AUTOML_SERVICE_*`` variables that are not settings.
+NOT_SETTINGS = {SETTINGS_FILE_ENV, "AUTOML_SERVICE_CRASH_AFTER_STEP"}
+
+
+def setting_names(model: type[BaseModel] = Settings, prefix: str = ENV_PREFIX) -> set[str]:
+    """Every environment variable name that sets a value, e.g. ``AUTOML_SERVICE_QUEUE__KIND``."""
+    names: set[str] = set()
+    for field, info in model.model_fields.items():
+        name = f"{prefix}{field.upper()}"
+        names.add(name)
+        kind = info.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            names |= setting_names(kind, f"{name}__")
+    return names
+
+
+def unknown_env_names(environ: Mapping[str, str]) -> list[str]:
+    """``AUTOML_SERVICE_*`` variables in ``environ`` that name no setting."""
+    known = setting_names() | NOT_SETTINGS
+    return sorted(
+        name
+        for name in environ
+        if name.upper().startswith(ENV_PREFIX) and name.upper() not in known
     )
-    return from_file(**overrides)
+
+
+def _suggestion(name: str) -> str:
+    close = difflib.get_close_matches(name.upper(), setting_names(), n=1, cutoff=0.8)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in err["loc"])
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{where}: unknown setting")
+        else:
+            lines.append(f"{where}: {err['msg']}")
+    return "; ".join(lines)

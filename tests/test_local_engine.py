@@ -20,7 +20,7 @@ from automl_service.engines.base import JobState
 from automl_service.engines.local import LocalEngine
 from automl_service.engines.local.algorithms import plan
 from automl_service.engines.local.baselines import forecast, season_length, steps_for
-from automl_service.engines.local.layout import MAX_ATTEMPTS, JobDir
+from automl_service.engines.local.layout import JobDir
 from automl_service.engines.local.locks import is_locked, pid_alive
 from automl_service.errors import PermanentError
 from automl_service.metrics import CLASSIFICATION_PRIMARY, REGRESSION_PRIMARY, Goal, Task
@@ -294,18 +294,32 @@ def test_killed_trainer_is_retrained_under_the_same_parent(engine: LocalEngine) 
 
 
 @pytest.mark.slow
-def test_dead_trainer_three_times_ends_failed(engine: LocalEngine) -> None:
-    """A RUNNING parent with no live trainer after the last attempt ends FAILED with why."""
+def test_dead_trainer_at_the_start_limit_ends_failed(engine: LocalEngine) -> None:
+    """A RUNNING parent with no live trainer after its last allowed start ends FAILED
+    with why, and the trial the dead trainer had under way is closed."""
     request = make_request("regression", request_id="t-gaveup")
     engine.ensure_job(request)
     job = JobDir(engine.data_dir / "jobs" / request.job_name)
     pid = job.spawned_pid()
     assert pid is not None
     kill_trainer(job, pid)
-    job.write_attempts(MAX_ATTEMPTS)  # as if the two earlier attempts had died too
+    starts = engine.settings.max_trainer_starts
+    assert starts >= 10  # a platform kill now and then never fails a request
+    job.write_attempts(starts - 1)  # as if the earlier starts had died too
+    engine.ensure_job(request)  # the last start
+    pid = job.spawned_pid()
+    assert pid is not None
+    kill_trainer(job, pid)
+    config = job.read_config()
+    assert config is not None
+    engine.client.create_run(  # what a trainer killed while logging a model leaves behind
+        config.experiment_id, tags={"mlflow.parentRunId": config.parent_run_id}
+    )
     status = engine.ensure_job(request)
     assert status.state is JobState.FAILED
-    assert status.error is not None and "3 times" in status.error
+    assert status.error is not None and f"{starts} times" in status.error
+    running = [r for r in engine.child_runs(request.job_name) if r.status == RunStatus.RUNNING]
+    assert running == []  # the dead trainer's trial in progress is closed
 
 
 @pytest.mark.slow

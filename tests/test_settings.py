@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from automl_service.errors import ConfigurationError
-from automl_service.settings import SETTINGS_FILE_ENV, Settings, load_settings
+from automl_service.settings import (
+    SETTINGS_FILE_ENV,
+    Settings,
+    load_settings,
+    unknown_env_names,
+)
 
 SETTINGS_DIR = Path(__file__).resolve().parents[1] / "settings"
 
@@ -67,3 +72,40 @@ def test_secrets_never_render(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.queue.connection_string.get_secret_value() == canary
     assert "CANARY" not in repr(s)
     assert "CANARY" not in s.model_dump_json()
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        (
+            "AUTOML_SERVICE_QUEUE__CONNECTION_STRNG",
+            "did you mean AUTOML_SERVICE_QUEUE__CONNECTION_STRING?",
+        ),
+        ("AUTOML_SERVICE_QUEUEE__KIND", "did you mean AUTOML_SERVICE_QUEUE__KIND?"),
+        ("AUTOML_SERVICE_NOTHING_LIKE_IT", "AUTOML_SERVICE_NOTHING_LIKE_IT"),
+    ],
+)
+def test_misspelt_environment_variables_are_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, name: str, fragment: str
+) -> None:
+    """An AUTOML_SERVICE_* variable that sets nothing is an error naming it, with the
+    nearest real name when there is one."""
+    monkeypatch.setenv(name, "x")
+    with pytest.raises(ConfigurationError, match=fragment.replace("?", r"\?")):
+        load_settings()
+
+
+def test_misspelt_toml_keys_are_refused_by_name(tmp_path: Path) -> None:
+    """A key of a settings file that sets nothing is an error naming it."""
+    path = tmp_path / "s.toml"
+    path.write_text('[worker]\nmax_failure = 3\n[queue]\nkind = "sqlite"\n')
+    with pytest.raises(ConfigurationError, match=r"worker\.max_failure: unknown setting"):
+        load_settings(path)
+
+
+def test_every_setting_has_a_variable_name() -> None:
+    """Each nested field can be set from the environment, and hooks that are not settings
+    are known."""
+    variables = {"AUTOML_SERVICE_WORKER__MAX_FAILURES": "1", SETTINGS_FILE_ENV: "x"}
+    assert unknown_env_names(variables) == []
+    assert unknown_env_names({"automl_service_worker__max_failures": "1"}) == []

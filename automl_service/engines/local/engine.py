@@ -16,10 +16,11 @@ from ...logs import get_logger
 from ...request import AutoMLRequest
 from ...rest_tracking import scan_tracking_store
 from ...runs import RunRecord, RunStatus
+from ...scan import scan_child_runs
 from ...settings import LocalSettings
 from ..base import JobState, JobStatus
-from .layout import MAX_ATTEMPTS, JobDir, TrainerConfig, write_atomic
-from .locks import free_slot_exists, is_locked, locked
+from .layout import JobDir, TrainerConfig, write_atomic
+from .locks import free_slot_exists, is_locked, locked, pid_alive
 from .trials import BEST_CHILD_TAG, ERROR_TAG
 
 log = get_logger(__name__)
@@ -56,7 +57,7 @@ class LocalEngine:
 
         Returns within seconds: it waits only for a new trainer to take its locks. A
         RUNNING job whose trainer died is re-trained under the same parent run, up to
-        MAX_ATTEMPTS attempts in all, then ends FAILED.
+        ``max_trainer_starts`` starts in all, then ends FAILED.
         """
         self._reap()
         job = self._job(request.job_name)
@@ -67,7 +68,8 @@ class LocalEngine:
                 status = self._status(job, config)
                 if status.state.terminal or is_locked(job.trainer_lock):
                     return status
-                if job.attempts() >= MAX_ATTEMPTS:
+                self._count_start_crash(job)
+                if job.attempts() >= self.settings.max_trainer_starts:
                     return self._give_up(job, config)
                 if not free_slot_exists(self._slots_dir, self.settings.max_concurrent_jobs):
                     return self._with_state(status, JobState.QUEUED)
@@ -147,6 +149,7 @@ class LocalEngine:
             experiment_id=experiment_id,
             slots_dir=str(self._slots_dir),
             max_concurrent_jobs=self.settings.max_concurrent_jobs,
+            max_trainer_starts=self.settings.max_trainer_starts,
         )
         job.write_config(config)
         return config
@@ -190,11 +193,29 @@ class LocalEngine:
             return self._with_state(base, JobState.QUEUED)
         return base  # trainer gone mid-attempt: the next ensure_job re-trains
 
+    @staticmethod
+    def _count_start_crash(job: JobDir) -> None:
+        """Count a trainer that died before it took its job (it writes a phase on every
+        way out, so a dead one without a phase crashed while starting: an import error,
+        the OOM killer) as an attempt, so one that can never start is not started forever."""
+        pid = job.spawned_pid()
+        if pid is None or job.phase_file.exists() or pid_alive(pid):
+            return
+        job.write_attempts(job.attempts() + 1)
+        write_atomic(job.phase_file, "crashed")
+        log.warning("local.trainer_crashed_at_start", job_name=job.path.name, pid=pid)
+
     def _give_up(self, job: JobDir, config: TrainerConfig) -> JobStatus:
         reason = (
-            f"training stopped {MAX_ATTEMPTS} times without finishing "
+            f"training stopped {job.attempts()} times without finishing "
             f"(trainer process died); see {job.log_file}"
         )
+        tail = _last_error(job.log_file)
+        if tail:
+            reason += f"; it last said: {tail}"
+        for child in scan_child_runs(self.client, [config.experiment_id], config.parent_run_id):
+            if child.status == RunStatus.RUNNING:  # the dead trainer's trial in progress
+                self.client.set_terminated(child.run_id, RunStatus.KILLED)
         self.client.set_tag(config.parent_run_id, ERROR_TAG, reason)
         self.client.set_terminated(config.parent_run_id, RunStatus.FAILED)
         log.warning("local.job_gave_up", job_name=job.path.name, attempts=job.attempts())
@@ -241,3 +262,18 @@ def _read(path: Path) -> str | None:
         return path.read_text().strip()
     except OSError:
         return None
+
+
+def _last_error(log_file: Path, limit: int = 500) -> str | None:
+    """The last line of the trainer log that looks like an error (a traceback's last line)."""
+    try:
+        with log_file.open("rb") as handle:
+            handle.seek(max(0, log_file.stat().st_size - 20_000))
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        text = line.strip()
+        if text and ("Error" in text or "error" in text or "Exception" in text):
+            return text[:limit]
+    return None

@@ -6,9 +6,6 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-#: A RUNNING parent with no live trainer is re-trained this many times in all.
-MAX_ATTEMPTS = 3
-
 
 @dataclass(frozen=True)
 class TrainerConfig:
@@ -19,6 +16,8 @@ class TrainerConfig:
     experiment_id: str
     slots_dir: str
     max_concurrent_jobs: int
+    #: Starts allowed in all before a job whose trainers keep dying ends FAILED.
+    max_trainer_starts: int = 10
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
-from .layout import MAX_ATTEMPTS, JobDir, write_atomic
+from .layout import JobDir, write_atomic
 from .locks import take_slot, try_lock
 
 EXIT_OK = 0
@@ -88,8 +88,8 @@ def train(job: JobDir, attempt: int, held: list[IO[bytes]]) -> int:
         return EXIT_OK
     say("trainer.start", job=job.path.name, attempt=attempt, parent_run_id=parent_id)
     client.set_tag(parent_id, ATTEMPT_TAG, str(attempt))
-    if attempt > MAX_ATTEMPTS:
-        reason = f"training stopped {MAX_ATTEMPTS} times without finishing"
+    if attempt > config.max_trainer_starts:
+        reason = f"training stopped {config.max_trainer_starts} times without finishing"
         client.set_tag(parent_id, ERROR_TAG, reason)
         client.set_terminated(parent_id, RunStatus.FAILED)
         return EXIT_FAILED
