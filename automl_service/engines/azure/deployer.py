@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ...azure_retry import RetryPolicy, call, get_or_none
 from ...errors import NotReady, PermanentError
 from ...logs import get_logger
 from ...request import AutoMLRequest, Deployment
@@ -32,7 +33,6 @@ from .promotion import (
     deployment_name,
     model_reference,
 )
-from .retry import RetryPolicy, call, get_or_none
 
 log = get_logger(__name__)
 

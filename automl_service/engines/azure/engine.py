@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ...azure_retry import RetryPolicy, call, get_or_none
 from ...errors import PermanentError, TransientError
 from ...logs import get_logger
 from ...request import AutoMLRequest
@@ -16,7 +17,6 @@ from ...runs import RunRecord
 from ...scan import PAGE_SIZE, scan_child_runs
 from ..base import JobState, JobStatus
 from .jobs import DataResolver, build_automl_job
-from .retry import RetryPolicy, call, get_or_none
 from .status import PollSchedule, iteration_filter, map_status
 from .tracking import WorkspaceTracking
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from ...azure_retry import RetryPolicy, call
 from ...logs import get_logger
 from ...request import AutoMLRequest
 from ...runs import ModelVersion
 from ...selection import Selection
 from .jobs import REQUEST_TAG
-from .retry import RetryPolicy, call
 
 log = get_logger(__name__)
 
