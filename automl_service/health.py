@@ -24,10 +24,9 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, SecretStr
-
 from .http_thread import BackgroundHTTPServer
 from .logs import get_logger
+from .redact import scrub, scrub_value
 from .results import RequestState, ResultStore
 from .stats import WorkerStats
 
@@ -48,65 +47,6 @@ DEFAULT_READINESS_TIMEOUT = 8.0
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 Readiness = Callable[[], dict[str, str | None]]
-
-REDACTED = "***"
-
-# Each pattern keeps its first group (the key) and replaces the secret after it.
-_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Connection-string and key=value secrets (Azure Storage, Service Bus, SQL, OAuth).
-    (
-        re.compile(
-            r"(?i)\b((?:AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd|"
-            r"client_secret|ClientSecret)[\"']?\s*[=:]\s*)(?:\"[^\"]*\"|'[^']*'|[^;\s\"'<>]+)"
-        ),
-        r"\1" + REDACTED,
-    ),
-    # Secrets in query strings: SAS signatures, tokens, API keys.
-    (
-        re.compile(
-            r"(?i)\b((?:sig|signature|token|access_token|refresh_token|id_token|"
-            r"api[-_]?key|subscription-key)=)[^&\s\"'<>;]+"
-        ),
-        r"\1" + REDACTED,
-    ),
-    # Authorization headers.
-    (re.compile(r"(?i)\b(Bearer|Basic|SharedKey)\s+[A-Za-z0-9\-._~+/:]+=*"), r"\1 " + REDACTED),
-    # Passwords in URLs: scheme://user:password@host.
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
-    # Bare JSON Web Tokens.
-    (re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), REDACTED),
-)
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every secret we can recognise replaced by ``***``.
-
-    Recognised: connection-string keys (``AccountKey=``, ``SharedAccessSignature=``,
-    ``Password=``...), query-string signatures and tokens (``sig=``, ``token=``...),
-    ``Bearer``/``Basic`` credentials, passwords in URLs, JSON Web Tokens, and any of the
-    literal ``secrets`` given (e.g. the values of the settings' ``SecretStr`` fields).
-    """
-    for value in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(value, REDACTED)
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def secret_values(model: BaseModel) -> list[str]:
-    """The values of every ``SecretStr`` field in ``model`` and its nested models.
-
-    Pass them to ``HealthServer(secrets=...)`` so that a secret echoed verbatim in an error
-    is redacted even where no pattern would recognise it.
-    """
-    found: list[str] = []
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if isinstance(value, SecretStr):
-            found.append(value.get_secret_value())
-        elif isinstance(value, BaseModel):
-            found.extend(secret_values(value))
-    return [s for s in found if s]
 
 
 def run_checks(checks: Mapping[str, Callable[[], object]]) -> dict[str, str | None]:
@@ -217,16 +157,6 @@ def _escape_help(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n")
 
 
-def _scrub_json(value: Any, secrets: Iterable[str]) -> Any:
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    if isinstance(value, list):
-        return [_scrub_json(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {key: _scrub_json(item, secrets) for key, item in value.items()}
-    return value
-
-
 # The server ------------------------------------------------------------------------------
 
 
@@ -332,7 +262,7 @@ class HealthServer(BackgroundHTTPServer):
             return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "result store unavailable"})
         if result is None:
             return _json(HTTPStatus.NOT_FOUND, {"error": "no such request"})
-        return _json(HTTPStatus.OK, _scrub_json(result.model_dump(mode="json"), self.secrets))
+        return _json(HTTPStatus.OK, scrub_value(result.model_dump(mode="json"), self.secrets))
 
     def _request_states(self) -> dict[RequestState, int] | None:
         counts = getattr(self.results, "counts", None)
