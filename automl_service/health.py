@@ -10,8 +10,6 @@ from a queue client that echoes its connection string, a result's error) passes 
 from __future__ import annotations
 
 import json
-import math
-import re
 import threading
 import urllib.error
 import urllib.request
@@ -26,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from .http_thread import BackgroundHTTPServer
 from .logs import get_logger
+from .prometheus import CONTENT_TYPE, render_metrics
 from .redact import scrub, scrub_value
 from .results import RequestState, ResultStore
 from .stats import WorkerStats
@@ -42,9 +41,6 @@ DEFAULT_STALE_AFTER = 120.0
 
 #: Readiness checks slower than this (seconds) count as failed.
 DEFAULT_READINESS_TIMEOUT = 8.0
-
-#: Prometheus text exposition format, version 0.0.4.
-PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 Readiness = Callable[[], dict[str, str | None]]
 
@@ -65,96 +61,9 @@ def run_checks(checks: Mapping[str, Callable[[], object]]) -> dict[str, str | No
     return outcome
 
 
-# Prometheus text -------------------------------------------------------------------------
-
-#: Counters of WorkerStats exposed under their own metric names.
-REQUEST_COUNTERS: Mapping[str, str] = {
-    "received": "Requests received from the queue (every receive, re-checks included).",
-    "succeeded": "Requests that ended succeeded.",
-    "failed": "Requests that ended failed for good.",
-    "poisoned": "Messages moved to the poison queue.",
-    "rechecked": "Receives of a request whose next step was not ready yet.",
-}
-
-_METRIC_NAME = re.compile(r"[^a-zA-Z0-9_]")
-
 #: How many recent results are read to count requests by state, when the result store
 #: cannot count them itself.
 STATES_SCAN_LIMIT = 1000
-
-
-def render_metrics(
-    snapshot: Mapping[str, Any],
-    heartbeat_age: float,
-    states: Mapping[RequestState, int] | None = None,
-) -> str:
-    """WorkerStats.snapshot() (and request counts by state, when known) as Prometheus text
-    exposition format. Pure."""
-    out: list[str] = []
-
-    def family(name: str, kind: str, help_text: str) -> None:
-        out.append(f"# HELP {name} {_escape_help(help_text)}")
-        out.append(f"# TYPE {name} {kind}")
-
-    counters: Mapping[str, int] = snapshot.get("counters", {})
-    for key, help_text in REQUEST_COUNTERS.items():
-        name = f"automl_service_requests_{key}_total"
-        family(name, "counter", help_text)
-        out.append(f"{name} {_number(counters.get(key, 0))}")
-    others = sorted(k for k in counters if k not in REQUEST_COUNTERS)
-    if others:
-        name = "automl_service_worker_events_total"
-        family(name, "counter", "Other worker events, by name.")
-        for key in others:
-            out.append(f'{name}{{event="{_escape_label(key)}"}} {_number(counters[key])}')
-
-    name = "automl_service_requests_in_progress"
-    family(name, "gauge", "Requests this worker is advancing right now.")
-    out.append(f"{name} {len(snapshot.get('in_progress', ()))}")
-
-    if states is not None:
-        name = "automl_service_automl_jobs_running"
-        family(name, "gauge", "Requests whose AutoML job is queued or running.")
-        out.append(f"{name} {states.get(RequestState.TRAINING, 0)}")
-        name = "automl_service_requests"
-        family(name, "gauge", "Requests in the result store, by state.")
-        for state in RequestState:
-            out.append(f'{name}{{state="{state.value}"}} {states.get(state, 0)}')
-
-    steps: Mapping[str, tuple[int, float]] = snapshot.get("steps", {})
-    name = "automl_service_step_duration_seconds"
-    family(name, "summary", "Time spent in each step of advancing a request.")
-    for step in sorted(steps):
-        count, total = steps[step]
-        label = f'{{step="{_escape_label(step)}"}}'
-        out.append(f"{name}_count{label} {_number(count)}")
-        out.append(f"{name}_sum{label} {_number(total)}")
-
-    name = "automl_service_heartbeat_age_seconds"
-    family(name, "gauge", "Seconds since the worker loop last showed signs of life.")
-    out.append(f"{name} {_number(heartbeat_age)}")
-
-    name = "automl_service_start_time_seconds"
-    family(name, "gauge", "When the worker started, in seconds since the epoch.")
-    out.append(f"{name} {_number(snapshot.get('started_at', 0.0))}")
-    return "\n".join(out) + "\n"
-
-
-def _number(value: float) -> str:
-    value = float(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _escape_help(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n")
 
 
 # The server ------------------------------------------------------------------------------
@@ -169,7 +78,8 @@ class HealthServer(BackgroundHTTPServer):
       Error texts are scrubbed of secrets. One call at a time: concurrent probes share the
       call under way, and one that takes longer than ``readiness_timeout`` answers 503
       while it goes on (a hung backend never piles up threads).
-    - ``/metrics``: Prometheus text from ``stats.snapshot()``, plus requests by state from
+    - ``/metrics``: Prometheus text (``prometheus.render_metrics``) from
+      ``stats.snapshot()``, plus requests by state from
       ``results`` (its ``counts()`` when it has one, else its latest 1000 results).
     - ``/requests/{id}``: the RequestResult JSON from ``results``, 404 when unknown.
 
@@ -252,7 +162,7 @@ class HealthServer(BackgroundHTTPServer):
         text = render_metrics(
             self.stats.snapshot(), self.stats.heartbeat_age(), self._request_states()
         )
-        return HTTPStatus.OK, PROMETHEUS_CONTENT_TYPE, scrub(text, self.secrets).encode()
+        return HTTPStatus.OK, CONTENT_TYPE, scrub(text, self.secrets).encode()
 
     def request_status(self, request_id: str) -> tuple[int, str, bytes]:
         try:

@@ -244,7 +244,8 @@ def test_readyz_is_503_when_readiness_itself_raises(start_health: StartHealth) -
 def test_metrics_parse_and_reflect_the_stats(
     start_health: StartHealth, result_store: SqliteResultStore
 ) -> None:
-    """/metrics is valid Prometheus text whose samples equal the worker's counters."""
+    """/metrics is valid Prometheus text whose samples equal the worker's counters, step
+    durations included as a histogram."""
     stats = WorkerStats()
     stats.count("received", 5)
     stats.count("succeeded", 2)
@@ -281,6 +282,10 @@ def test_metrics_parse_and_reflect_the_stats(
     assert value("automl_service_step_duration_seconds_count", step="submit") == 2
     assert value("automl_service_step_duration_seconds_sum", step="submit") == 0.75
     assert value("automl_service_step_duration_seconds_count", step="register") == 1
+    assert value("automl_service_step_duration_seconds_bucket", step="submit", le="0.25") == 1
+    assert value("automl_service_step_duration_seconds_bucket", step="submit", le="0.5") == 2
+    assert value("automl_service_step_duration_seconds_bucket", step="submit", le="+Inf") == 2
+    assert value("automl_service_step_duration_seconds_bucket", step="register", le="1.0") == 0
     assert 0 <= value("automl_service_heartbeat_age_seconds") < 60
 
 
