@@ -26,7 +26,7 @@ from ...errors import NotReady, PermanentError
 from ...logs import get_logger
 from ...request import AutoMLRequest, Deployment
 from ...runs import Endpoint, ModelVersion
-from .jobs import REQUEST_TAG
+from ...tags import REQUEST_TAG
 from .promotion import (
     check_instances,
     compare_with_live,
