@@ -482,7 +482,7 @@ def _stop_on_signals(grace: float) -> Shutdown:
 
 
 def _secrets(settings: Settings) -> list[str]:
-    from .health import secret_values
+    from .redact import secret_values
 
     return secret_values(settings)
 

@@ -10,8 +10,6 @@ from a queue client that echoes its connection string, a result's error) passes 
 from __future__ import annotations
 
 import json
-import math
-import re
 import threading
 import urllib.error
 import urllib.request
@@ -24,10 +22,10 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from pydantic import BaseModel, SecretStr
-
 from .http_thread import BackgroundHTTPServer
 from .logs import get_logger
+from .prometheus import CONTENT_TYPE, render_metrics
+from .redact import scrub, scrub_value
 from .results import RequestState, ResultStore
 from .stats import WorkerStats
 
@@ -44,69 +42,7 @@ DEFAULT_STALE_AFTER = 120.0
 #: Readiness checks slower than this (seconds) count as failed.
 DEFAULT_READINESS_TIMEOUT = 8.0
 
-#: Prometheus text exposition format, version 0.0.4.
-PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-
 Readiness = Callable[[], dict[str, str | None]]
-
-REDACTED = "***"
-
-# Each pattern keeps its first group (the key) and replaces the secret after it.
-_SECRET_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Connection-string and key=value secrets (Azure Storage, Service Bus, SQL, OAuth).
-    (
-        re.compile(
-            r"(?i)\b((?:AccountKey|SharedAccessKey|SharedAccessSignature|Password|Pwd|"
-            r"client_secret|ClientSecret)[\"']?\s*[=:]\s*)(?:\"[^\"]*\"|'[^']*'|[^;\s\"'<>]+)"
-        ),
-        r"\1" + REDACTED,
-    ),
-    # Secrets in query strings: SAS signatures, tokens, API keys.
-    (
-        re.compile(
-            r"(?i)\b((?:sig|signature|token|access_token|refresh_token|id_token|"
-            r"api[-_]?key|subscription-key)=)[^&\s\"'<>;]+"
-        ),
-        r"\1" + REDACTED,
-    ),
-    # Authorization headers.
-    (re.compile(r"(?i)\b(Bearer|Basic|SharedKey)\s+[A-Za-z0-9\-._~+/:]+=*"), r"\1 " + REDACTED),
-    # Passwords in URLs: scheme://user:password@host.
-    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),
-    # Bare JSON Web Tokens.
-    (re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), REDACTED),
-)
-
-
-def scrub(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every secret we can recognise replaced by ``***``.
-
-    Recognised: connection-string keys (``AccountKey=``, ``SharedAccessSignature=``,
-    ``Password=``...), query-string signatures and tokens (``sig=``, ``token=``...),
-    ``Bearer``/``Basic`` credentials, passwords in URLs, JSON Web Tokens, and any of the
-    literal ``secrets`` given (e.g. the values of the settings' ``SecretStr`` fields).
-    """
-    for value in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(value, REDACTED)
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def secret_values(model: BaseModel) -> list[str]:
-    """The values of every ``SecretStr`` field in ``model`` and its nested models.
-
-    Pass them to ``HealthServer(secrets=...)`` so that a secret echoed verbatim in an error
-    is redacted even where no pattern would recognise it.
-    """
-    found: list[str] = []
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        if isinstance(value, SecretStr):
-            found.append(value.get_secret_value())
-        elif isinstance(value, BaseModel):
-            found.extend(secret_values(value))
-    return [s for s in found if s]
 
 
 def run_checks(checks: Mapping[str, Callable[[], object]]) -> dict[str, str | None]:
@@ -125,106 +61,9 @@ def run_checks(checks: Mapping[str, Callable[[], object]]) -> dict[str, str | No
     return outcome
 
 
-# Prometheus text -------------------------------------------------------------------------
-
-#: Counters of WorkerStats exposed under their own metric names.
-REQUEST_COUNTERS: Mapping[str, str] = {
-    "received": "Requests received from the queue (every receive, re-checks included).",
-    "succeeded": "Requests that ended succeeded.",
-    "failed": "Requests that ended failed for good.",
-    "poisoned": "Messages moved to the poison queue.",
-    "rechecked": "Receives of a request whose next step was not ready yet.",
-}
-
-_METRIC_NAME = re.compile(r"[^a-zA-Z0-9_]")
-
 #: How many recent results are read to count requests by state, when the result store
 #: cannot count them itself.
 STATES_SCAN_LIMIT = 1000
-
-
-def render_metrics(
-    snapshot: Mapping[str, Any],
-    heartbeat_age: float,
-    states: Mapping[RequestState, int] | None = None,
-) -> str:
-    """WorkerStats.snapshot() (and request counts by state, when known) as Prometheus text
-    exposition format. Pure."""
-    out: list[str] = []
-
-    def family(name: str, kind: str, help_text: str) -> None:
-        out.append(f"# HELP {name} {_escape_help(help_text)}")
-        out.append(f"# TYPE {name} {kind}")
-
-    counters: Mapping[str, int] = snapshot.get("counters", {})
-    for key, help_text in REQUEST_COUNTERS.items():
-        name = f"automl_service_requests_{key}_total"
-        family(name, "counter", help_text)
-        out.append(f"{name} {_number(counters.get(key, 0))}")
-    others = sorted(k for k in counters if k not in REQUEST_COUNTERS)
-    if others:
-        name = "automl_service_worker_events_total"
-        family(name, "counter", "Other worker events, by name.")
-        for key in others:
-            out.append(f'{name}{{event="{_escape_label(key)}"}} {_number(counters[key])}')
-
-    name = "automl_service_requests_in_progress"
-    family(name, "gauge", "Requests this worker is advancing right now.")
-    out.append(f"{name} {len(snapshot.get('in_progress', ()))}")
-
-    if states is not None:
-        name = "automl_service_automl_jobs_running"
-        family(name, "gauge", "Requests whose AutoML job is queued or running.")
-        out.append(f"{name} {states.get(RequestState.TRAINING, 0)}")
-        name = "automl_service_requests"
-        family(name, "gauge", "Requests in the result store, by state.")
-        for state in RequestState:
-            out.append(f'{name}{{state="{state.value}"}} {states.get(state, 0)}')
-
-    steps: Mapping[str, tuple[int, float]] = snapshot.get("steps", {})
-    name = "automl_service_step_duration_seconds"
-    family(name, "summary", "Time spent in each step of advancing a request.")
-    for step in sorted(steps):
-        count, total = steps[step]
-        label = f'{{step="{_escape_label(step)}"}}'
-        out.append(f"{name}_count{label} {_number(count)}")
-        out.append(f"{name}_sum{label} {_number(total)}")
-
-    name = "automl_service_heartbeat_age_seconds"
-    family(name, "gauge", "Seconds since the worker loop last showed signs of life.")
-    out.append(f"{name} {_number(heartbeat_age)}")
-
-    name = "automl_service_start_time_seconds"
-    family(name, "gauge", "When the worker started, in seconds since the epoch.")
-    out.append(f"{name} {_number(snapshot.get('started_at', 0.0))}")
-    return "\n".join(out) + "\n"
-
-
-def _number(value: float) -> str:
-    value = float(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
-
-
-def _escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _escape_help(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _scrub_json(value: Any, secrets: Iterable[str]) -> Any:
-    if isinstance(value, str):
-        return scrub(value, secrets)
-    if isinstance(value, list):
-        return [_scrub_json(item, secrets) for item in value]
-    if isinstance(value, dict):
-        return {key: _scrub_json(item, secrets) for key, item in value.items()}
-    return value
 
 
 # The server ------------------------------------------------------------------------------
@@ -239,7 +78,8 @@ class HealthServer(BackgroundHTTPServer):
       Error texts are scrubbed of secrets. One call at a time: concurrent probes share the
       call under way, and one that takes longer than ``readiness_timeout`` answers 503
       while it goes on (a hung backend never piles up threads).
-    - ``/metrics``: Prometheus text from ``stats.snapshot()``, plus requests by state from
+    - ``/metrics``: Prometheus text (``prometheus.render_metrics``) from
+      ``stats.snapshot()``, plus requests by state from
       ``results`` (its ``counts()`` when it has one, else its latest 1000 results).
     - ``/requests/{id}``: the RequestResult JSON from ``results``, 404 when unknown.
 
@@ -322,7 +162,7 @@ class HealthServer(BackgroundHTTPServer):
         text = render_metrics(
             self.stats.snapshot(), self.stats.heartbeat_age(), self._request_states()
         )
-        return HTTPStatus.OK, PROMETHEUS_CONTENT_TYPE, scrub(text, self.secrets).encode()
+        return HTTPStatus.OK, CONTENT_TYPE, scrub(text, self.secrets).encode()
 
     def request_status(self, request_id: str) -> tuple[int, str, bytes]:
         try:
@@ -332,7 +172,7 @@ class HealthServer(BackgroundHTTPServer):
             return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "result store unavailable"})
         if result is None:
             return _json(HTTPStatus.NOT_FOUND, {"error": "no such request"})
-        return _json(HTTPStatus.OK, _scrub_json(result.model_dump(mode="json"), self.secrets))
+        return _json(HTTPStatus.OK, scrub_value(result.model_dump(mode="json"), self.secrets))
 
     def _request_states(self) -> dict[RequestState, int] | None:
         counts = getattr(self.results, "counts", None)

@@ -21,11 +21,12 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TextIO
+from typing import TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from .redact import scrub_value
 from .settings import LoggingSettings
 
 #: Our own loggers' namespace; libraries are everything else.
@@ -98,23 +99,12 @@ class RepeatFilter(logging.Filter):
 
 def scrubber(secrets: Iterable[str]) -> Processor:
     """A processor that scrubs every string value (nested ones too) of an event."""
-    from .health import scrub  # lazy: health logs through this module
-
     known = tuple(s for s in secrets if s)
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, str):
-            return scrub(value, known)
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return [clean(v) for v in value]
-        return value
 
     def process(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
         for key, value in list(event_dict.items()):
             if not key.startswith("_"):
-                event_dict[key] = clean(value)
+                event_dict[key] = scrub_value(value, known)
         return event_dict
 
     return process

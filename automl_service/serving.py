@@ -41,9 +41,9 @@ from .engines.local.endpoints import (
     scoring_uri,
 )
 from .errors import AutoMLServiceError, PermanentError, TransientError
-from .health import scrub
 from .http_thread import BackgroundHTTPServer
 from .logs import get_logger
+from .redact import scrub
 from .settings import LocalSettings
 
 log = get_logger(__name__)

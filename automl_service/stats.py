@@ -2,16 +2,49 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
+#: Upper bounds (seconds) of the step-duration histogram: from a quick status check to an
+#: hour-long training step.
+STEP_BUCKETS: tuple[float, ...] = (
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+    300.0,
+    600.0,
+    1800.0,
+    3600.0,
+)
+
 
 @dataclass
 class StepTiming:
+    """How often one step ran, for how long in all, and how many runs fell in each
+    ``STEP_BUCKETS`` interval (the last entry counts those over the largest bound)."""
+
     count: int = 0
     total_seconds: float = 0.0
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(STEP_BUCKETS) + 1))
+
+    def cumulative(self) -> tuple[int, ...]:
+        """Runs at or under each bound of ``STEP_BUCKETS``, as a histogram counts them."""
+        running, out = 0, []
+        for n in self.buckets[:-1]:
+            running += n
+            out.append(running)
+        return tuple(out)
 
 
 @dataclass
@@ -46,13 +79,15 @@ class WorkerStats:
             timing = self.steps.setdefault(step, StepTiming())
             timing.count += 1
             timing.total_seconds += seconds
+            timing.buckets[bisect.bisect_left(STEP_BUCKETS, seconds)] += 1
 
     def heartbeat_age(self) -> float:
         with self._lock:
             return time.time() - self.heartbeat_at
 
     def snapshot(self) -> dict[str, object]:
-        """A copy safe to read without the lock."""
+        """A copy safe to read without the lock. ``steps`` maps a step to (count, total
+        seconds); ``step_buckets`` maps it to its cumulative counts per ``STEP_BUCKETS``."""
         with self._lock:
             return {
                 "started_at": self.started_at,
@@ -60,4 +95,5 @@ class WorkerStats:
                 "counters": dict(self.counters),
                 "in_progress": sorted(self.in_progress),
                 "steps": {k: (v.count, v.total_seconds) for k, v in self.steps.items()},
+                "step_buckets": {k: v.cumulative() for k, v in self.steps.items()},
             }

@@ -27,10 +27,11 @@ from pathlib import Path
 
 import pytest
 from azure.storage.queue import QueueServiceClient
+from fixtures_retry import FAST
 
+from automl_service.azure_retry import RetryPolicy
 from automl_service.queues.azure_storage import AzureResultSink, AzureStorageQueue
 from automl_service.queues.encoding import EncodingSetting
-from automl_service.queues.storage_retry import RetryPolicy
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "devstoreaccount1"
@@ -39,13 +40,7 @@ ACCOUNT_KEY = (
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 )
 #: Small retry budgets so failing paths end in seconds.
-FAST_RETRY = RetryPolicy(
-    attempts=4,
-    base_seconds=0.05,
-    throttled_base_seconds=0.2,
-    max_wait_seconds=1.0,
-    max_total_seconds=10.0,
-)
+FAST_RETRY = FAST
 _LISTENING = re.compile(r"listens on https?://[^:]+:(\d+)")
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from azureml_fake.server import FakeAzureML
+from fixtures_retry import FAST
 
 from automl_service.engines.azure.deployer import AzureDeployer
 from automl_service.engines.azure.promotion import (
@@ -15,7 +16,6 @@ from automl_service.engines.azure.promotion import (
     deployment_name,
     model_reference,
 )
-from automl_service.engines.azure.retry import FAST
 from automl_service.errors import NotReady, PermanentError
 from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest, parse_request

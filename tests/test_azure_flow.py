@@ -214,8 +214,9 @@ def test_backend_is_built_from_settings_alone(settings: Settings) -> None:
 
 def test_readiness_check_reads_the_workspace(fake_aml: FakeAzureML, ml_client: Any) -> None:
     """check() succeeds against a reachable workspace and is transient when it is down."""
+    from fixtures_retry import FAST
+
     from automl_service.engines.azure.engine import AzureEngine
-    from automl_service.engines.azure.retry import FAST
     from automl_service.errors import TransientError
 
     engine = AzureEngine(ml_client, policy=FAST)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 from azureml_fake.server import FakeAzureML
+from fixtures_retry import FAST
 
 from automl_service.engines.azure.engine import AzureEngine
-from automl_service.engines.azure.retry import FAST
 from automl_service.engines.azure.status import PollSchedule
 from automl_service.engines.base import JobState
 from automl_service.errors import PermanentError, TransientError
@@ -277,17 +277,6 @@ def test_workspace_comes_from_settings_or_config_file(tmp_path: Path) -> None:
     assert type(build_credential(AzureSettings())).__name__ == "DefaultAzureCredential"
     identity = build_credential(AzureSettings(client_id="0000-client"))
     assert type(identity).__name__ == "ManagedIdentityCredential"
-
-
-def test_retry_waits_honour_retry_after_within_the_cap() -> None:
-    """Waits grow, never undercut Retry-After, and never exceed the cap."""
-    from automl_service.engines.azure.retry import RetryPolicy
-
-    policy = RetryPolicy(initial_seconds=0.5, max_seconds=10.0, jitter_seconds=0.0)
-    waits = [policy.wait_seconds(n, None) for n in (1, 2, 3)]
-    assert waits == sorted(waits) and waits[0] >= 0.5
-    assert policy.wait_seconds(1, 7.0) >= 7.0
-    assert policy.wait_seconds(9, 60.0) == 10.0
 
 
 def test_concurrent_submit_attaches_to_the_job_another_worker_made(

@@ -23,6 +23,7 @@ from fixtures_azurite import (
 )
 from pydantic import SecretStr
 
+from automl_service.azure_retry import RetryPolicy, backoff, is_transient
 from automl_service.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -45,7 +46,6 @@ from automl_service.queues.encoding import (
     split_header,
     with_header,
 )
-from automl_service.queues.storage_retry import RetryPolicy, backoff, is_transient
 from automl_service.queues.trim import fit_result
 from automl_service.results import LeaderboardRow, RequestResult, RequestState
 from automl_service.settings import Settings

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from azureml_fake.server import FakeAzureML
+from fixtures_retry import FAST
 
 from automl_service.engines.azure.registry import AzureRegistry
-from automl_service.engines.azure.retry import FAST
 from automl_service.errors import PermanentError
 from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest, parse_request

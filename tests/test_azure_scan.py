@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from azureml_fake.fixtures import Iteration, TrackingServer, fill_automl_parent
 from azureml_fake.server import FakeAzureML
+from fixtures_retry import FAST
 
 from automl_service.engines.azure.engine import AzureEngine
-from automl_service.engines.azure.retry import FAST
 from automl_service.engines.azure.status import PollSchedule
 from automl_service.engines.azure.tracking import WorkspaceTracking, tracking_host
 from automl_service.engines.base import JobState

@@ -10,19 +10,13 @@ import pandas as pd
 import pytest
 
 from automl_service.engines.base import Registry
-from automl_service.engines.local.registry import (
-    TAG_JOB_NAME,
-    TAG_METRIC,
-    TAG_METRIC_VALUE,
-    TAG_REQUEST_ID,
-    TAG_RUN_ID,
-    MlflowRegistry,
-)
+from automl_service.engines.local.registry import MlflowRegistry
 from automl_service.errors import PermanentError
 from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest
 from automl_service.runs import RunRecord
 from automl_service.selection import Selection, select_best
+from automl_service.tags import JOB_TAG, METRIC_TAG, METRIC_VALUE_TAG, REQUEST_TAG, RUN_TAG
 
 if TYPE_CHECKING:
     from fixtures_mlflow_store import MlflowStore
@@ -62,11 +56,11 @@ def test_register_tags_and_loads(mlflow_store: MlflowStore) -> None:
     assert version.created
     assert (version.name, version.version, version.run_id) == (request.model_name, "1", run_id)
     tags = mlflow_store.client.get_model_version(version.name, version.version).tags
-    assert tags[TAG_REQUEST_ID] == request.id
-    assert tags[TAG_JOB_NAME] == request.job_name
-    assert tags[TAG_RUN_ID] == run_id
-    assert tags[TAG_METRIC] == "accuracy"
-    assert float(tags[TAG_METRIC_VALUE]) == 0.875
+    assert tags[REQUEST_TAG] == request.id
+    assert tags[JOB_TAG] == request.job_name
+    assert tags[RUN_TAG] == run_id
+    assert tags[METRIC_TAG] == "accuracy"
+    assert float(tags[METRIC_VALUE_TAG]) == 0.875
     assert tags["team"] == "risk"
     model = mlflow.pyfunc.load_model(version.source)
     assert list(model.predict(pd.DataFrame({"x": [0.0, 3.0]}))) == [0, 1]
@@ -98,12 +92,11 @@ def test_recovers_an_untagged_version(mlflow_store: MlflowStore) -> None:
     orphan = client.create_model_version(
         request.model_name, f"{run.info.artifact_uri}/model", run_id=run_id
     )
-    assert TAG_REQUEST_ID not in orphan.tags
+    assert REQUEST_TAG not in orphan.tags
     version = registry.register(request, winner(run_id))
     assert (version.version, version.created) == (str(orphan.version), False)
     assert (
-        client.get_model_version(request.model_name, orphan.version).tags[TAG_REQUEST_ID]
-        == request.id
+        client.get_model_version(request.model_name, orphan.version).tags[REQUEST_TAG] == request.id
     )
     assert versions_of(mlflow_store, request.model_name) == [str(orphan.version)]
 

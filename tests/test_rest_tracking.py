@@ -13,7 +13,6 @@ from fixtures_local import make_request, wait_terminal
 
 from automl_service.engines.base import JobState
 from automl_service.engines.local import LocalEngine
-from automl_service.engines.local.trials import BEST_CHILD_TAG
 from automl_service.rest_tracking import (
     RestRunSearch,
     record_from_json,
@@ -22,6 +21,7 @@ from automl_service.rest_tracking import (
 from automl_service.runs import RunRecord
 from automl_service.scan import scan_child_runs
 from automl_service.settings import LocalSettings
+from automl_service.tags import BEST_CHILD_TAG
 
 pytest_plugins = ["azureml_fake.fixtures", "fixtures_local"]
 

@@ -4,8 +4,8 @@ Connection: an account URL with ``DefaultAzureCredential`` (a managed identity; 
 client id of a user-assigned one from ``azure.client_id``), or a connection string for
 development. Queues are created when missing if ``queue.create_queues`` allows it.
 
-Every call is retried on transient storage errors (see ``storage_retry``) and then raises
-TransientError; authentication and missing-queue errors raise ConfigurationError; a
+Every call is retried on transient storage errors (see ``automl_service.azure_retry``)
+and then raises TransientError; authentication and missing-queue errors raise ConfigurationError; a
 receipt that no longer holds its message raises StaleReceipt.
 """
 
@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from azure.core.exceptions import AzureError, ResourceExistsError
+from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceExistsError
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
-from ..errors import ConfigurationError, InvalidRequest, StaleReceipt
+from ..azure_retry import STORAGE, RetryPolicy, call_with_retry, describe, error_code
+from ..errors import ConfigurationError, InvalidRequest, PermanentError, StaleReceipt
 from ..logs import get_logger
 from ..settings import Settings
 from .base import Message
@@ -40,7 +41,6 @@ from .encoding import (
     wire_size,
     with_header,
 )
-from .storage_retry import RetryPolicy, call_with_retry, error_code, permanent
 from .trim import fit_result
 
 log = get_logger(__name__)
@@ -136,6 +136,20 @@ class _Queues:
             raise permanent(what, exc) from exc
 
 
+def permanent(what: str, exc: AzureError) -> Exception:
+    """The service error for a storage error that retrying cannot fix."""
+    text = f"{what}: {describe(exc)}"
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, ClientAuthenticationError) or status in (401, 403):
+        return ConfigurationError(f"{text} (check the credential and its role on the queue)")
+    code = error_code(exc)
+    if code == "QueueNotFound":
+        return ConfigurationError(f"{text} (create it, or allow queue.create_queues)")
+    if code in ("RequestBodyTooLarge", "MessageTooLarge") or status == 413:
+        return InvalidRequest(text)
+    return PermanentError(text)
+
+
 def _create_if_missing(client: QueueClient) -> None:
     with contextlib.suppress(ResourceExistsError):
         client.create_queue()
@@ -166,7 +180,7 @@ class AzureStorageQueue:
         self.name = name
         self.poison_name = name + POISON_SUFFIX
         self.encoding: EncodingSetting = encoding
-        self._queues = _Queues(service, create_queues, retry or RetryPolicy())
+        self._queues = _Queues(service, create_queues, retry or STORAGE)
 
     @property
     def _client(self) -> QueueClient:
@@ -396,7 +410,7 @@ class AzureResultSink:
     ) -> None:
         self.default_queue = default_queue
         self.encoding: Encoding = default_encoding(encoding)
-        self._queues = _Queues(service, create_queues, retry or RetryPolicy())
+        self._queues = _Queues(service, create_queues, retry or STORAGE)
 
     @classmethod
     def from_settings(

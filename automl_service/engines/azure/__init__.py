@@ -3,7 +3,8 @@
 Modules: ``client`` (credential and MLClient from settings), ``jobs`` (AutoML job objects
 from a request), ``data`` (CSV to MLTable), ``status`` (status mapping and poll rhythm),
 ``tracking`` (the workspace's MLflow server), ``engine``, ``registry``, ``deployer``,
-``promotion`` (pure rollout decisions) and ``retry`` (the one retry policy).
+and ``promotion`` (pure rollout decisions). Calls are retried by
+``automl_service.azure_retry``, the one retry policy of both Azure backends.
 """
 
 from __future__ import annotations

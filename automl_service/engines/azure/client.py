@@ -26,7 +26,7 @@ def build_credential(settings: AzureSettings) -> Any:
 def client_options(**extra: Any) -> dict[str, Any]:
     """MLClient keyword arguments the service always passes.
 
-    ``retry_total=0``: the service's own tenacity policy (``retry.py``) is the one retry
+    ``retry_total=0``: the service's own tenacity policy (``azure_retry``) is the one retry
     layer. ``enable_telemetry=False``: the SDK sends no usage data from a service.
     ``show_progress=False``: no progress bars in logs.
     """

@@ -21,18 +21,18 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from ...azure_retry import RetryPolicy, call, get_or_none
 from ...errors import NotReady, PermanentError
 from ...logs import get_logger
 from ...request import AutoMLRequest, Deployment
 from ...runs import Endpoint, ModelVersion
-from .jobs import REQUEST_TAG
+from ...tags import REQUEST_TAG
 from .promotion import (
     check_instances,
     compare_with_live,
     deployment_name,
     model_reference,
 )
-from .retry import RetryPolicy, call, get_or_none
 
 log = get_logger(__name__)
 

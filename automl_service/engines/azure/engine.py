@@ -9,21 +9,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ...azure_retry import RetryPolicy, call, get_or_none
 from ...errors import PermanentError, TransientError
 from ...logs import get_logger
 from ...request import AutoMLRequest
 from ...runs import RunRecord
 from ...scan import PAGE_SIZE, scan_child_runs
+from ...tags import BEST_CHILD_TAG
 from ..base import JobState, JobStatus
 from .jobs import DataResolver, build_automl_job
-from .retry import RetryPolicy, call, get_or_none
 from .status import PollSchedule, iteration_filter, map_status
 from .tracking import WorkspaceTracking
 
 log = get_logger(__name__)
-
-#: Tag Azure AutoML puts on the parent run naming its own best iteration.
-BEST_CHILD_TAG = "automl_best_child_run_id"
 
 
 @dataclass

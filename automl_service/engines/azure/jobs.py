@@ -14,9 +14,9 @@ from typing import Any
 
 from ...metrics import Task
 from ...request import AutoMLRequest
+from ...tags import REQUEST_TAG
 
 #: Tag on the job (and the registered model) naming the request.
-REQUEST_TAG = "automl_service.request_id"
 
 #: Turns a data reference from the request into an MLTable input path (see ``data.py``).
 DataResolver = Callable[[str, str], str]

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from ...errors import PermanentError
 from ...metrics import Goal
 from ...promotion import Verdict, compare_values
-from .registry import GOAL_TAG, METRIC_TAG, VALUE_TAG
+from ...tags import GOAL_TAG, METRIC_TAG, METRIC_VALUE_TAG
 
 _ARM_MODEL = re.compile(r"/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)$")
 _SHORT_MODEL = re.compile(r"^azureml:(?P<name>[^:@/]+):(?P<version>[^:@/]+)$")
@@ -56,10 +56,10 @@ def compare_with_live(
     Only a strictly better value replaces it. A live model without a comparable value
     (no tags, another metric) is replaced, and the reason says so.
     """
-    if live_tags.get(METRIC_TAG) != metric or VALUE_TAG not in live_tags:
+    if live_tags.get(METRIC_TAG) != metric or METRIC_VALUE_TAG not in live_tags:
         return Verdict(True, f"live model {live_label} has no {metric} to compare; replaced")
     try:
-        live_value = float(live_tags[VALUE_TAG])
+        live_value = float(live_tags[METRIC_VALUE_TAG])
     except ValueError:
         return Verdict(True, f"live model {live_label} has an unreadable {metric}; replaced")
     if live_tags.get(GOAL_TAG, goal.value) != goal.value or not math.isfinite(live_value):

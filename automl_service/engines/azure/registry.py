@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any
 
+from ...azure_retry import RetryPolicy, call
 from ...logs import get_logger
 from ...request import AutoMLRequest
 from ...runs import ModelVersion
 from ...selection import Selection
-from .jobs import REQUEST_TAG
-from .retry import RetryPolicy, call
+from ...tags import GOAL_TAG, JOB_TAG, METRIC_TAG, METRIC_VALUE_TAG, REQUEST_TAG, RUN_TAG
 
 log = get_logger(__name__)
-
-JOB_TAG: Final = "automl_service.job_name"
-RUN_TAG: Final = "automl_service.run_id"
-METRIC_TAG: Final = "automl_service.metric"
-VALUE_TAG: Final = "automl_service.metric_value"
-GOAL_TAG: Final = "automl_service.goal"
 
 
 def model_path(run_id: str) -> str:
@@ -33,7 +27,7 @@ def model_tags(request: AutoMLRequest, selection: Selection) -> dict[str, str]:
         JOB_TAG: request.job_name,
         RUN_TAG: selection.winner.run_id,
         METRIC_TAG: selection.metric,
-        VALUE_TAG: repr(selection.value),
+        METRIC_VALUE_TAG: repr(selection.value),
         GOAL_TAG: selection.goal.value,
     }
 

@@ -18,9 +18,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from ...azure_retry import RetryPolicy, call
 from ...rest_tracking import SEARCH_RUNS, page_from_json, search_body
 from ...scan import RunPage
-from .retry import RetryPolicy, call
 
 #: Token audience for the workspace's MLflow server (the resource manager's).
 DEFAULT_SCOPE = "https://management.azure.com/.default"

@@ -18,15 +18,14 @@ from ...rest_tracking import scan_tracking_store
 from ...runs import RunRecord, RunStatus
 from ...scan import scan_child_runs
 from ...settings import LocalSettings
+from ...tags import BEST_CHILD_TAG, JOB_TAG, REQUEST_TAG
 from ..base import JobState, JobStatus
 from .layout import JobDir, TrainerConfig, write_atomic
 from .locks import free_slot_exists, is_locked, locked, pid_alive
-from .trials import BEST_CHILD_TAG, ERROR_TAG
+from .trials import ERROR_TAG
 
 log = get_logger(__name__)
 
-JOB_TAG = "automl_service.job_name"
-REQUEST_TAG = "automl_service.request_id"
 TASK_TAG = "automl_service.task"
 
 #: How long ensure_job waits for a new trainer to say whether it got a slot.

@@ -23,17 +23,12 @@ from ...logs import get_logger
 from ...request import AutoMLRequest
 from ...runs import ModelVersion
 from ...selection import Selection
+from ...tags import JOB_TAG, METRIC_TAG, METRIC_VALUE_TAG, REQUEST_TAG, RUN_TAG
 
 log = get_logger(__name__)
 
 T = TypeVar("T")
 
-#: Tag keys written on every version the service registers.
-TAG_REQUEST_ID = "automl_service.request_id"
-TAG_JOB_NAME = "automl_service.job_name"
-TAG_RUN_ID = "automl_service.run_id"
-TAG_METRIC = "automl_service.metric"
-TAG_METRIC_VALUE = "automl_service.metric_value"
 
 #: Where a child run keeps its model: ``runs:/<run id>/model``.
 MODEL_ARTIFACT = "model"
@@ -67,11 +62,11 @@ class MlflowRegistry:
             return found
         tags = {
             **request.registration.tags,
-            TAG_REQUEST_ID: request.id,
-            TAG_JOB_NAME: request.job_name,
-            TAG_RUN_ID: run_id,
-            TAG_METRIC: selection.metric,
-            TAG_METRIC_VALUE: repr(selection.value),
+            REQUEST_TAG: request.id,
+            JOB_TAG: request.job_name,
+            RUN_TAG: run_id,
+            METRIC_TAG: selection.metric,
+            METRIC_VALUE_TAG: repr(selection.value),
         }
         adopted = self._adopt_untagged(name, run_id, tags)
         if adopted is not None:
@@ -95,7 +90,7 @@ class MlflowRegistry:
         None. Read-only."""
         versions = self._search(
             f"name = '{_quote(request.model_name)}' and "
-            f"tags.`{TAG_REQUEST_ID}` = '{_quote(request.id)}'"
+            f"tags.`{REQUEST_TAG}` = '{_quote(request.id)}'"
         )
         usable = [v for v in versions if v.status != _FAILED_STATUS]
         if not usable:
@@ -106,9 +101,7 @@ class MlflowRegistry:
 
     def _adopt_untagged(self, name: str, run_id: str, tags: dict[str, str]) -> ModelVersion | None:
         versions = self._search(f"name = '{_quote(name)}' and run_id = '{_quote(run_id)}'")
-        orphans = [
-            v for v in versions if TAG_REQUEST_ID not in v.tags and v.status != _FAILED_STATUS
-        ]
+        orphans = [v for v in versions if REQUEST_TAG not in v.tags and v.status != _FAILED_STATUS]
         if not orphans:
             return None
         version = min(orphans, key=lambda v: int(v.version))

@@ -21,12 +21,12 @@ from ...errors import NoEligibleRun
 from ...metrics import Goal, as_loss
 from ...runs import RunRecord, RunStatus
 from ...selection import select_best
+from ...tags import BEST_CHILD_TAG as BEST_CHILD_TAG  # trainer.py reads it from here
 
 PARENT_TAG = "mlflow.parentRunId"
 TRIAL_TAG = "automl_service.trial"
 ATTEMPT_TAG = "automl_service.attempt"
 ERROR_TAG = "automl_service.error"
-BEST_CHILD_TAG = "automl_best_child_run_id"
 
 ModelFactory = Callable[[], Any]
 

@@ -1,0 +1,26 @@
+"""Tag keys the service writes on runs, jobs and model versions, in both backends.
+
+Idempotence depends on them: a request's job is found again by ``JOB_TAG`` (MLflow) or by
+its name (Azure ML) and recognised by ``REQUEST_TAG``; its model version is found again by
+``REQUEST_TAG``; the engine's own choice of best child is read from ``BEST_CHILD_TAG``.
+Changing a value strands everything written under the old one, so these are written
+once, here, and imported everywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+#: The request id, on AutoML parent runs/jobs, model versions and deployments.
+REQUEST_TAG: Final = "automl_service.request_id"
+#: The request's job name, on local parent runs and on model versions.
+JOB_TAG: Final = "automl_service.job_name"
+#: The child run whose model a version holds.
+RUN_TAG: Final = "automl_service.run_id"
+#: The metric the winner was chosen on, its value (``repr`` of a float) and its goal.
+METRIC_TAG: Final = "automl_service.metric"
+METRIC_VALUE_TAG: Final = "automl_service.metric_value"
+GOAL_TAG: Final = "automl_service.goal"
+#: The parent run's tag naming the engine's own best child (the name Azure AutoML uses;
+#: the local trainer writes the same one).
+BEST_CHILD_TAG: Final = "automl_best_child_run_id"
