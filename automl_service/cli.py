@@ -29,6 +29,7 @@ from .errors import AutoMLServiceError, ConfigurationError, InvalidRequest, Tran
 from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from .http_thread import local_url
 from .logs import configure_logging, get_logger
+from .redact import scrub
 from .render import result_summary, result_table
 from .request import parse_request
 from .results import RequestResult, RequestState
@@ -176,26 +177,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.log_format:
             settings.logging.format = args.log_format
     except (ValueError, ConfigurationError) as exc:  # pydantic's ValidationError is a ValueError
-        print(f"error: bad settings: {exc}", file=sys.stderr)
+        print(f"error: bad settings: {scrub(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    secrets = _secrets(settings)
     try:
-        configure_logging(settings.logging, secrets=_secrets(settings))
+        configure_logging(settings.logging, secrets=secrets)
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
         return handler(args, settings)
     except InvalidRequest as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {scrub(str(exc), secrets)}", file=sys.stderr)
         return EXIT_USAGE
     except ConfigurationError as exc:
-        print(f"error: bad settings: {exc}", file=sys.stderr)
+        print(f"error: bad settings: {scrub(str(exc), secrets)}", file=sys.stderr)
         return EXIT_USAGE
     except TransientError as exc:
-        print(f"error: unreachable: {exc}", file=sys.stderr)
+        print(f"error: unreachable: {scrub(str(exc), secrets)}", file=sys.stderr)
         return EXIT_UNREACHABLE
     except AutoMLServiceError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {scrub(str(exc), secrets)}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as exc:  # e.g. the data folder or queue file cannot be created
-        print(f"error: unreachable: {exc}", file=sys.stderr)
+        print(f"error: unreachable: {scrub(str(exc), secrets)}", file=sys.stderr)
         return EXIT_UNREACHABLE
 
 

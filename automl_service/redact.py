@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr
 
@@ -91,3 +92,18 @@ def secret_values(model: BaseModel) -> list[str]:
         elif isinstance(value, BaseModel):
             found.extend(secret_values(value))
     return [s for s in found if s]
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """``url`` without its user info, and the user name and password it carried.
+
+    ``http://user:p%40ss@host/x`` gives ``("http://host/x", "user", "p@ss")``; a URL
+    without user info comes back unchanged with ``(None, None)``.
+    """
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url, None, None
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    bare = urlunsplit(parts._replace(netloc=host))
+    return bare, unquote(user) or None, unquote(password) or None

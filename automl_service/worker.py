@@ -32,6 +32,7 @@ from .errors import (
 from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from .logs import get_logger
 from .queues.base import Message, Queue, ResultSink
+from .redact import scrub_value
 from .request import AutoMLRequest, load_json, parse_request
 from .results import LeaderboardRow, RequestResult, RequestState, ResultStore
 from .selection import Selection, select_best
@@ -307,7 +308,9 @@ class Worker:
         self._end(message, result, None, dead_letter=reason)
 
     def _record(self, result: RequestResult) -> None:
-        self.results.put(result)
+        """Store ``result`` with every secret we can recognise (passwords in URLs, keys,
+        tokens) scrubbed: results are shown by ``status``, health and reply queues."""
+        self.results.put(RequestResult.model_validate(scrub_value(result.model_dump())))
 
     def _publish(self, result: RequestResult, reply_to: str | None) -> None:
         if self.sink is not None:

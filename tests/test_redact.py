@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, SecretStr
 
-from automl_service.redact import REDACTED, scrub, scrub_value, secret_values
+from automl_service.redact import REDACTED, scrub, scrub_value, secret_values, split_credentials
 
 
 @pytest.mark.parametrize(
@@ -69,3 +69,19 @@ def test_secret_values_finds_nested_secret_fields() -> None:
         inner: Inner = Inner()
 
     assert sorted(secret_values(Outer())) == ["inner-key", "outer-pass"]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://user:p%40ss@host:5000/x?y=1", ("http://host:5000/x?y=1", "user", "p@ss")),
+        ("https://token@host", ("https://host", "token", None)),
+        ("http://host:5000", ("http://host:5000", None, None)),
+        ("sqlite:////data/mlflow.db", ("sqlite:////data/mlflow.db", None, None)),
+    ],
+)
+def test_credentials_are_split_off_urls(
+    url: str, expected: tuple[str, str | None, str | None]
+) -> None:
+    """User info comes off a URL, decoded; URLs without it are returned as they are."""
+    assert split_credentials(url) == expected

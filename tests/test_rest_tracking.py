@@ -174,3 +174,31 @@ def test_local_engine_reads_its_children_from_a_tracking_server(
     assert sorted(r.run_id for r in children) == sorted(r.info.run_id for r in direct)
     assert parent.data.tags[BEST_CHILD_TAG] in {r.run_id for r in children}
     assert all("r2_score" in r.metrics for r in children if r.status == "FINISHED")
+
+
+@pytest.mark.slow
+def test_a_password_in_the_tracking_uri_stays_out_of_job_files(
+    mlflow_server: TrackingServer, local_settings: LocalSettings
+) -> None:
+    """With user info in the tracking server's URI, the job trains, and neither the job
+    folder's files (owner-only) nor the trainer's log hold the password: it reaches the
+    trainer through MLflow's credential variables."""
+    password = "PwCanary0x9Q7Zw3"
+    local_settings.tracking_uri = mlflow_server.url.replace("http://", f"http://automl:{password}@")
+    engine = LocalEngine(local_settings)
+    request = make_request(
+        "regression", request_id=f"t-cred-{uuid.uuid4().hex[:6]}",
+        limits={"timeout_seconds": 5, "max_trials": 3},
+    )  # fmt: skip
+    engine.ensure_job(request)
+    status = wait_terminal(engine, request.job_name)
+
+    assert status.state is JobState.COMPLETED, status
+    assert engine.child_runs(request.job_name)
+    job = local_settings.data_dir / "jobs" / request.job_name
+    files = [path for path in job.iterdir() if path.is_file()]
+    assert {"job.json", "request.json", "trainer.log"} <= {path.name for path in files}
+    for path in files:
+        assert password not in path.read_text(errors="replace"), path.name
+    for name in ("job.json", "request.json", "trainer.log"):
+        assert (job / name).stat().st_mode & 0o077 == 0, name

@@ -13,7 +13,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from automl_service.engines.base import JobState, JobStatus
-from automl_service.errors import ConfigurationError, TransientError
+from automl_service.errors import ConfigurationError, PermanentError, TransientError
 from automl_service.exit_codes import EXIT_OK, EXIT_USAGE
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.request import AutoMLRequest
@@ -265,3 +265,17 @@ def test_a_hostile_body_never_reaches_the_loop_error_handler(tmp_path: Path, bod
         assert worker.run(threading.Event(), drain=True) == EXIT_OK
     assert not [line for line in logs if line["event"] == "worker.loop_error"]
     assert len(queue.poisoned()) == 1
+
+
+def test_secrets_in_errors_are_scrubbed_from_the_result(tmp_path: Path) -> None:
+    """A failure whose text carries a password in a URL is recorded without it."""
+    error = PermanentError("store http://automl:PwCanary0x9@mlflow.internal:5000 refused")
+    worker, queue = make(tmp_path, ScriptedEngine(raises(error)))
+    queue.send(request_body("leaky"))
+
+    assert drain(worker, queue) == EXIT_OK
+
+    result = worker.results.get("leaky")
+    assert result is not None and result.state is RequestState.FAILED
+    assert "PwCanary0x9" not in result.model_dump_json()
+    assert "http://automl:***@mlflow.internal:5000" in (result.error or "")

@@ -13,6 +13,7 @@ from mlflow.exceptions import MlflowException
 
 from ...errors import TransientError
 from ...logs import get_logger
+from ...redact import split_credentials
 from ...request import AutoMLRequest
 from ...rest_tracking import scan_tracking_store
 from ...runs import RunRecord, RunStatus
@@ -20,7 +21,7 @@ from ...scan import scan_child_runs
 from ...settings import LocalSettings
 from ...tags import BEST_CHILD_TAG, JOB_TAG, REQUEST_TAG
 from ..base import JobState, JobStatus
-from .layout import JobDir, TrainerConfig, write_atomic
+from .layout import JobDir, TrainerConfig, open_private, write_atomic
 from .locks import free_slot_exists, is_locked, locked, pid_alive
 from .trials import ERROR_TAG
 
@@ -143,7 +144,7 @@ class LocalEngine:
             parent_id = run.info.run_id
             log.info("local.job_created", job_name=request.job_name, parent_run_id=parent_id)
         config = TrainerConfig(
-            tracking_uri=self.settings.mlflow_uri,
+            tracking_uri=split_credentials(self.settings.mlflow_uri)[0],
             parent_run_id=parent_id,
             experiment_id=experiment_id,
             slots_dir=str(self._slots_dir),
@@ -222,7 +223,7 @@ class LocalEngine:
 
     def _spawn(self, job: JobDir) -> None:
         job.phase_file.unlink(missing_ok=True)
-        with job.log_file.open("ab") as out:
+        with open_private(job.log_file) as out:
             process = subprocess.Popen(
                 [self.python, "-m", "automl_service.engines.local.trainer", str(job.path)],
                 stdin=subprocess.DEVNULL,
@@ -230,7 +231,7 @@ class LocalEngine:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
                 cwd=str(self.data_dir),
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                env=self._trainer_env(),
             )
         self._spawned.append(process)
         write_atomic(job.pid_file, str(process.pid))
@@ -245,6 +246,22 @@ class LocalEngine:
             pid=process.pid,
             phase=_read(job.phase_file),
         )
+
+    def _trainer_env(self) -> dict[str, str]:
+        """The trainer's environment: the tracking server's credentials travel here, as
+        MLflow's own variables, never in the job folder; MLflow's "View run at" lines,
+        which would print the store's address, are off."""
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
+        }
+        _, user, password = split_credentials(self.settings.mlflow_uri)
+        if user is not None:
+            env["MLFLOW_TRACKING_USERNAME"] = user
+        if password is not None:
+            env["MLFLOW_TRACKING_PASSWORD"] = password
+        return env
 
     def _reap(self) -> None:
         self._spawned = [p for p in self._spawned if p.poll() is None]
