@@ -3,15 +3,26 @@ so the local default never imports the Azure SDKs."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 from .errors import ConfigurationError
+from .policy import Applied, enforce
 from .queues.base import Queue, ResultSink
+from .request import AutoMLRequest
 from .results import ResultStore
 from .settings import Settings
 from .worker import Backend
 
-__all__ = ["Backend", "build_backend", "build_queue", "build_results", "build_sink"]
+__all__ = [
+    "Backend",
+    "build_backend",
+    "build_policy",
+    "build_queue",
+    "build_results",
+    "build_sink",
+]
 
 
 def data_dir(settings: Settings) -> Path:
@@ -67,3 +78,15 @@ def build_backend(settings: Settings) -> Backend:
 
         return build_azure_backend(settings)
     raise ConfigurationError(f"unknown backend {settings.backend!r}")
+
+
+def build_policy(settings: Settings) -> Callable[[AutoMLRequest], Applied]:
+    """The operator's policy as one function of a request (``policy.enforce``); the Azure
+    backend's instance-type and instance-count caps are part of it."""
+    azure = settings.backend == "azure"
+    return functools.partial(
+        enforce,
+        policy=settings.policy,
+        instance_types=settings.azure.allowed_instance_types if azure else (),
+        max_instance_count=settings.azure.max_instance_count if azure else None,
+    )

@@ -227,11 +227,15 @@ def cmd_drain(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
-    from .backends import build_queue, build_results
+    from .backends import build_policy, build_queue, build_results
 
     raw = sys.stdin.buffer.read() if args.file == "-" else _read_file(args.file)
-    request = parse_request(raw)
-    text = raw.decode("utf-8")  # parse_request refuses anything that is not UTF-8
+    applied = build_policy(settings)(parse_request(raw))
+    for change in applied.changes:
+        print(f"note: {change}", file=sys.stderr)
+    request = applied.request
+    # As it will run: its id, and local paths made absolute from here.
+    text = request.model_dump_json(exclude_defaults=True)
     results = build_results(settings)
     existing = results.get(request.id)
     build_queue(settings).send(text)
@@ -348,7 +352,7 @@ def _run_worker(
     Raises TransientError (exit 3) when the queue cannot be reached at start, and
     ConfigurationError (exit 2) when the worker's health port cannot be bound.
     """
-    from .backends import build_backend, build_queue, build_results, build_sink
+    from .backends import build_backend, build_policy, build_queue, build_results, build_sink
     from .stats import WorkerStats
     from .worker import Worker
 
@@ -357,7 +361,15 @@ def _run_worker(
     queue.check()
     backend = build_backend(settings)
     results = build_results(settings)
-    worker = Worker(queue, backend, results, settings.worker, stats, build_sink(settings))
+    worker = Worker(
+        queue,
+        backend,
+        results,
+        settings.worker,
+        stats,
+        build_sink(settings),
+        policy=build_policy(settings),
+    )
     server = _start_health(settings, stats, queue, backend, results, drain=drain)
     if server is not None:
         stop.on_abandon(server.stop)

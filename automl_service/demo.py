@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from .backends import build_backend, build_queue, build_results
+from .backends import build_backend, build_policy, build_queue, build_results
 from .render import result_summary
 from .request import parse_request
 from .results import RequestState
@@ -64,7 +64,14 @@ def run_demo(settings: Settings, *, budget_seconds: int, as_json: bool) -> int:
     settings.worker.max_poll_interval_seconds = 2.0
     queue = build_queue(settings)
     results = build_results(settings)
-    worker = Worker(queue, build_backend(settings), results, settings.worker, WorkerStats())
+    worker = Worker(
+        queue,
+        build_backend(settings),
+        results,
+        settings.worker,
+        WorkerStats(),
+        policy=build_policy(settings),
+    )
     ids = []
     for body in demo_requests(budget_seconds):
         text = json.dumps(body)

@@ -24,6 +24,7 @@ def result_summary(result: RequestResult, *, leaderboard_rows: int = 5) -> str:
         ),
         ("endpoint", f"{result.endpoint} ({result.scoring_uri})" if result.endpoint else None),
         ("deployment", result.deployment_note),
+        ("policy", "; ".join(result.policy_changes) or None),
         ("error", result.error),
         ("failed attempts", str(result.attempts) if result.attempts else None),
     ]

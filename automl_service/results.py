@@ -49,6 +49,8 @@ class RequestResult(BaseModel):
     scoring_uri: str | None = None
     deployment_note: str | None = None
     error: str | None = None
+    #: What the operator's policy changed in the request (e.g. a lowered time limit).
+    policy_changes: list[str] = Field(default_factory=list)
     attempts: int = 0
     updated_at: float = Field(default_factory=time.time)
 

@@ -120,6 +120,29 @@ class HealthSettings(_Section):
     readiness_timeout_seconds: float = Field(8.0, gt=0)
 
 
+class PolicySettings(_Section):
+    """What a request may touch and spend; checked at submit and again at receive."""
+
+    #: Caps on a request's limits (None: only the schema's own bounds).
+    max_timeout_seconds: int = Field(24 * 3600, ge=5)
+    max_trial_timeout_seconds: int | None = Field(None, ge=1)
+    max_trials: int | None = Field(None, ge=1)
+    max_concurrent_trials: int = Field(8, ge=1)
+    #: Lower limits over a cap to the cap (recorded on the result) instead of refusing.
+    clamp_limits: bool = False
+    #: Folders local data may be read from, symlinks resolved (empty: any readable file).
+    data_roots: list[Path] = Field(default_factory=list)
+    #: Prefixes remote data references must start with, e.g. ``azureml://datastores/x/``
+    #: (empty: any).
+    allowed_data_prefixes: list[str] = Field(default_factory=list)
+    #: Compute targets a request may name (empty: any).
+    allowed_computes: list[str] = Field(default_factory=list)
+    #: Endpoint names must start with this.
+    endpoint_name_prefix: str = ""
+    #: Queues a request may name in ``reply_to`` (empty: any).
+    allowed_reply_queues: list[str] = Field(default_factory=list)
+
+
 class LoggingSettings(_Section):
     format: Literal["auto", "json", "console"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -140,6 +163,7 @@ class Settings(BaseSettings):
     azure: AzureSettings = Field(default_factory=AzureSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     health: HealthSettings = Field(default_factory=HealthSettings)
+    policy: PolicySettings = Field(default_factory=PolicySettings)
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
 
     @classmethod

@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -31,6 +31,7 @@ from .errors import (
 )
 from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from .logs import get_logger
+from .policy import Applied
 from .queues.base import Message, Queue, ResultSink
 from .redact import scrub_value
 from .request import AutoMLRequest, load_json, parse_request
@@ -68,6 +69,7 @@ class Worker:
         settings: WorkerSettings,
         stats: WorkerStats | None = None,
         sink: ResultSink | None = None,
+        policy: Callable[[AutoMLRequest], Applied] | None = None,
     ) -> None:
         self.queue = queue
         self.backend = backend
@@ -75,6 +77,8 @@ class Worker:
         self.settings = settings
         self.stats = stats or WorkerStats()
         self.sink = sink
+        #: The operator's policy, applied to every request received (``policy.enforce``).
+        self.policy = policy
         #: Set when the worker must stop (settings it cannot work with): the exit code.
         self.stop_code: int | None = None
 
@@ -153,8 +157,12 @@ class Worker:
         """Advance the message's request, then carry out what ``settle.decide`` says."""
         self.stats.count("received")
         try:
+            changes: tuple[str, ...] = ()
             try:
                 request = parse_request(message.body)
+                if self.policy is not None:
+                    applied = self.policy(request)
+                    request, changes = applied.request, applied.changes
             except InvalidRequest as exc:
                 self._poison_invalid(message, str(exc))
                 return
@@ -163,7 +171,7 @@ class Worker:
             ):
                 self.stats.track(request.id, True)
                 try:
-                    self._settle(message, request)
+                    self._settle(message, request, changes)
                 finally:
                     self.stats.track(request.id, False)
         except StaleReceipt as exc:
@@ -171,12 +179,16 @@ class Worker:
             # so letting go loses nothing.
             log.warning("worker.message_taken", error=str(exc))
 
-    def _settle(self, message: Message, request: AutoMLRequest) -> None:
+    def _settle(
+        self, message: Message, request: AutoMLRequest, changes: tuple[str, ...] = ()
+    ) -> None:
         current: RequestResult | None = None
         result: RequestResult | None = None
         error: Exception | None = None
         try:
             current = self._current(request, message)
+            if changes:
+                current = current.merged(policy_changes=list(changes))
             result = self.advance(request, current)
         except Exception as exc:
             error = exc

@@ -27,6 +27,7 @@ CORE = (
     "tags",
     "settle",
     "exit_codes",
+    "policy",
 )
 
 #: The backends' adapters, inside the package.

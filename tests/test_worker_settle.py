@@ -4,6 +4,7 @@ end-to-end tests in test_worker.py drive the real one."""
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -15,13 +16,14 @@ from structlog.testing import capture_logs
 from automl_service.engines.base import JobState, JobStatus
 from automl_service.errors import ConfigurationError, PermanentError, TransientError
 from automl_service.exit_codes import EXIT_OK, EXIT_USAGE
+from automl_service.policy import enforce
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.request import AutoMLRequest
 from automl_service.result_store import SqliteResultStore
 from automl_service.results import RequestState
 from automl_service.runs import ModelVersion, RunRecord
 from automl_service.selection import Selection
-from automl_service.settings import WorkerSettings
+from automl_service.settings import PolicySettings, WorkerSettings
 from automl_service.worker import Backend, Worker
 
 Step = Callable[[AutoMLRequest], JobStatus]
@@ -96,7 +98,11 @@ def request_body(request_id: str) -> str:
 
 
 def make(
-    tmp_path: Path, engine: ScriptedEngine, sink: FlakySink | None = None, max_failures: int = 3
+    tmp_path: Path,
+    engine: ScriptedEngine,
+    sink: FlakySink | None = None,
+    max_failures: int = 3,
+    policy: PolicySettings | None = None,
 ) -> tuple[Worker, SqliteQueue]:
     queue = SqliteQueue(tmp_path / "queue.db", "requests")
     settings = WorkerSettings(
@@ -112,6 +118,7 @@ def make(
         SqliteResultStore(tmp_path / "results.db"),
         settings,
         sink=sink,
+        policy=None if policy is None else functools.partial(enforce, policy=policy),
     )
     return worker, queue
 
@@ -279,3 +286,29 @@ def test_secrets_in_errors_are_scrubbed_from_the_result(tmp_path: Path) -> None:
     assert result is not None and result.state is RequestState.FAILED
     assert "PwCanary0x9" not in result.model_dump_json()
     assert "http://automl:***@mlflow.internal:5000" in (result.error or "")
+
+
+def test_the_policy_is_applied_again_at_receive(tmp_path: Path) -> None:
+    """A message put on the queue directly, past `submit`, meets the policy too: over a
+    cap it is poisoned naming the cap; with clamping it runs and its result says what
+    changed."""
+
+    def body(request_id: str) -> str:
+        data = json.loads(request_body(request_id))
+        return json.dumps({**data, "limits": {"timeout_seconds": 7200}})
+
+    engine = ScriptedEngine(completed)
+    worker, queue = make(tmp_path, engine, policy=PolicySettings(max_timeout_seconds=900))
+    queue.send(body("over"))
+    assert drain(worker, queue) == EXIT_OK
+    [entry] = queue.poisoned()
+    assert "policy.max_timeout_seconds" in entry.reason
+    assert engine.calls == []
+
+    clamping = PolicySettings(max_timeout_seconds=900, clamp_limits=True)
+    worker, queue = make(tmp_path / "clamp", engine, policy=clamping)
+    queue.send(body("clamped"))
+    assert drain(worker, queue) == EXIT_OK
+    result = worker.results.get("clamped")
+    assert result is not None and result.state is RequestState.SUCCEEDED
+    assert result.policy_changes == ["limits.timeout_seconds lowered from 7200 to 900 (policy)"]
