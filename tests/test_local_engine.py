@@ -19,7 +19,7 @@ from automl_service.datasets import load_table
 from automl_service.engines.base import JobState
 from automl_service.engines.local import LocalEngine
 from automl_service.engines.local.algorithms import plan
-from automl_service.engines.local.baselines import forecast, season_length, steps_for
+from automl_service.engines.local.baselines import forecast, season_length
 from automl_service.engines.local.layout import MAX_ATTEMPTS, JobDir
 from automl_service.engines.local.locks import is_locked, pid_alive
 from automl_service.errors import PermanentError
@@ -95,15 +95,6 @@ def test_baselines_forecast_by_their_rules() -> None:
     assert ahead == pytest.approx([48.0, 50.0, 50.0, 50.0], abs=0.5)
     assert season_length("MS") == 12 and season_length("QS-JAN") == 4
     assert season_length("MS", 6) == 6
-
-
-def test_steps_follow_the_frequency_grid() -> None:
-    """Timestamps map to how many periods after the last training time they lie."""
-    last = pd.Timestamp("2020-12-01")
-    times = pd.Series(pd.to_datetime(["2021-03-01", "2021-01-01"]))
-    assert steps_for(times, last, "MS").tolist() == [3, 1]
-    with pytest.raises(ValueError, match="after the training data"):
-        steps_for(pd.Series([last]), last, "MS")
 
 
 # Through the trainer process ------------------------------------------------------------

@@ -1,13 +1,14 @@
 """One training attempt: data, split, baselines, the FLAML search, the winners' models.
 
-Blocking; runs inside the trainer process. Raises PermanentError for a request that can
-never train (missing column, unknown algorithm, unusable series); other exceptions are
-bugs or environment faults. Either way the caller ends the parent run FAILED.
+Blocking; runs inside the trainer process. A trial whose learner raises (in FLAML's fit or
+in scoring) is logged as a FAILED child run with its error, and the search goes on; the
+caller fails the job only when no trial produced a model. Raises PermanentError for a
+request that can never train (missing column, unknown algorithm, unusable series); other
+exceptions are bugs or environment faults. Either way the caller ends the parent run FAILED.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import warnings
 from dataclasses import dataclass
@@ -24,7 +25,10 @@ from ...request import AutoMLRequest
 from ...runs import RunRecord
 from . import algorithms, baselines
 from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
-from .model import BaselineModel, FlamlModel
+from .forecasters import BaselineForecaster, FlamlForecaster
+from .guarded import fit_error, guard_learners, unguarded
+from .horizon import ForecastGrid
+from .model import FlamlModel
 from .predictions import Fold
 from .trials import TrialLog
 
@@ -127,6 +131,19 @@ def series_frequency(request: AutoMLRequest, times: pd.Series) -> str:
     return str(getattr(freq, "freqstr", freq))
 
 
+def holdout_grid(request: AutoMLRequest, train: pd.DataFrame, holdout: pd.DataFrame,
+                 freq: str) -> ForecastGrid:  # fmt: skip
+    """The grid a model fitted on ``train`` is scored on: the holdout's periods after it."""
+    assert request.forecasting is not None
+    time_col = request.forecasting.time_column_name
+    return ForecastGrid(
+        time_col,
+        freq,
+        pd.Timestamp(train[time_col].iloc[-1]),
+        max(len(holdout), request.forecasting.forecast_horizon),
+    )
+
+
 def run_baselines(
     request: AutoMLRequest,
     log: TrialLog,
@@ -135,24 +152,32 @@ def run_baselines(
     holdout: pd.DataFrame,
     freq: str,
 ) -> None:
-    """Score each baseline on the holdout as a child run; skip those that cannot fit."""
+    """Score each baseline on the holdout as a child run; one that cannot fit the series is
+    a FAILED child run with the reason."""
     assert request.forecasting is not None
     time_col, target = request.forecasting.time_column_name, request.target_column_name
     season = baselines.season_length(freq, request.forecasting.seasonality)
     history = train[target].to_numpy(dtype=float)
-    last_time = pd.Timestamp(train[time_col].iloc[-1])
     full_history = np.concatenate([history, holdout[target].to_numpy(dtype=float)])
-    full_last_time = pd.Timestamp(holdout[time_col].iloc[-1])
+    scored_grid = holdout_grid(request, train, holdout, freq)
+    # The logged model forecasts the horizon after the whole series, holdout included.
+    final_grid = ForecastGrid(
+        time_col,
+        freq,
+        pd.Timestamp(holdout[time_col].iloc[-1]),
+        request.forecasting.forecast_horizon,
+    )
     for kind in kinds:
-        model = BaselineModel(kind, history, last_time, freq, time_col, season)
+        params = {"season": season, "freq": freq}
+        model = BaselineForecaster(kind, history, scored_grid, season)
         try:
             predicted = model.predict(None, holdout[[time_col]])
-        except (ValueError, np.linalg.LinAlgError):
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            log.log_failed(kind, params, f"{type(exc).__name__}: {exc}")
             continue
         metrics = compute_metrics(Task.FORECASTING, holdout[target].to_numpy(), predicted)
-        # The logged model forecasts after the whole series, holdout included.
-        final = BaselineModel(kind, full_history, full_last_time, freq, time_col, season)
-        log.log(kind, {"season": season, "freq": freq}, metrics, _constant(final))
+        final = BaselineForecaster(kind, full_history, final_grid, season)
+        log.log(kind, params, metrics, _constant(final))
 
 
 class FlamlMetric:
@@ -165,6 +190,8 @@ class FlamlMetric:
         automl: Any,
         features: list[str],
         n_splits: int | None = None,
+        grid: ForecastGrid | None = None,
+        exogenous: pd.DataFrame | None = None,
     ):
         self.request = request
         self.n_splits = n_splits
@@ -173,6 +200,11 @@ class FlamlMetric:
         self.features = features
         self.goal = goal_of(request.metric, request.task)
         self.folds: dict[str, list[Fold]] = {}
+        #: Trials that failed, by key, and how many of their folds have been seen.
+        self.failed: dict[str, int] = {}
+        #: Forecasting: the grid a trial's model is scored on, and the exogenous columns.
+        self.grid = grid
+        self.exogenous = exogenous
         #: Forecasting: train and holdout together, to refit the logged models on.
         self.full_series: Any = None
 
@@ -190,14 +222,22 @@ class FlamlMetric:
         groups_val: Any = None,
         groups_train: Any = None,
     ) -> tuple[float, dict[str, float]]:
-        fold = self._predict(X_val, y_val, estimator, labels)
         params = dict(config or {})
         algorithm = algorithms.azure_name(self.request.task, self._learner(estimator))
+        key = algorithm + repr(sorted(params.items()))
+        error = fit_error(estimator)
+        fold = None
+        if error is None:
+            try:
+                fold = self._predict(X_val, y_val, estimator, labels)
+            except Exception as exc:  # the learner's own failure to predict
+                error = f"{type(exc).__name__}: {exc}"
+        if fold is None:
+            return self._failed(key, algorithm, params, estimator, error or "no predictions")
         if self.n_splits:
             # Each fold returns its primary metric for FLAML's loss; the trial's canonical
             # metrics are computed once, on the pooled out-of-fold predictions.
             loss = self._loss(fold.metrics(self.request.task, names=(self.request.metric,)))
-            key = algorithm + repr(sorted(params.items()))
             folds = self.folds.setdefault(key, [])
             folds.append(fold)
             if len(folds) < self.n_splits:
@@ -216,6 +256,22 @@ class FlamlMetric:
         params["learner"] = self._learner(estimator)
         self.log.log(algorithm, params, metrics, lambda: self._model(estimator), predictions=pooled)
         return loss, {"pred_time": 0.0}
+
+    def _failed(
+        self, key: str, algorithm: str, params: dict[str, Any], estimator: Any, error: str
+    ) -> tuple[float, dict[str, float]]:
+        """Log a failed trial once (under cross-validation, at its first failing fold) and
+        answer FLAML an infinite loss, so the search moves on."""
+        self.folds.pop(key, None)
+        seen = self.failed.get(key, 0) + 1
+        if seen == 1:
+            params["learner"] = self._learner(estimator)
+            self.log.log_failed(algorithm, params, error)
+        if self.n_splits and seen < self.n_splits:
+            self.failed[key] = seen
+        else:
+            self.failed.pop(key, None)
+        return math.inf, {"pred_time": 0.0}
 
     def _loss(self, metrics: dict[str, float]) -> float:
         return as_loss(metrics.get(self.request.metric, math.nan), self.goal)
@@ -243,10 +299,19 @@ class FlamlMetric:
             return Fold(np.asarray(y_val), y_pred, proba, list(classes))
         return Fold(np.asarray(y_val), y_pred)
 
-    def _model(self, estimator: Any) -> FlamlModel:
+    def _model(self, estimator: Any) -> FlamlModel | FlamlForecaster:
         state = self.automl._state
+        if self.grid is not None:
+            return FlamlForecaster(
+                unguarded(estimator),
+                state.task,
+                self.automl._transformer,
+                self.features,
+                self.grid,
+                self.exogenous,
+            )
         return FlamlModel(
-            copy.deepcopy(estimator),
+            unguarded(estimator),
             state.task,
             self.automl._transformer,
             self.automl._label_transformer,
@@ -302,7 +367,16 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
         features = [c for c in train.columns if c != target]
         check_columns(holdout, features, "holdout")
         if chosen.learners:
-            metric = FlamlMetric(request, log, automl, features)
+            exogenous = [c for c in features if c != time_col]
+            metric = FlamlMetric(
+                request,
+                log,
+                automl,
+                features,
+                grid=holdout_grid(request, train, holdout, freq),
+                exogenous=holdout[exogenous] if exogenous else None,
+            )
+            guard_learners(automl, "ts_forecast", chosen.learners)
             automl.fit(
                 X_train=train[features],
                 y_train=train[target],
@@ -315,7 +389,9 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
                 metric=metric,
                 **settings,
             )
-            refit_forecasters(log, metric.full_series)
+            refit_forecasters(
+                log, metric.full_series, len(holdout), pd.Timestamp(holdout[time_col].iloc[-1])
+            )
     else:
         split = split_tabular(request, frame)
         features = list(split.X_train.columns)
@@ -324,6 +400,7 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
             # Start LightGBM's search at LightGBM's own defaults, so the candidates always
             # include what a user gets with `LGBMClassifier()` by hand.
             settings["starting_points"] = {"lgbm": LIGHTGBM_DEFAULTS}
+        guard_learners(automl, request.task.value, chosen.learners)
         extra: dict[str, Any] = (
             {"eval_method": "cv", "n_splits": split.n_splits}
             if split.n_splits
@@ -360,16 +437,15 @@ def refit_tabular(log: TrialLog, automl: Any, X: pd.DataFrame, y: pd.Series) -> 
             model.refit_error = str(exc)[:300]
 
 
-def refit_forecasters(log: TrialLog, series: Any) -> None:
-    """Refit the leading FLAML forecasters on train + holdout, so they forecast after the
-    whole series; a model that cannot be refitted keeps its holdout fit."""
+def refit_forecasters(log: TrialLog, series: Any, period: int, series_end: pd.Timestamp) -> None:
+    """Refit the leading FLAML forecasters on train + holdout (``series``, ending at
+    ``series_end``), so their step 1 is the period after the whole series; a model that
+    cannot be refitted keeps its holdout fit, its steps counted from the end of training."""
     if series is None:
         return
-    for model in _flaml_models(log):
-        try:
-            model.estimator.fit(series)
-        except Exception as exc:  # any learner's own failure: keep the scored fit
-            model.refit_error = str(exc)[:300]
+    found = {id(model): model for _, model in log.winners() if isinstance(model, FlamlForecaster)}
+    for model in found.values():
+        model.refitted(series, period, series_end)
 
 
 def _flaml_models(log: TrialLog) -> list[FlamlModel]:
