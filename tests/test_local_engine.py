@@ -192,8 +192,8 @@ def test_regression_end_to_end(engine: LocalEngine) -> None:
 
 @pytest.mark.slow
 def test_forecasting_end_to_end_with_baselines(engine: LocalEngine) -> None:
-    """A forecasting job scores the baselines beside FLAML's learners on the same holdout,
-    and the best model forecasts the months after the series at plausible levels."""
+    """A forecasting job scores the baselines beside FLAML's learners on the same backtest
+    windows, and the best model forecasts the months after the series at plausible levels."""
     request = make_request("forecasting")
     engine.ensure_job(request)
     status = wait_terminal(engine, request.job_name)
@@ -208,13 +208,19 @@ def test_forecasting_end_to_end_with_baselines(engine: LocalEngine) -> None:
             {"spearman_correlation"} if child.algorithm in constant else set()
         )
         assert expected <= set(child.metrics), child.algorithm
+        windows = [
+            child.metrics[f"normalized_root_mean_squared_error_window_{i}"] for i in range(3)
+        ]
+        assert child.metrics["normalized_root_mean_squared_error"] == pytest.approx(
+            np.mean(windows)
+        )
     best = select_best(children, "normalized_root_mean_squared_error", Goal.MINIMIZE)
     assert status.best_child_run_id == best.winner.run_id
     naive = min(
         c.metrics["normalized_root_mean_squared_error"] for c in children if c.algorithm == "Naive"
     )
     assert best.value <= naive
-    assert "VotingEnsemble" not in algorithms, "no blend weighed on one holdout window"
+    assert "VotingEnsemble" not in algorithms, "forecasts get no blend locally"
 
     series = load_table("sample:co2")
     future = pd.DataFrame(

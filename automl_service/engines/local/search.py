@@ -9,6 +9,8 @@ exceptions are bugs or environment faults. Either way the caller ends the parent
 
 from __future__ import annotations
 
+import copy
+import itertools
 import math
 import warnings
 from dataclasses import dataclass
@@ -19,11 +21,11 @@ import pandas as pd
 
 from ...datasets import load_table
 from ...errors import PermanentError
-from ...evaluate import compute_metrics
 from ...metrics import Task, as_loss, goal_of
 from ...request import AutoMLRequest
 from ...runs import RunRecord
 from . import algorithms, baselines
+from .backtest import Window, aggregate, plan_windows
 from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
 from .forecasters import BaselineForecaster, FlamlForecaster
 from .guarded import fit_error, guard_learners, unguarded
@@ -93,30 +95,33 @@ def split_tabular(request: AutoMLRequest, frame: pd.DataFrame) -> Split:
     return Split(X_tr, y_tr, X_va, y_va)
 
 
-def split_series(request: AutoMLRequest, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and holdout tables for forecasting: the last ``horizon`` points are held out."""
+def prepare_series(
+    request: AutoMLRequest, frame: pd.DataFrame
+) -> tuple[pd.DataFrame, list[Window]]:
+    """The series sorted by time and its backtest windows, latest first: the request's
+    validation table (appended to the series) as the one window when it gives one, else
+    ``backtest.plan_windows`` with ``validation.n_cross_validations`` windows when asked."""
     assert request.forecasting is not None
     fc = request.forecasting
     if fc.time_series_id_column_names:
         raise PermanentError("several time series in one table are not supported locally")
     time_col, target = fc.time_column_name, request.target_column_name
-    frame = frame.copy()
-    frame[time_col] = pd.to_datetime(frame[time_col])
-    frame = frame.dropna(subset=[target]).sort_values(time_col).reset_index(drop=True)
+    series = _by_time(frame, time_col, target)
     if request.validation.validation_data:
         holdout = load_table(request.validation.validation_data)
-        check_columns(holdout, [time_col, target], "validation")
-        holdout = holdout.copy()
-        holdout[time_col] = pd.to_datetime(holdout[time_col])
-        return frame, holdout.sort_values(time_col).reset_index(drop=True)
-    horizon = fc.forecast_horizon
-    if len(frame) < 2 * horizon + 2:
-        raise PermanentError(
-            f"series has {len(frame)} points: too short for a holdout of {horizon}"
-        )
-    return frame.iloc[:-horizon].reset_index(drop=True), frame.iloc[-horizon:].reset_index(
-        drop=True
-    )
+        check_columns(holdout, list(series.columns), "validation")
+        holdout = _by_time(holdout, time_col, target)
+        joined = pd.concat([series, holdout], ignore_index=True)
+        return joined, [Window(0, len(series), len(holdout))]
+    windows = plan_windows(len(series), fc.forecast_horizon, request.validation.n_cross_validations)
+    return series, windows
+
+
+def _by_time(frame: pd.DataFrame, time_col: str, target: str) -> pd.DataFrame:
+    """Rows with a target, sorted by their time column parsed as datetimes."""
+    frame = frame.copy()
+    frame[time_col] = pd.to_datetime(frame[time_col])
+    return frame.dropna(subset=[target]).sort_values(time_col).reset_index(drop=True)
 
 
 def series_frequency(request: AutoMLRequest, times: pd.Series) -> str:
@@ -131,16 +136,18 @@ def series_frequency(request: AutoMLRequest, times: pd.Series) -> str:
     return str(getattr(freq, "freqstr", freq))
 
 
-def holdout_grid(request: AutoMLRequest, train: pd.DataFrame, holdout: pd.DataFrame,
-                 freq: str) -> ForecastGrid:  # fmt: skip
-    """The grid a model fitted on ``train`` is scored on: the holdout's periods after it."""
+def scored_grid(
+    request: AutoMLRequest, series: pd.DataFrame, window: Window, freq: str
+) -> ForecastGrid:
+    """The grid a model fitted on the rows before ``window`` forecasts on: the window's
+    periods after them (and at least the horizon)."""
     assert request.forecasting is not None
     time_col = request.forecasting.time_column_name
     return ForecastGrid(
         time_col,
         freq,
-        pd.Timestamp(train[time_col].iloc[-1]),
-        max(len(holdout), request.forecasting.forecast_horizon),
+        pd.Timestamp(series[time_col].iloc[window.cutoff - 1]),
+        max(window.length, request.forecasting.forecast_horizon),
     )
 
 
@@ -148,36 +155,50 @@ def run_baselines(
     request: AutoMLRequest,
     log: TrialLog,
     kinds: tuple[str, ...],
-    train: pd.DataFrame,
-    holdout: pd.DataFrame,
+    series: pd.DataFrame,
+    windows: list[Window],
     freq: str,
 ) -> None:
-    """Score each baseline on the holdout as a child run; one that cannot fit the series is
-    a FAILED child run with the reason."""
+    """Score each baseline on every backtest window (its metrics the mean over them, each
+    window's logged too) as a child run; one that cannot fit the series before some
+    window is a FAILED child run with the reason."""
     assert request.forecasting is not None
     time_col, target = request.forecasting.time_column_name, request.target_column_name
     season = baselines.season_length(freq, request.forecasting.seasonality)
-    history = train[target].to_numpy(dtype=float)
-    full_history = np.concatenate([history, holdout[target].to_numpy(dtype=float)])
-    scored_grid = holdout_grid(request, train, holdout, freq)
-    # The logged model forecasts the horizon after the whole series, holdout included.
+    y = series[target].to_numpy(dtype=float)
+    # The logged model forecasts the horizon after the whole series.
     final_grid = ForecastGrid(
         time_col,
         freq,
-        pd.Timestamp(holdout[time_col].iloc[-1]),
+        pd.Timestamp(series[time_col].iloc[-1]),
         request.forecasting.forecast_horizon,
     )
     for kind in kinds:
-        params = {"season": season, "freq": freq}
-        model = BaselineForecaster(kind, history, scored_grid, season)
+        params = {"season": season, "freq": freq, **window_params(windows)}
         try:
-            predicted = model.predict(None, holdout[[time_col]])
+            folds = [
+                Fold(y[w.cutoff : w.end], baselines.forecast(kind, y[: w.cutoff], w.length, season))
+                for w in windows
+            ]
         except (ValueError, np.linalg.LinAlgError) as exc:
             log.log_failed(kind, params, f"{type(exc).__name__}: {exc}")
             continue
-        metrics = compute_metrics(Task.FORECASTING, holdout[target].to_numpy(), predicted)
-        final = BaselineForecaster(kind, full_history, final_grid, season)
+        metrics = aggregate([f.metrics(Task.FORECASTING) for f in folds])
+        final = BaselineForecaster(kind, y, final_grid, season)
         log.log(kind, params, metrics, _constant(final))
+
+
+def window_params(windows: list[Window]) -> dict[str, Any]:
+    """The backtest a trial was scored on, as run params."""
+    steps = {a.cutoff - b.cutoff for a, b in itertools.pairwise(windows)}
+    return {
+        "backtest_windows": len(windows),
+        "backtest_step": min(steps) if steps else windows[0].length,
+    }
+
+
+#: Window 0 when the metric is given no windows: FLAML's own holdout, whatever its rows.
+FLAML_HOLDOUT = Window(0, 0, 0)
 
 
 class FlamlMetric:
@@ -192,6 +213,7 @@ class FlamlMetric:
         n_splits: int | None = None,
         grid: ForecastGrid | None = None,
         exogenous: pd.DataFrame | None = None,
+        windows: list[Window] | None = None,
     ):
         self.request = request
         self.n_splits = n_splits
@@ -205,7 +227,10 @@ class FlamlMetric:
         #: Forecasting: the grid a trial's model is scored on, and the exogenous columns.
         self.grid = grid
         self.exogenous = exogenous
-        #: Forecasting: train and holdout together, to refit the logged models on.
+        #: Forecasting: the backtest windows, latest first (FLAML's holdout is window 0).
+        self.windows = windows
+        #: Forecasting: the whole series (FLAML's dataset), for the earlier windows and to
+        #: refit the logged models on.
         self.full_series: Any = None
 
     def __call__(
@@ -226,15 +251,26 @@ class FlamlMetric:
         algorithm = algorithms.azure_name(self.request.task, self._learner(estimator))
         key = algorithm + repr(sorted(params.items()))
         error = fit_error(estimator)
-        fold = None
+        folds: list[Fold] | None = None
         if error is None:
             try:
-                fold = self._predict(X_val, y_val, estimator, labels)
-            except Exception as exc:  # the learner's own failure to predict
+                folds = (
+                    self._backtest(X_val, estimator)
+                    if self.request.task is Task.FORECASTING
+                    else [self._predict(X_val, y_val, estimator, labels)]
+                )
+            except Exception as exc:  # the learner's own failure to fit or predict
                 error = f"{type(exc).__name__}: {exc}"
-        if fold is None:
+        if folds is None:
             return self._failed(key, algorithm, params, estimator, error or "no predictions")
-        if self.n_splits:
+        fold = folds[0]
+        if self.request.task is Task.FORECASTING:
+            # Every window's metrics, and their mean as the trial's (and FLAML's loss).
+            metrics = aggregate([f.metrics(self.request.task) for f in folds])
+            loss = self._loss(metrics)
+            pooled = None
+            params.update(window_params(self.windows or [FLAML_HOLDOUT]))
+        elif self.n_splits:
             # Each fold returns its primary metric for FLAML's loss; the trial's canonical
             # metrics are computed once, on the pooled out-of-fold predictions.
             loss = self._loss(fold.metrics(self.request.task, names=(self.request.metric,)))
@@ -282,13 +318,30 @@ class FlamlMetric:
                 return str(name)
         return type(estimator).__name__
 
+    def _backtest(self, X_val: Any, estimator: Any) -> list[Fold]:
+        """The trial's forecasts on every window, latest first: FLAML's fit for window 0
+        (FLAML's holdout), a copy of the learner with the same configuration refitted on
+        the rows before each earlier window. Without windows, FLAML's holdout is the one
+        window. Raises the learner's error of any window."""
+        if self.full_series is None:
+            self.full_series = _joined(X_val)
+        folds = []
+        for window in self.windows or [FLAML_HOLDOUT]:
+            if window.index == 0:
+                model, data = estimator, X_val
+            else:
+                data = _window(self.full_series, window)
+                model = copy.deepcopy(estimator)
+                model.fit(data, period=window.length)
+                error = fit_error(model)
+                if error is not None:
+                    raise ValueError(f"backtest window {window.index}: {error}")
+            y_true = data.test_data[data.target_names[0]].to_numpy()
+            folds.append(Fold(y_true, np.asarray(model.predict(data), dtype=float).ravel()))
+        return folds
+
     def _predict(self, X_val: Any, y_val: Any, estimator: Any, labels: Any) -> Fold:
         task = self.request.task
-        if task is Task.FORECASTING:
-            if self.full_series is None:
-                self.full_series = _joined(X_val)
-            y_true = X_val.test_data[X_val.target_names[0]].to_numpy()
-            return Fold(y_true, np.asarray(estimator.predict(X_val)))
         y_pred = np.asarray(estimator.predict(X_val))
         if task is Task.CLASSIFICATION:
             proba = np.asarray(estimator.predict_proba(X_val))
@@ -361,11 +414,13 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
         assert request.forecasting is not None
         time_col = request.forecasting.time_column_name
         check_columns(frame, [time_col], "time")
-        train, holdout = split_series(request, frame)
-        freq = series_frequency(request, train[time_col])
-        run_baselines(request, log, chosen.baselines, train, holdout, freq)
-        features = [c for c in train.columns if c != target]
-        check_columns(holdout, features, "holdout")
+        series, windows = prepare_series(request, frame)
+        freq = series_frequency(request, series[time_col])
+        run_baselines(request, log, chosen.baselines, series, windows, freq)
+        features = [c for c in series.columns if c != target]
+        # FLAML searches with window 0 as its holdout; the metric scores the other windows.
+        latest = windows[0]
+        train, holdout = series.iloc[: latest.cutoff], series.iloc[latest.cutoff :]
         if chosen.learners:
             exogenous = [c for c in features if c != time_col]
             metric = FlamlMetric(
@@ -373,8 +428,9 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
                 log,
                 automl,
                 features,
-                grid=holdout_grid(request, train, holdout, freq),
-                exogenous=holdout[exogenous] if exogenous else None,
+                grid=scored_grid(request, series, latest, freq),
+                exogenous=series[exogenous] if exogenous else None,
+                windows=windows,
             )
             guard_learners(automl, "ts_forecast", chosen.learners)
             automl.fit(
@@ -383,14 +439,14 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
                 X_val=holdout[features],
                 y_val=holdout[target],
                 task="ts_forecast",
-                period=len(holdout),
+                period=latest.length,
                 time_col=time_col,
                 estimator_list=list(chosen.learners),
                 metric=metric,
                 **settings,
             )
             refit_forecasters(
-                log, metric.full_series, len(holdout), pd.Timestamp(holdout[time_col].iloc[-1])
+                log, metric.full_series, latest.length, pd.Timestamp(series[time_col].iloc[-1])
             )
     else:
         split = split_tabular(request, frame)
@@ -456,6 +512,21 @@ def _flaml_models(log: TrialLog) -> list[FlamlModel]:
             if isinstance(part, FlamlModel):
                 found.setdefault(id(part), part)
     return list(found.values())
+
+
+def _window(series: Any, window: Window) -> Any:
+    """FLAML's dataset of ``series`` (train part only) cut at ``window``: trained on the
+    rows before its cutoff, tested on its rows."""
+    from flaml.automl.time_series.ts_data import TimeSeriesDataset
+
+    rows = series.train_data
+    return TimeSeriesDataset(
+        rows.iloc[: window.cutoff].reset_index(drop=True),
+        time_col=series.time_col,
+        target_names=series.target_names,
+        time_idx=series.time_idx,
+        test_data=rows.iloc[window.cutoff : window.end].reset_index(drop=True),
+    )
 
 
 def _joined(dataset: Any) -> Any:
