@@ -611,3 +611,59 @@ def test_a_deployed_forecaster_answers_for_the_dates_sent_as_strings(
     model = load_registered(settings.local.mlflow_uri, "co2-forecast", version)
     as_datetimes = pd.DataFrame({"date": pd.to_datetime(dates)})
     assert np.asarray(model.predict(as_datetimes)).tolist() == pytest.approx(ahead)
+
+
+def firm_years(rows: list[tuple[str, str]]) -> bytes:
+    return json.dumps(
+        {"input_data": {"columns": ["firm", "year"], "data": [list(r) for r in rows]}}
+    ).encode()
+
+
+@pytest.mark.slow
+def test_a_deployed_many_series_forecaster_answers_per_series_over_http(
+    settings: Settings, mlflow_db_template: Path
+) -> None:
+    """A request with a series id column (grunfeld's firms) trains, registers and deploys;
+    the endpoint answers rows of two firms at once with each firm's own forecast for each
+    date sent as a string, and refuses a firm it was not trained on with a 400 naming it."""
+    body = {
+        "request_id": "panel-e2e",
+        "task": "forecasting",
+        "training_data": "sample:grunfeld",
+        "target_column_name": "invest",
+        "forecasting": {
+            "time_column_name": "year",
+            "forecast_horizon": 2,
+            "time_series_id_column_names": ["firm"],
+        },
+        "limits": {"timeout_seconds": 5},
+        "registration": {"model_name": "grunfeld-forecast"},
+        "deployment": {"endpoint_name": "grunfeld-e2e"},
+    }
+    result = run_worker_until_done(settings, mlflow_db_template, body)
+    assert result is not None and result.state is RequestState.SUCCEEDED, result
+    asked = [
+        ("IBM", "1956-01-01"),
+        ("General Motors", "1955-01-01"),
+        ("IBM", "1955-01-01"),
+        ("General Motors", "1956-01-01"),
+    ]
+    with ScoringServer.from_settings(settings.local, port=0) as server:
+        url = f"{server.url}/endpoints/grunfeld-e2e/score"
+        status, described = call(f"{server.url}/endpoints/grunfeld-e2e")
+        assert status == 200 and described["live"]["input_columns"] == ["firm", "year"]
+        status, answer = call(url, firm_years(asked))
+        assert status == 200, answer
+        ibm_2, gm_1, ibm_1, gm_2 = answer["predictions"]
+        last = load_sample("grunfeld").groupby("firm")["invest"].last()
+        for value, firm in [(ibm_1, "IBM"), (ibm_2, "IBM"), (gm_1, "General Motors")]:
+            assert 0.5 * last[firm] < value < 2 * last[firm], (firm, value)
+        assert gm_2 > 10 * ibm_2, "each row is forecast from its own firm's level"
+        for row, expected in zip(asked, answer["predictions"], strict=True):
+            status, alone = call(url, firm_years([row]))
+            assert status == 200 and alone["predictions"] == pytest.approx([expected]), row
+        status, refused = call(url, firm_years([("IBM", "1955-01-01"), ("Apple", "1955-01-01")]))
+        assert status == 400, refused
+        assert "series firm='Apple' is not one this model was trained on" in refused["error"]
+        status, refused = call(url, firm_years([("IBM", "1957-01-01")]))
+        assert status == 400 and "'1957-01-01' is beyond the forecast horizon" in refused["error"]

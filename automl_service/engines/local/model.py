@@ -1,8 +1,9 @@
 """MLflow pyfunc wrappers of tabular models, and how every trial model is logged.
 
 ``mlflow.pyfunc.load_model(uri).predict(df)`` takes raw feature columns and returns labels
-or values. Forecasters are in ``forecasters``: they are logged with their input signature
-(the time column and any exogenous columns) and an input example.
+or values. Forecasters are in ``forecasters`` (``panel_forecasters`` for many series): they
+are logged with their input signature (the time column and any exogenous or series id
+columns) and an input example.
 """
 
 from __future__ import annotations
@@ -87,9 +88,10 @@ def log_pyfunc(
     The run keeps its status and, when given, its end time (ties in selection use it).
     """
     from .forecasters import Forecaster
+    from .panel_forecasters import PanelForecaster
 
     described: dict[str, Any] = {}
-    if isinstance(model, Forecaster):
+    if isinstance(model, Forecaster | PanelForecaster):
         described = {"signature": model.signature(), "input_example": model.example()}
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run(run_id=run_id, log_system_metrics=False):

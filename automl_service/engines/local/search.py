@@ -31,6 +31,7 @@ from .forecasters import BaselineForecaster, FlamlForecaster
 from .guarded import fit_error, guard_learners, unguarded
 from .horizon import ForecastGrid
 from .model import FlamlModel
+from .panel_search import search_panel
 from .predictions import Fold
 from .trials import TrialLog
 
@@ -98,13 +99,12 @@ def split_tabular(request: AutoMLRequest, frame: pd.DataFrame) -> Split:
 def prepare_series(
     request: AutoMLRequest, frame: pd.DataFrame
 ) -> tuple[pd.DataFrame, list[Window]]:
-    """The series sorted by time and its backtest windows, latest first: the request's
-    validation table (appended to the series) as the one window when it gives one, else
-    ``backtest.plan_windows`` with ``validation.n_cross_validations`` windows when asked."""
+    """One series (a table without series ids) sorted by time, and its backtest windows,
+    latest first: the request's validation table (appended to the series) as the one
+    window when it gives one, else ``backtest.plan_windows`` with
+    ``validation.n_cross_validations`` windows when asked."""
     assert request.forecasting is not None
     fc = request.forecasting
-    if fc.time_series_id_column_names:
-        raise PermanentError("several time series in one table are not supported locally")
     time_col, target = fc.time_column_name, request.target_column_name
     series = _by_time(frame, time_col, target)
     if request.validation.validation_data:
@@ -414,6 +414,9 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
         assert request.forecasting is not None
         time_col = request.forecasting.time_column_name
         check_columns(frame, [time_col], "time")
+        if request.forecasting.time_series_id_column_names:
+            search_panel(request, log, chosen.learners, chosen.baselines, frame)
+            return log.winners()
         series, windows = prepare_series(request, frame)
         freq = series_frequency(request, series[time_col])
         run_baselines(request, log, chosen.baselines, series, windows, freq)
