@@ -54,6 +54,16 @@ def _macrodata() -> pd.DataFrame:
     )
 
 
+def _grunfeld() -> pd.DataFrame:
+    from statsmodels.datasets import grunfeld
+
+    data = grunfeld.load_pandas().data
+    years = pd.to_datetime(data["year"].astype(int).astype(str), format="%Y")
+    return pd.DataFrame(
+        {"firm": data["firm"].astype(str), "year": years, "invest": data["invest"].to_numpy()}
+    )
+
+
 _LOADERS: Final[dict[str, tuple[str, Callable[[], pd.DataFrame]]]] = {
     "breast_cancer": (
         "binary classification, 569 rows, 30 numeric features, label 'target'",
@@ -82,6 +92,11 @@ _LOADERS: Final[dict[str, tuple[str, Callable[[], pd.DataFrame]]]] = {
     "macrodata": (
         "quarterly forecasting, US macro data 1959-2009, columns 'date', 'realgdp', 'cpi'",
         _macrodata,
+    ),
+    "grunfeld": (
+        "yearly forecasting of 11 series, firms' investment 1935-1954, "
+        "columns 'firm' (series id), 'year', 'invest'",
+        _grunfeld,
     ),
 }
 

@@ -14,7 +14,8 @@
 The endpoint records are read on every call, so a switch of deployment is picked up
 without a restart; models are loaded once per model version and kept in a small
 least-recently-used cache. Client mistakes get a 4xx with a JSON ``error``: 404 for an
-unknown endpoint, 400 for a body that is not JSON or lacks columns, 413 for a body over
+unknown endpoint, 400 for a body that is not JSON or lacks columns or that the model
+refuses (a forecaster names the timestamp outside its horizon), 413 for a body over
 ``MAX_BODY_BYTES``. Error texts pass through ``health.scrub``.
 """
 
@@ -40,6 +41,7 @@ from .engines.local.endpoints import (
     load_registered,
     scoring_uri,
 )
+from .engines.local.horizon import OutsideHorizon
 from .errors import AutoMLServiceError, PermanentError, TransientError
 from .http_thread import BackgroundHTTPServer
 from .logs import get_logger
@@ -307,6 +309,10 @@ class ScoringServer(BackgroundHTTPServer):
             frame = frame[list(live.input_columns)]
         try:
             output = model.predict(frame)
+        except OutsideHorizon as exc:  # a forecaster refused a row, naming it
+            reason = self._scrub(str(exc))
+            log.info("serving.predict_refused", deployment=live.name, error=reason)
+            return _json(HTTPStatus.BAD_REQUEST, {"error": reason})
         except Exception as exc:  # the model refused this input
             reason = self._scrub(f"{type(exc).__name__}: {exc}")
             log.info("serving.predict_failed", deployment=live.name, error=reason)

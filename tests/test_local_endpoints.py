@@ -531,3 +531,139 @@ def test_worker_deploys_a_request_and_it_scores_over_http(
     assert status == 200, answer
     assert answer["deployment"] == f"iris-deployed-v{version}"
     assert answer["predictions"] == np.asarray(expected).tolist()
+
+
+def run_worker_until_done(
+    settings: Settings, mlflow_db_template: Path, body: dict[str, Any]
+) -> Any:
+    """Send ``body`` through a real worker on the local backend; its terminal result."""
+    import shutil
+
+    settings.local.data_dir.mkdir(parents=True)
+    shutil.copyfile(mlflow_db_template, settings.local.data_dir / "mlflow.db")
+    queue = build_queue(settings)
+    worker = Worker(
+        queue, build_backend(settings), build_results(settings), settings.worker, WorkerStats()
+    )
+    queue.send(json.dumps(body))
+    stop = threading.Event()
+    ends = time.monotonic() + 240
+    result = None
+    while time.monotonic() < ends:
+        worker.run_once(stop)
+        result = worker.results.get(body["request_id"])
+        if result is not None and result.state.terminal:
+            break
+        time.sleep(0.3)
+    return result
+
+
+def string_dates(dates: list[str]) -> bytes:
+    return json.dumps({"input_data": {"columns": ["date"], "data": [[d] for d in dates]}}).encode()
+
+
+@pytest.mark.slow
+def test_a_deployed_forecaster_answers_for_the_dates_sent_as_strings(
+    settings: Settings, mlflow_db_template: Path
+) -> None:
+    """A FLAML forecaster trained, registered and deployed by the worker forecasts over HTTP
+    for the JSON date strings sent: each date gets its own step's forecast whatever the
+    order or company, and a date at the end of training is refused naming it."""
+    body = {
+        "request_id": "forecast-e2e",
+        "task": "forecasting",
+        "training_data": "sample:co2",
+        "target_column_name": "co2",
+        "forecasting": {"time_column_name": "date", "forecast_horizon": 6},
+        "training": {"allowed_algorithms": ["LightGBM"]},
+        "limits": {"timeout_seconds": 5, "max_trials": 2},
+        "registration": {"model_name": "co2-forecast"},
+        "deployment": {"endpoint_name": "co2-e2e"},
+    }
+    result = run_worker_until_done(settings, mlflow_db_template, body)
+    assert result is not None and result.state is RequestState.SUCCEEDED, result
+    series = load_sample("co2")
+    assert series["date"].iloc[-1] == pd.Timestamp("2001-12-01")
+    dates = [f"2002-0{m}-01" for m in range(1, 7)]
+    with ScoringServer.from_settings(settings.local, port=0) as server:
+        url = f"{server.url}/endpoints/co2-e2e/score"
+        status, described = call(f"{server.url}/endpoints/co2-e2e")
+        assert status == 200 and described["live"]["input_columns"] == ["date"], described
+        status, answer = call(url, string_dates(dates))
+        assert status == 200, answer
+        ahead = answer["predictions"]
+        assert len(ahead) == 6 and all(isinstance(v, float) for v in ahead)
+        assert len(set(ahead)) > 1, "one forecast per step, not one value for all"
+        shuffled = [3, 0, 5, 1, 4, 2]
+        status, again = call(url, string_dates([dates[i] for i in shuffled]))
+        assert status == 200, again
+        assert again["predictions"] == pytest.approx([ahead[i] for i in shuffled])
+        for k, date in enumerate(dates, start=1):
+            status, alone = call(url, string_dates([date]))
+            assert status == 200 and alone["predictions"] == pytest.approx([ahead[k - 1]]), k
+        status, refused = call(url, string_dates(["2002-01-01", "2001-12-01"]))
+        assert status == 400, refused
+        assert "'2001-12-01'" in refused["error"] and "end of the training data" in refused["error"]
+        status, refused = call(url, string_dates(["2002-07-01"]))
+        assert status == 400 and "'2002-07-01' is beyond the forecast horizon" in refused["error"]
+
+    version = result.model_version or ""
+    model = load_registered(settings.local.mlflow_uri, "co2-forecast", version)
+    as_datetimes = pd.DataFrame({"date": pd.to_datetime(dates)})
+    assert np.asarray(model.predict(as_datetimes)).tolist() == pytest.approx(ahead)
+
+
+def firm_years(rows: list[tuple[str, str]]) -> bytes:
+    return json.dumps(
+        {"input_data": {"columns": ["firm", "year"], "data": [list(r) for r in rows]}}
+    ).encode()
+
+
+@pytest.mark.slow
+def test_a_deployed_many_series_forecaster_answers_per_series_over_http(
+    settings: Settings, mlflow_db_template: Path
+) -> None:
+    """A request with a series id column (grunfeld's firms) trains, registers and deploys;
+    the endpoint answers rows of two firms at once with each firm's own forecast for each
+    date sent as a string, and refuses a firm it was not trained on with a 400 naming it."""
+    body = {
+        "request_id": "panel-e2e",
+        "task": "forecasting",
+        "training_data": "sample:grunfeld",
+        "target_column_name": "invest",
+        "forecasting": {
+            "time_column_name": "year",
+            "forecast_horizon": 2,
+            "time_series_id_column_names": ["firm"],
+        },
+        "limits": {"timeout_seconds": 5},
+        "registration": {"model_name": "grunfeld-forecast"},
+        "deployment": {"endpoint_name": "grunfeld-e2e"},
+    }
+    result = run_worker_until_done(settings, mlflow_db_template, body)
+    assert result is not None and result.state is RequestState.SUCCEEDED, result
+    asked = [
+        ("IBM", "1956-01-01"),
+        ("General Motors", "1955-01-01"),
+        ("IBM", "1955-01-01"),
+        ("General Motors", "1956-01-01"),
+    ]
+    with ScoringServer.from_settings(settings.local, port=0) as server:
+        url = f"{server.url}/endpoints/grunfeld-e2e/score"
+        status, described = call(f"{server.url}/endpoints/grunfeld-e2e")
+        assert status == 200 and described["live"]["input_columns"] == ["firm", "year"]
+        status, answer = call(url, firm_years(asked))
+        assert status == 200, answer
+        ibm_2, gm_1, ibm_1, gm_2 = answer["predictions"]
+        last = load_sample("grunfeld").groupby("firm")["invest"].last()
+        for value, firm in [(ibm_1, "IBM"), (ibm_2, "IBM"), (gm_1, "General Motors")]:
+            assert 0.5 * last[firm] < value < 2 * last[firm], (firm, value)
+        assert gm_2 > 10 * ibm_2, "each row is forecast from its own firm's level"
+        for row, expected in zip(asked, answer["predictions"], strict=True):
+            status, alone = call(url, firm_years([row]))
+            assert status == 200 and alone["predictions"] == pytest.approx([expected]), row
+        status, refused = call(url, firm_years([("IBM", "1955-01-01"), ("Apple", "1955-01-01")]))
+        assert status == 400, refused
+        assert "series firm='Apple' is not one this model was trained on" in refused["error"]
+        status, refused = call(url, firm_years([("IBM", "1957-01-01")]))
+        assert status == 400 and "'1957-01-01' is beyond the forecast horizon" in refused["error"]

@@ -19,7 +19,7 @@ from automl_service.datasets import load_table
 from automl_service.engines.base import JobState
 from automl_service.engines.local import LocalEngine
 from automl_service.engines.local.algorithms import plan
-from automl_service.engines.local.baselines import forecast, season_length, steps_for
+from automl_service.engines.local.baselines import forecast, season_length
 from automl_service.engines.local.layout import JobDir
 from automl_service.engines.local.locks import is_locked, pid_alive
 from automl_service.errors import PermanentError
@@ -95,15 +95,6 @@ def test_baselines_forecast_by_their_rules() -> None:
     assert ahead == pytest.approx([48.0, 50.0, 50.0, 50.0], abs=0.5)
     assert season_length("MS") == 12 and season_length("QS-JAN") == 4
     assert season_length("MS", 6) == 6
-
-
-def test_steps_follow_the_frequency_grid() -> None:
-    """Timestamps map to how many periods after the last training time they lie."""
-    last = pd.Timestamp("2020-12-01")
-    times = pd.Series(pd.to_datetime(["2021-03-01", "2021-01-01"]))
-    assert steps_for(times, last, "MS").tolist() == [3, 1]
-    with pytest.raises(ValueError, match="after the training data"):
-        steps_for(pd.Series([last]), last, "MS")
 
 
 # Through the trainer process ------------------------------------------------------------
@@ -201,8 +192,8 @@ def test_regression_end_to_end(engine: LocalEngine) -> None:
 
 @pytest.mark.slow
 def test_forecasting_end_to_end_with_baselines(engine: LocalEngine) -> None:
-    """A forecasting job scores the baselines beside FLAML's learners on the same holdout,
-    and the best model forecasts the months after the series at plausible levels."""
+    """A forecasting job scores the baselines beside FLAML's learners on the same backtest
+    windows, and the best model forecasts the months after the series at plausible levels."""
     request = make_request("forecasting")
     engine.ensure_job(request)
     status = wait_terminal(engine, request.job_name)
@@ -217,13 +208,19 @@ def test_forecasting_end_to_end_with_baselines(engine: LocalEngine) -> None:
             {"spearman_correlation"} if child.algorithm in constant else set()
         )
         assert expected <= set(child.metrics), child.algorithm
+        windows = [
+            child.metrics[f"normalized_root_mean_squared_error_window_{i}"] for i in range(3)
+        ]
+        assert child.metrics["normalized_root_mean_squared_error"] == pytest.approx(
+            np.mean(windows)
+        )
     best = select_best(children, "normalized_root_mean_squared_error", Goal.MINIMIZE)
     assert status.best_child_run_id == best.winner.run_id
     naive = min(
         c.metrics["normalized_root_mean_squared_error"] for c in children if c.algorithm == "Naive"
     )
     assert best.value <= naive
-    assert "VotingEnsemble" not in algorithms, "no blend weighed on one holdout window"
+    assert "VotingEnsemble" not in algorithms, "forecasts get no blend locally"
 
     series = load_table("sample:co2")
     future = pd.DataFrame(

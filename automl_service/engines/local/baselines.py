@@ -10,7 +10,6 @@ import warnings
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 _SEASON_BY_FREQ = {"M": 12, "MS": 12, "ME": 12, "Q": 4, "QS": 4, "QE": 4, "W": 52, "D": 7}
 
@@ -59,14 +58,3 @@ def forecast(
             fitted = model.fit()
         return np.asarray(fitted.forecast(steps), dtype=float)
     raise ValueError(f"unknown baseline {kind!r}")
-
-
-def steps_for(times: pd.Series, last_time: pd.Timestamp, freq: str) -> np.ndarray[Any, Any]:
-    """For each timestamp, how many periods after ``last_time`` it lies (1 = next)."""
-    stamps = pd.to_datetime(times)
-    horizon = pd.date_range(last_time, stamps.max(), freq=freq)
-    position = {ts: i for i, ts in enumerate(horizon)}
-    steps = [position.get(ts, -1) for ts in stamps]
-    if min(steps, default=0) < 1:
-        raise ValueError("times must lie after the training data on its frequency grid")
-    return np.asarray(steps, dtype=int)

@@ -117,9 +117,9 @@ class EnsembleModel(PythonModel):
 
 
 def ensembles_wanted(request: AutoMLRequest) -> bool:
-    """Whether the job ends with a VotingEnsemble: when asked for, on tables. A forecast is
-    validated on one holdout window, too few points to weigh a blend on without fitting
-    the weights to that window."""
+    """Whether the job ends with a VotingEnsemble: when asked for, on tables. Forecasts get
+    none: their blend weights would have to be chosen over the backtest windows, which is
+    not done locally."""
     return request.training.enable_vote_ensemble and request.task is not Task.FORECASTING
 
 

@@ -1,7 +1,9 @@
-"""MLflow pyfunc wrappers: a FLAML estimator with its preprocessing, or a baseline.
+"""MLflow pyfunc wrappers of tabular models, and how every trial model is logged.
 
-``mlflow.pyfunc.load_model(uri).predict(df)`` takes raw feature columns (forecasting: the
-time column, plus any exogenous columns) and returns labels, values or forecasts.
+``mlflow.pyfunc.load_model(uri).predict(df)`` takes raw feature columns and returns labels
+or values. Forecasters are in ``forecasters`` (``panel_forecasters`` for many series): they
+are logged with their input signature (the time column and any exogenous or series id
+columns) and an input example.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
-
-from . import baselines
 
 
 class FlamlModel(PythonModel):
@@ -66,32 +66,6 @@ class FlamlModel(PythonModel):
         return self.task.preprocess(frame, self.transformer)
 
 
-class BaselineModel(PythonModel):
-    """A forecasting baseline fitted on a history; predicts for the times given."""
-
-    def __init__(
-        self,
-        kind: str,
-        history: np.ndarray[Any, Any],
-        last_time: pd.Timestamp,
-        freq: str,
-        time_column: str,
-        season: int,
-    ) -> None:
-        self.kind = kind
-        self.history = np.asarray(history, dtype=float)
-        self.last_time = last_time
-        self.freq = freq
-        self.time_column = time_column
-        self.season = season
-
-    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
-        frame = pd.DataFrame(model_input)
-        steps = baselines.steps_for(frame[self.time_column], self.last_time, self.freq)
-        path = baselines.forecast(self.kind, self.history, int(steps.max()), self.season)
-        return path[steps - 1]
-
-
 def requirements() -> list[str]:
     """Pinned requirements of a logged model (skips MLflow's slow inference)."""
     from importlib.metadata import PackageNotFoundError, version
@@ -108,13 +82,22 @@ def requirements() -> list[str]:
 def log_pyfunc(
     tracking_uri: str, run_id: str, model: PythonModel, end_time_ms: int | None = None
 ) -> None:
-    """Log ``model`` as the run's "model" artifact (cloudpickle serialization).
+    """Log ``model`` as the run's "model" artifact (cloudpickle serialization); a
+    forecaster with its input signature and input example.
 
     The run keeps its status and, when given, its end time (ties in selection use it).
     """
+    from .forecasters import Forecaster
+    from .panel_forecasters import PanelForecaster
+
+    described: dict[str, Any] = {}
+    if isinstance(model, Forecaster | PanelForecaster):
+        described = {"signature": model.signature(), "input_example": model.example()}
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run(run_id=run_id, log_system_metrics=False):
-        mlflow.pyfunc.log_model(name="model", python_model=model, pip_requirements=requirements())
+        mlflow.pyfunc.log_model(
+            name="model", python_model=model, pip_requirements=requirements(), **described
+        )
     if end_time_ms is not None:
         mlflow.MlflowClient(tracking_uri=tracking_uri).set_terminated(
             run_id, "FINISHED", end_time=end_time_ms

@@ -1,13 +1,16 @@
 """One training attempt: data, split, baselines, the FLAML search, the winners' models.
 
-Blocking; runs inside the trainer process. Raises PermanentError for a request that can
-never train (missing column, unknown algorithm, unusable series); other exceptions are
-bugs or environment faults. Either way the caller ends the parent run FAILED.
+Blocking; runs inside the trainer process. A trial whose learner raises (in FLAML's fit or
+in scoring) is logged as a FAILED child run with its error, and the search goes on; the
+caller fails the job only when no trial produced a model. Raises PermanentError for a
+request that can never train (missing column, unknown algorithm, unusable series); other
+exceptions are bugs or environment faults. Either way the caller ends the parent run FAILED.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import warnings
 from dataclasses import dataclass
@@ -18,13 +21,17 @@ import pandas as pd
 
 from ...datasets import load_table
 from ...errors import PermanentError
-from ...evaluate import compute_metrics
 from ...metrics import Task, as_loss, goal_of
 from ...request import AutoMLRequest
 from ...runs import RunRecord
 from . import algorithms, baselines
+from .backtest import Window, aggregate, plan_windows
 from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
-from .model import BaselineModel, FlamlModel
+from .forecasters import BaselineForecaster, FlamlForecaster
+from .guarded import fit_error, guard_learners, unguarded
+from .horizon import ForecastGrid
+from .model import FlamlModel
+from .panel_search import search_panel
 from .predictions import Fold
 from .trials import TrialLog
 
@@ -89,30 +96,32 @@ def split_tabular(request: AutoMLRequest, frame: pd.DataFrame) -> Split:
     return Split(X_tr, y_tr, X_va, y_va)
 
 
-def split_series(request: AutoMLRequest, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train and holdout tables for forecasting: the last ``horizon`` points are held out."""
+def prepare_series(
+    request: AutoMLRequest, frame: pd.DataFrame
+) -> tuple[pd.DataFrame, list[Window]]:
+    """One series (a table without series ids) sorted by time, and its backtest windows,
+    latest first: the request's validation table (appended to the series) as the one
+    window when it gives one, else ``backtest.plan_windows`` with
+    ``validation.n_cross_validations`` windows when asked."""
     assert request.forecasting is not None
     fc = request.forecasting
-    if fc.time_series_id_column_names:
-        raise PermanentError("several time series in one table are not supported locally")
     time_col, target = fc.time_column_name, request.target_column_name
-    frame = frame.copy()
-    frame[time_col] = pd.to_datetime(frame[time_col])
-    frame = frame.dropna(subset=[target]).sort_values(time_col).reset_index(drop=True)
+    series = _by_time(frame, time_col, target)
     if request.validation.validation_data:
         holdout = load_table(request.validation.validation_data)
-        check_columns(holdout, [time_col, target], "validation")
-        holdout = holdout.copy()
-        holdout[time_col] = pd.to_datetime(holdout[time_col])
-        return frame, holdout.sort_values(time_col).reset_index(drop=True)
-    horizon = fc.forecast_horizon
-    if len(frame) < 2 * horizon + 2:
-        raise PermanentError(
-            f"series has {len(frame)} points: too short for a holdout of {horizon}"
-        )
-    return frame.iloc[:-horizon].reset_index(drop=True), frame.iloc[-horizon:].reset_index(
-        drop=True
-    )
+        check_columns(holdout, list(series.columns), "validation")
+        holdout = _by_time(holdout, time_col, target)
+        joined = pd.concat([series, holdout], ignore_index=True)
+        return joined, [Window(0, len(series), len(holdout))]
+    windows = plan_windows(len(series), fc.forecast_horizon, request.validation.n_cross_validations)
+    return series, windows
+
+
+def _by_time(frame: pd.DataFrame, time_col: str, target: str) -> pd.DataFrame:
+    """Rows with a target, sorted by their time column parsed as datetimes."""
+    frame = frame.copy()
+    frame[time_col] = pd.to_datetime(frame[time_col])
+    return frame.dropna(subset=[target]).sort_values(time_col).reset_index(drop=True)
 
 
 def series_frequency(request: AutoMLRequest, times: pd.Series) -> str:
@@ -127,32 +136,69 @@ def series_frequency(request: AutoMLRequest, times: pd.Series) -> str:
     return str(getattr(freq, "freqstr", freq))
 
 
+def scored_grid(
+    request: AutoMLRequest, series: pd.DataFrame, window: Window, freq: str
+) -> ForecastGrid:
+    """The grid a model fitted on the rows before ``window`` forecasts on: the window's
+    periods after them (and at least the horizon)."""
+    assert request.forecasting is not None
+    time_col = request.forecasting.time_column_name
+    return ForecastGrid(
+        time_col,
+        freq,
+        pd.Timestamp(series[time_col].iloc[window.cutoff - 1]),
+        max(window.length, request.forecasting.forecast_horizon),
+    )
+
+
 def run_baselines(
     request: AutoMLRequest,
     log: TrialLog,
     kinds: tuple[str, ...],
-    train: pd.DataFrame,
-    holdout: pd.DataFrame,
+    series: pd.DataFrame,
+    windows: list[Window],
     freq: str,
 ) -> None:
-    """Score each baseline on the holdout as a child run; skip those that cannot fit."""
+    """Score each baseline on every backtest window (its metrics the mean over them, each
+    window's logged too) as a child run; one that cannot fit the series before some
+    window is a FAILED child run with the reason."""
     assert request.forecasting is not None
     time_col, target = request.forecasting.time_column_name, request.target_column_name
     season = baselines.season_length(freq, request.forecasting.seasonality)
-    history = train[target].to_numpy(dtype=float)
-    last_time = pd.Timestamp(train[time_col].iloc[-1])
-    full_history = np.concatenate([history, holdout[target].to_numpy(dtype=float)])
-    full_last_time = pd.Timestamp(holdout[time_col].iloc[-1])
+    y = series[target].to_numpy(dtype=float)
+    # The logged model forecasts the horizon after the whole series.
+    final_grid = ForecastGrid(
+        time_col,
+        freq,
+        pd.Timestamp(series[time_col].iloc[-1]),
+        request.forecasting.forecast_horizon,
+    )
     for kind in kinds:
-        model = BaselineModel(kind, history, last_time, freq, time_col, season)
+        params = {"season": season, "freq": freq, **window_params(windows)}
         try:
-            predicted = model.predict(None, holdout[[time_col]])
-        except (ValueError, np.linalg.LinAlgError):
+            folds = [
+                Fold(y[w.cutoff : w.end], baselines.forecast(kind, y[: w.cutoff], w.length, season))
+                for w in windows
+            ]
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            log.log_failed(kind, params, f"{type(exc).__name__}: {exc}")
             continue
-        metrics = compute_metrics(Task.FORECASTING, holdout[target].to_numpy(), predicted)
-        # The logged model forecasts after the whole series, holdout included.
-        final = BaselineModel(kind, full_history, full_last_time, freq, time_col, season)
-        log.log(kind, {"season": season, "freq": freq}, metrics, _constant(final))
+        metrics = aggregate([f.metrics(Task.FORECASTING) for f in folds])
+        final = BaselineForecaster(kind, y, final_grid, season)
+        log.log(kind, params, metrics, _constant(final))
+
+
+def window_params(windows: list[Window]) -> dict[str, Any]:
+    """The backtest a trial was scored on, as run params."""
+    steps = {a.cutoff - b.cutoff for a, b in itertools.pairwise(windows)}
+    return {
+        "backtest_windows": len(windows),
+        "backtest_step": min(steps) if steps else windows[0].length,
+    }
+
+
+#: Window 0 when the metric is given no windows: FLAML's own holdout, whatever its rows.
+FLAML_HOLDOUT = Window(0, 0, 0)
 
 
 class FlamlMetric:
@@ -165,6 +211,9 @@ class FlamlMetric:
         automl: Any,
         features: list[str],
         n_splits: int | None = None,
+        grid: ForecastGrid | None = None,
+        exogenous: pd.DataFrame | None = None,
+        windows: list[Window] | None = None,
     ):
         self.request = request
         self.n_splits = n_splits
@@ -173,7 +222,15 @@ class FlamlMetric:
         self.features = features
         self.goal = goal_of(request.metric, request.task)
         self.folds: dict[str, list[Fold]] = {}
-        #: Forecasting: train and holdout together, to refit the logged models on.
+        #: Trials that failed, by key, and how many of their folds have been seen.
+        self.failed: dict[str, int] = {}
+        #: Forecasting: the grid a trial's model is scored on, and the exogenous columns.
+        self.grid = grid
+        self.exogenous = exogenous
+        #: Forecasting: the backtest windows, latest first (FLAML's holdout is window 0).
+        self.windows = windows
+        #: Forecasting: the whole series (FLAML's dataset), for the earlier windows and to
+        #: refit the logged models on.
         self.full_series: Any = None
 
     def __call__(
@@ -190,14 +247,33 @@ class FlamlMetric:
         groups_val: Any = None,
         groups_train: Any = None,
     ) -> tuple[float, dict[str, float]]:
-        fold = self._predict(X_val, y_val, estimator, labels)
         params = dict(config or {})
         algorithm = algorithms.azure_name(self.request.task, self._learner(estimator))
-        if self.n_splits:
+        key = algorithm + repr(sorted(params.items()))
+        error = fit_error(estimator)
+        folds: list[Fold] | None = None
+        if error is None:
+            try:
+                folds = (
+                    self._backtest(X_val, estimator)
+                    if self.request.task is Task.FORECASTING
+                    else [self._predict(X_val, y_val, estimator, labels)]
+                )
+            except Exception as exc:  # the learner's own failure to fit or predict
+                error = f"{type(exc).__name__}: {exc}"
+        if folds is None:
+            return self._failed(key, algorithm, params, estimator, error or "no predictions")
+        fold = folds[0]
+        if self.request.task is Task.FORECASTING:
+            # Every window's metrics, and their mean as the trial's (and FLAML's loss).
+            metrics = aggregate([f.metrics(self.request.task) for f in folds])
+            loss = self._loss(metrics)
+            pooled = None
+            params.update(window_params(self.windows or [FLAML_HOLDOUT]))
+        elif self.n_splits:
             # Each fold returns its primary metric for FLAML's loss; the trial's canonical
             # metrics are computed once, on the pooled out-of-fold predictions.
             loss = self._loss(fold.metrics(self.request.task, names=(self.request.metric,)))
-            key = algorithm + repr(sorted(params.items()))
             folds = self.folds.setdefault(key, [])
             folds.append(fold)
             if len(folds) < self.n_splits:
@@ -217,6 +293,22 @@ class FlamlMetric:
         self.log.log(algorithm, params, metrics, lambda: self._model(estimator), predictions=pooled)
         return loss, {"pred_time": 0.0}
 
+    def _failed(
+        self, key: str, algorithm: str, params: dict[str, Any], estimator: Any, error: str
+    ) -> tuple[float, dict[str, float]]:
+        """Log a failed trial once (under cross-validation, at its first failing fold) and
+        answer FLAML an infinite loss, so the search moves on."""
+        self.folds.pop(key, None)
+        seen = self.failed.get(key, 0) + 1
+        if seen == 1:
+            params["learner"] = self._learner(estimator)
+            self.log.log_failed(algorithm, params, error)
+        if self.n_splits and seen < self.n_splits:
+            self.failed[key] = seen
+        else:
+            self.failed.pop(key, None)
+        return math.inf, {"pred_time": 0.0}
+
     def _loss(self, metrics: dict[str, float]) -> float:
         return as_loss(metrics.get(self.request.metric, math.nan), self.goal)
 
@@ -226,13 +318,30 @@ class FlamlMetric:
                 return str(name)
         return type(estimator).__name__
 
+    def _backtest(self, X_val: Any, estimator: Any) -> list[Fold]:
+        """The trial's forecasts on every window, latest first: FLAML's fit for window 0
+        (FLAML's holdout), a copy of the learner with the same configuration refitted on
+        the rows before each earlier window. Without windows, FLAML's holdout is the one
+        window. Raises the learner's error of any window."""
+        if self.full_series is None:
+            self.full_series = _joined(X_val)
+        folds = []
+        for window in self.windows or [FLAML_HOLDOUT]:
+            if window.index == 0:
+                model, data = estimator, X_val
+            else:
+                data = _window(self.full_series, window)
+                model = copy.deepcopy(estimator)
+                model.fit(data, period=window.length)
+                error = fit_error(model)
+                if error is not None:
+                    raise ValueError(f"backtest window {window.index}: {error}")
+            y_true = data.test_data[data.target_names[0]].to_numpy()
+            folds.append(Fold(y_true, np.asarray(model.predict(data), dtype=float).ravel()))
+        return folds
+
     def _predict(self, X_val: Any, y_val: Any, estimator: Any, labels: Any) -> Fold:
         task = self.request.task
-        if task is Task.FORECASTING:
-            if self.full_series is None:
-                self.full_series = _joined(X_val)
-            y_true = X_val.test_data[X_val.target_names[0]].to_numpy()
-            return Fold(y_true, np.asarray(estimator.predict(X_val)))
         y_pred = np.asarray(estimator.predict(X_val))
         if task is Task.CLASSIFICATION:
             proba = np.asarray(estimator.predict_proba(X_val))
@@ -243,10 +352,19 @@ class FlamlMetric:
             return Fold(np.asarray(y_val), y_pred, proba, list(classes))
         return Fold(np.asarray(y_val), y_pred)
 
-    def _model(self, estimator: Any) -> FlamlModel:
+    def _model(self, estimator: Any) -> FlamlModel | FlamlForecaster:
         state = self.automl._state
+        if self.grid is not None:
+            return FlamlForecaster(
+                unguarded(estimator),
+                state.task,
+                self.automl._transformer,
+                self.features,
+                self.grid,
+                self.exogenous,
+            )
         return FlamlModel(
-            copy.deepcopy(estimator),
+            unguarded(estimator),
             state.task,
             self.automl._transformer,
             self.automl._label_transformer,
@@ -296,26 +414,43 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
         assert request.forecasting is not None
         time_col = request.forecasting.time_column_name
         check_columns(frame, [time_col], "time")
-        train, holdout = split_series(request, frame)
-        freq = series_frequency(request, train[time_col])
-        run_baselines(request, log, chosen.baselines, train, holdout, freq)
-        features = [c for c in train.columns if c != target]
-        check_columns(holdout, features, "holdout")
+        if request.forecasting.time_series_id_column_names:
+            search_panel(request, log, chosen.learners, chosen.baselines, frame)
+            return log.winners()
+        series, windows = prepare_series(request, frame)
+        freq = series_frequency(request, series[time_col])
+        run_baselines(request, log, chosen.baselines, series, windows, freq)
+        features = [c for c in series.columns if c != target]
+        # FLAML searches with window 0 as its holdout; the metric scores the other windows.
+        latest = windows[0]
+        train, holdout = series.iloc[: latest.cutoff], series.iloc[latest.cutoff :]
         if chosen.learners:
-            metric = FlamlMetric(request, log, automl, features)
+            exogenous = [c for c in features if c != time_col]
+            metric = FlamlMetric(
+                request,
+                log,
+                automl,
+                features,
+                grid=scored_grid(request, series, latest, freq),
+                exogenous=series[exogenous] if exogenous else None,
+                windows=windows,
+            )
+            guard_learners(automl, "ts_forecast", chosen.learners)
             automl.fit(
                 X_train=train[features],
                 y_train=train[target],
                 X_val=holdout[features],
                 y_val=holdout[target],
                 task="ts_forecast",
-                period=len(holdout),
+                period=latest.length,
                 time_col=time_col,
                 estimator_list=list(chosen.learners),
                 metric=metric,
                 **settings,
             )
-            refit_forecasters(log, metric.full_series)
+            refit_forecasters(
+                log, metric.full_series, latest.length, pd.Timestamp(series[time_col].iloc[-1])
+            )
     else:
         split = split_tabular(request, frame)
         features = list(split.X_train.columns)
@@ -324,6 +459,7 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
             # Start LightGBM's search at LightGBM's own defaults, so the candidates always
             # include what a user gets with `LGBMClassifier()` by hand.
             settings["starting_points"] = {"lgbm": LIGHTGBM_DEFAULTS}
+        guard_learners(automl, request.task.value, chosen.learners)
         extra: dict[str, Any] = (
             {"eval_method": "cv", "n_splits": split.n_splits}
             if split.n_splits
@@ -360,16 +496,15 @@ def refit_tabular(log: TrialLog, automl: Any, X: pd.DataFrame, y: pd.Series) -> 
             model.refit_error = str(exc)[:300]
 
 
-def refit_forecasters(log: TrialLog, series: Any) -> None:
-    """Refit the leading FLAML forecasters on train + holdout, so they forecast after the
-    whole series; a model that cannot be refitted keeps its holdout fit."""
+def refit_forecasters(log: TrialLog, series: Any, period: int, series_end: pd.Timestamp) -> None:
+    """Refit the leading FLAML forecasters on train + holdout (``series``, ending at
+    ``series_end``), so their step 1 is the period after the whole series; a model that
+    cannot be refitted keeps its holdout fit, its steps counted from the end of training."""
     if series is None:
         return
-    for model in _flaml_models(log):
-        try:
-            model.estimator.fit(series)
-        except Exception as exc:  # any learner's own failure: keep the scored fit
-            model.refit_error = str(exc)[:300]
+    found = {id(model): model for _, model in log.winners() if isinstance(model, FlamlForecaster)}
+    for model in found.values():
+        model.refitted(series, period, series_end)
 
 
 def _flaml_models(log: TrialLog) -> list[FlamlModel]:
@@ -380,6 +515,21 @@ def _flaml_models(log: TrialLog) -> list[FlamlModel]:
             if isinstance(part, FlamlModel):
                 found.setdefault(id(part), part)
     return list(found.values())
+
+
+def _window(series: Any, window: Window) -> Any:
+    """FLAML's dataset of ``series`` (train part only) cut at ``window``: trained on the
+    rows before its cutoff, tested on its rows."""
+    from flaml.automl.time_series.ts_data import TimeSeriesDataset
+
+    rows = series.train_data
+    return TimeSeriesDataset(
+        rows.iloc[: window.cutoff].reset_index(drop=True),
+        time_col=series.time_col,
+        target_names=series.target_names,
+        time_idx=series.time_idx,
+        test_data=rows.iloc[window.cutoff : window.end].reset_index(drop=True),
+    )
 
 
 def _joined(dataset: Any) -> Any:

@@ -1,4 +1,8 @@
-"""Trial bookkeeping: one FINISHED MLflow child run per trial, and the models worth keeping.
+"""Trial bookkeeping: one MLflow child run per trial, and the models worth keeping.
+
+A scored trial is a FINISHED run with its metrics; a trial whose learner raised is a FAILED
+run without metrics, its error in the ``automl_service.error`` tag. Only scored trials can
+lead.
 
 The best trial by the primary metric and the best by the selection metric keep a model in
 memory; so does the best trial of each algorithm (up to ``keep_top`` of them), with its
@@ -118,6 +122,33 @@ class TrialLog:
                 self.leaders[objective.metric] = (record, built)
         if predictions is not None and model is not None:
             self._keep(record, predictions, lambda: built if built is not None else model())
+        self.records.append(record)
+        return record
+
+    def log_failed(self, algorithm: str, params: Mapping[str, Any], error: str) -> RunRecord:
+        """One FAILED child run carrying ``error`` (a tag, first 500 characters); blocking;
+        MLflow errors propagate. It never leads."""
+        number = len(self.records)
+        text = " ".join(error.split())[:500] or "failed"
+        tags = {
+            PARENT_TAG: self.parent_run_id,
+            "mlflow.runName": f"{self.job_name}_{number}",
+            "algorithm": algorithm,
+            TRIAL_TAG: str(number),
+            ATTEMPT_TAG: str(self.attempt),
+            ERROR_TAG: text,
+        }
+        start = int(time.time() * 1000)
+        run = self.client.create_run(self.experiment_id, start_time=start, tags=tags)
+        run_id = run.info.run_id
+        str_params = {k: _param(v) for k, v in params.items()}
+        if str_params:
+            self.client.log_batch(
+                run_id, params=[Param(k, v) for k, v in str_params.items()], metrics=[], tags=[]
+            )
+        now = int(time.time() * 1000)
+        self.client.set_terminated(run_id, RunStatus.FAILED, end_time=now)
+        record = RunRecord(run_id, RunStatus.FAILED, {}, tags, str_params, start, now)
         self.records.append(record)
         return record
 
