@@ -6,6 +6,7 @@ is a PermanentError (a missing file or an unknown sample never heals by retrying
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from pathlib import Path
 from typing import Final
@@ -103,8 +104,23 @@ _LOADERS: Final[dict[str, tuple[str, Callable[[], pd.DataFrame]]]] = {
 #: Sample name -> short description.
 SAMPLES: Final[dict[str, str]] = {name: desc for name, (desc, _) in _LOADERS.items()}
 
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """A CSV file; a header naming a column twice is refused (pandas would rename the
+    copy ``name.1`` and a model could train on the target's own copy)."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        header = next(csv.reader(handle), [])
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise PermanentError(
+            f"{path} names column(s) {', '.join(map(repr, repeated))} more than once; "
+            "rename or drop the copies"
+        )
+    return pd.read_csv(path)
+
+
 _READERS: Final[dict[str, Callable[[Path], pd.DataFrame]]] = {
-    ".csv": pd.read_csv,
+    ".csv": _read_csv,
     ".parquet": pd.read_parquet,
     ".pq": pd.read_parquet,
 }

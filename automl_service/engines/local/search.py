@@ -33,6 +33,7 @@ from .horizon import ForecastGrid
 from .model import FlamlModel
 from .panel_search import search_panel
 from .predictions import Fold
+from .table_checks import check_trainable
 from .trials import TrialLog
 
 SEED = 42
@@ -392,6 +393,7 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
     frame = load_table(request.training_data)
     target = request.target_column_name
     check_columns(frame, [target], "target")
+    check_trainable(frame, target, request.task)
     chosen = algorithms.plan(
         request.task, request.training.allowed_algorithms, request.training.blocked_algorithms
     )
