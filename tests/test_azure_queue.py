@@ -325,6 +325,21 @@ class TestQueue:
         with pytest.raises(ConfigurationError, match="QueueNotFound"):
             q.receive(1, 30)
 
+    def test_a_queue_that_disappears_is_created_again(
+        self, azurite: Azurite, service: QueueServiceClient, queue_name: str
+    ) -> None:
+        """With create_queues on, a queue deleted under a running worker costs one
+        transient error; the next call creates it again and the queue works."""
+        q = make_queue(azurite.port, queue_name)
+        q.send("first")
+        service.delete_queue(queue_name)
+        with pytest.raises(TransientError, match="creating it again"):
+            q.receive(1, 30)
+        assert q.receive(1, 30) == []
+        q.send("second")
+        [message] = q.receive(1, 30)
+        assert message.body == "second"
+
     def test_wrong_key_is_configuration_error(self, azurite: Azurite, queue_name: str) -> None:
         """A refused credential raises ConfigurationError at once, without retries."""
         bad = base64.b64encode(b"not the key" * 4).decode()

@@ -22,7 +22,13 @@ from azure.core.exceptions import AzureError, ClientAuthenticationError, Resourc
 from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 
 from ..azure_retry import STORAGE, RetryPolicy, call_with_retry, describe, error_code
-from ..errors import ConfigurationError, InvalidRequest, PermanentError, StaleReceipt
+from ..errors import (
+    ConfigurationError,
+    InvalidRequest,
+    PermanentError,
+    StaleReceipt,
+    TransientError,
+)
 from ..logs import get_logger
 from ..settings import Settings
 from .base import Message
@@ -133,6 +139,11 @@ class _Queues:
         try:
             return call_with_retry(what, fn, self.policy)
         except AzureError as exc:
+            if self.create and error_code(exc) == "QueueNotFound":
+                # A queue that disappeared (deleted, storage emulator restarted) is created
+                # again on the next call, as it was at the first one.
+                self._ensured.clear()
+                raise TransientError(f"{what}: the queue is gone; creating it again") from exc
             raise permanent(what, exc) from exc
 
 
