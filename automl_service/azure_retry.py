@@ -15,7 +15,8 @@ Promises:
   server's Retry-After, when it gave one), which no enclosing call retries again;
 * a service error (``AutoMLServiceError``) raised by the call passes through unchanged;
 * ``call_with_retry`` lets any other error through as it is, for the caller to map;
-  ``call`` turns it into ``PermanentError`` with the service's own message.
+  ``call`` turns an error Azure reports (``AzureError``) into ``PermanentError`` with
+  the service's own message and lets any other (a fault of ours) through as it is.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any, TypeVar
 
 import requests
 from azure.core.exceptions import (
+    AzureError,
     ClientAuthenticationError,
     HttpResponseError,
     ResourceNotFoundError,
@@ -264,15 +266,16 @@ def call(
     """``fn(*args, **kwargs)``, retried on transient failures under ``policy`` (default
     ``WORKSPACE``).
 
-    Raises TransientError when retrying is over, PermanentError at once for anything
-    else. Errors the caller must see as they are (``ResourceNotFoundError`` on a lookup)
-    are let through by catching them inside ``fn``.
+    Raises TransientError when retrying is over, and PermanentError at once for any other
+    error Azure or its SDK reports (an ``AzureError``: a refused request, a validation
+    error). Any other exception is raised as it is: it is a fault of the service's own,
+    which the worker's settle policy logs with its traceback and retries. Errors the
+    caller must see as they are (``ResourceNotFoundError`` on a lookup) are let through by
+    catching them inside ``fn``.
     """
     try:
         return call_with_retry(what, lambda: fn(*args, **kwargs), policy or WORKSPACE)
-    except AutoMLServiceError:
-        raise
-    except Exception as exc:
+    except AzureError as exc:
         raise PermanentError(f"{what}: {describe(exc)}") from exc
 
 

@@ -118,6 +118,22 @@ def test_other_errors_pass_through_or_become_permanent() -> None:
         call("op", lambda: (_ for _ in ()).throw(_error(400)), policy=FAST)
 
 
+def test_a_fault_of_ours_inside_a_call_is_not_called_permanent() -> None:
+    """An exception that is not Azure's (a bug of the service's) reaches the worker as it
+    is, for the settle policy to log with its traceback and retry, instead of failing the
+    request for good."""
+    calls = 0
+
+    def buggy() -> None:
+        nonlocal calls
+        calls += 1
+        raise KeyError("properties")
+
+    with pytest.raises(KeyError):
+        call("op", buggy, policy=FAST)
+    assert calls == 1
+
+
 def test_nested_calls_do_not_multiply_attempts() -> None:
     """A call whose inner call already spent its retries is not retried again."""
     calls: list[int] = []

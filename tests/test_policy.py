@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from automl_service.errors import InvalidRequest
 from automl_service.policy import enforce
@@ -164,3 +166,43 @@ def test_submit_applies_the_policy_before_the_queue(tmp_path: Path) -> None:
     sent = parse_request(message.body)
     assert (sent.id, sent.limits.timeout_seconds) == ("capped", 900)
     assert sent.training_data == str(tmp_path / "data" / "t.csv")
+
+
+CAPS = PolicySettings(
+    max_timeout_seconds=600, max_trials=50, max_trial_timeout_seconds=60, max_concurrent_trials=2
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {
+            "task": st.just("regression"),
+            "training_data": st.sampled_from(["sample:diabetes", "data.csv", "file:///x.csv"]),
+            "target_column_name": st.just("target"),
+            "limits": st.fixed_dictionaries(
+                {},
+                optional={
+                    "timeout_seconds": st.integers(-5, 10**6),
+                    "max_trials": st.integers(-5, 20_000),
+                    "trial_timeout_seconds": st.integers(-5, 10**5),
+                    "max_concurrent_trials": st.integers(-5, 100),
+                },
+            ),
+        }
+    ),
+    st.booleans(),
+)
+def test_any_request_meets_every_cap_or_is_refused(data: dict[str, Any], clamp: bool) -> None:
+    """Whatever limits a body asks for, parsing and the policy together either give a
+    request within every cap or refuse it with a reason."""
+    policy = CAPS.model_copy(update={"clamp_limits": clamp})
+    try:
+        applied = enforce(parse_request(json.dumps(data)), policy)
+    except InvalidRequest as exc:
+        assert str(exc)
+        return
+    limits = applied.request.limits
+    assert limits.timeout_seconds <= 600 and limits.max_concurrent_trials <= 2
+    assert limits.max_trials is None or limits.max_trials <= 50
+    assert limits.trial_timeout_seconds is None or limits.trial_timeout_seconds <= 60
