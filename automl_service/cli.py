@@ -196,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AutoMLServiceError as exc:
         print(f"error: {scrub(str(exc), secrets)}", file=sys.stderr)
         return EXIT_FAILED
+    except BrokenPipeError:  # the reader went away (`status | head`): nothing to report
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except OSError as exc:  # e.g. the data folder or queue file cannot be created
         print(f"error: unreachable: {scrub(str(exc), secrets)}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -269,10 +273,13 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
             print(json.dumps([r.model_dump(mode="json") for r in recent], indent=2))
         else:
             print(result_table(recent))
+            # A user in another folder would otherwise read an empty new store silently.
+            print(f"(results in {settings.local.data_dir.resolve()})", file=sys.stderr)
         return EXIT_OK
     result = results.get(args.request_id)
     if result is None:
-        print(f"error: no request {args.request_id!r}", file=sys.stderr)
+        where = settings.local.data_dir.resolve()
+        print(f"error: no request {args.request_id!r} in {where}", file=sys.stderr)
         return EXIT_USAGE
     _print_result(result, as_json=args.json)
     return EXIT_OK

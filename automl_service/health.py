@@ -253,6 +253,13 @@ def check_health(url: str, timeout: float) -> int:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     try:
         with opener.open(url, timeout=timeout) as response:
-            return 0 if response.status == HTTPStatus.OK else 1
-    except (urllib.error.URLError, OSError, ValueError):
+            healthy = response.status == HTTPStatus.OK
+            print(f"{'healthy' if healthy else 'unhealthy'}: {url} answered {response.status}")
+            return 0 if healthy else 1
+    except urllib.error.HTTPError as exc:
+        print(f"unhealthy: {url} answered {exc.code}")
+        return 1
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        print(f"unhealthy: no answer from {url} ({reason})")
         return 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -185,7 +186,18 @@ class AutoMLRequest(_Strict):
 
     @property
     def model_name(self) -> str:
-        return self.registration.model_name or f"{self.experiment_name}-{self.task.value}"
+        """The registered model's name: as given, or from the experiment, the data's name
+        and the target (``automl-service-churn-churned``), so that unrelated requests do
+        not become versions of one model."""
+        if self.registration.model_name:
+            return self.registration.model_name
+        stem = re.split(r"[/:\\]", self.training_data.rstrip("/"))[-1].split(".")[0]
+        name = f"{self.experiment_name}-{_slug(stem)}-{_slug(self.target_column_name)}"
+        return name[:255]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-")[:60] or "data"
 
 
 def content_id(request: AutoMLRequest) -> str:

@@ -293,7 +293,8 @@ class Worker:
             self.queue.dead_letter(message, dead_letter)
         counter = {RequestState.SUCCEEDED: "succeeded", RequestState.POISONED: "poisoned"}
         self.stats.count(counter.get(result.state, "failed"))
-        log.info("worker.request_ended", state=result.state.value, error=result.error)
+        ended = log.info if result.state is RequestState.SUCCEEDED else log.warning
+        ended("worker.request_ended", state=result.state.value, error=result.error)
 
     def _unpublished(self, message: Message, exc: Exception) -> None:
         reason = f"could not record or publish the outcome: {type(exc).__name__}: {exc}"

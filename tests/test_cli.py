@@ -119,3 +119,40 @@ def test_drain_on_an_empty_queue_exits_0(tmp_path: Path) -> None:
     """A scheduled run with nothing to do ends at once with exit code 0."""
     done = cli(tmp_path, "drain")
     assert done.returncode == 0, done.stderr
+
+
+def test_status_piped_into_head_exits_quietly(tmp_path: Path) -> None:
+    """`status | head -1` ends with exit 0 and no "Broken pipe" error."""
+    from automl_service.result_store import SqliteResultStore
+    from automl_service.results import RequestResult, RequestState
+
+    store = SqliteResultStore(tmp_path / "data" / "results.db")
+    for index in range(3000):
+        store.put(RequestResult(request_id=f"r-{index}", state=RequestState.SUCCEEDED))
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTOML_SERVICE_")}
+    environ["AUTOML_SERVICE_LOCAL__DATA_DIR"] = str(tmp_path / "data")
+    done = subprocess.run(
+        [
+            "bash",
+            "-c",
+            f"set -o pipefail; {sys.executable} -m automl_service status --limit 3000 | head -1",
+        ],
+        capture_output=True,
+        text=True,
+        env=environ,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Broken pipe" not in done.stderr and "unreachable" not in done.stderr
+
+
+def test_status_and_health_say_where_they_looked(tmp_path: Path) -> None:
+    """`status` names the data folder it read; `health` says what it found."""
+    listed = cli(tmp_path, "status")
+    assert listed.returncode == 0
+    assert f"results in {tmp_path / 'data'}" in listed.stderr
+    missing = cli(tmp_path, "status", "nope")
+    assert missing.returncode == 2 and str(tmp_path / "data") in missing.stderr
+    unhealthy = cli(tmp_path, "health", "--url", "http://127.0.0.1:9", "--timeout", "2")
+    assert unhealthy.returncode == 1
+    assert "unhealthy: no answer from http://127.0.0.1:9/healthz" in unhealthy.stdout

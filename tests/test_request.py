@@ -184,3 +184,16 @@ def test_request_shaped_json_parses_or_is_refused(data: dict[str, object]) -> No
     """Bodies that look like requests, with any values in their fields, parse into a
     request within the schema's caps or are refused with a reason."""
     _parses_or_refuses(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("data", "target", "name"),
+    [
+        ("sample:iris", "target", "automl-service-iris-target"),
+        ("/srv/data/churn.csv", "is churned", "automl-service-churn-is_churned"),
+        ("azureml://datastores/t/paths/sales.parquet", "units", "automl-service-sales-units"),
+    ],
+)
+def test_unnamed_models_are_named_by_data_and_target(data: str, target: str, name: str) -> None:
+    """Without registration.model_name, unrelated requests get models of their own."""
+    assert parse(body(training_data=data, target_column_name=target)).model_name == name
