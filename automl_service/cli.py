@@ -232,16 +232,23 @@ def cmd_drain(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     from .backends import build_policy, build_queue, build_results
+    from .fingerprint import data_fingerprint, stamped
 
     raw = sys.stdin.buffer.read() if args.file == "-" else _read_file(args.file)
     applied = build_policy(settings)(parse_request(raw))
     for change in applied.changes:
         print(f"note: {change}", file=sys.stderr)
-    request = applied.request
-    # As it will run: its id, and local paths made absolute from here.
+    # As it will run: local paths made absolute from here, the data's fingerprint, and
+    # so the id the worker will know it by.
+    request = stamped(applied.request, data_fingerprint(applied.request))
     text = request.model_dump_json(exclude_defaults=True)
     results = build_results(settings)
     existing = results.get(request.id)
+    if existing is not None and existing.digest not in (None, request.digest):
+        raise InvalidRequest(
+            f"request id {request.id!r} was sent before with other settings or other data; "
+            "send this one with a new request_id, or without one"
+        )
     build_queue(settings).send(text)
     if existing is None:
         results.put(
@@ -250,6 +257,8 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
                 state=RequestState.RECEIVED,
                 task=request.task.value,
                 job_name=request.job_name,
+                digest=request.digest,
+                data_fingerprint=request.data_fingerprint,
             )
         )
     if args.json:
@@ -360,6 +369,7 @@ def _run_worker(
     ConfigurationError (exit 2) when the worker's health port cannot be bound.
     """
     from .backends import build_backend, build_policy, build_queue, build_results, build_sink
+    from .fingerprint import data_fingerprint
     from .stats import WorkerStats
     from .worker import Worker
 
@@ -376,6 +386,7 @@ def _run_worker(
         stats,
         build_sink(settings),
         policy=build_policy(settings),
+        fingerprint=data_fingerprint,
     )
     server = _start_health(settings, stats, queue, backend, results, drain=drain)
     if server is not None:

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from .backends import build_backend, build_policy, build_queue, build_results
+from .fingerprint import data_fingerprint
 from .render import result_summary
 from .request import parse_request
 from .results import RequestState
@@ -71,6 +72,7 @@ def run_demo(settings: Settings, *, budget_seconds: int, as_json: bool) -> int:
         settings.worker,
         WorkerStats(),
         policy=build_policy(settings),
+        fingerprint=data_fingerprint,
     )
     ids = []
     for body in demo_requests(budget_seconds):

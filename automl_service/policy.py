@@ -43,15 +43,16 @@ def enforce(
 ) -> Applied:
     """``request`` checked against ``policy``; raises InvalidRequest naming the first
     rule it breaks. Relative local paths come back absolute (against ``cwd``), so the
-    trainer, whatever its working directory, reads the file that was meant. The request
-    keeps its id whatever changes."""
+    trainer, whatever its working directory, reads the file that was meant. A request
+    without ``request_id`` takes its id from the content as it will run, which applying
+    the same policy again does not change."""
     changes: list[str] = []
     limits = _limits(request, policy, changes)
     data = _data(request, policy, cwd or Path.cwd())
     _compute(request, policy)
     _deployment(request, policy, instance_types, max_instance_count)
     _reply_to(request, policy)
-    update: dict[str, Any] = {"request_id": request.id}
+    update: dict[str, Any] = {}
     if limits is not None:
         update["limits"] = limits
     if data.get("training_data") is not None:
@@ -97,18 +98,25 @@ def _data(request: AutoMLRequest, policy: PolicySettings, cwd: Path) -> dict[str
     }
 
 
+def local_path(ref: str) -> Path | None:
+    """The local file a data reference names (a plain path or ``file://``), or None for a
+    bundled sample or a remote URI."""
+    if ref.startswith(SAMPLE_PREFIX):
+        return None
+    parsed = urlparse(ref)
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path))
+    if len(parsed.scheme) > 1:
+        return None
+    return Path(os.path.expanduser(ref))
+
+
 def _data_ref(field: str, ref: str, policy: PolicySettings, cwd: Path) -> str | None:
     """The reference as it will be read (an absolute path for local files), or None when
     it stays as it is."""
     if ref.startswith(SAMPLE_PREFIX):
         return None
-    parsed = urlparse(ref)
-    if parsed.scheme == "file":
-        path: Path | None = Path(unquote(parsed.path))
-    elif len(parsed.scheme) > 1:
-        path = None
-    else:
-        path = Path(os.path.expanduser(ref))
+    path = local_path(ref)
     if path is None:  # a remote URI: the backend reads it
         prefixes = policy.allowed_data_prefixes
         if prefixes and not any(ref.startswith(prefix) for prefix in prefixes):

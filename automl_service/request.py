@@ -134,6 +134,8 @@ class AutoMLRequest(_Strict):
     deployment: Deployment | None = None
     reply_to: str | None = Field(None, pattern=r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?$")
     tags: dict[str, str] = Field(default_factory=dict)
+    #: Set by ``submit`` (or the worker) from the data's content: see ``fingerprint.py``.
+    data_fingerprint: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{32}$")
 
     @model_validator(mode="after")
     def _consistent(self) -> AutoMLRequest:
@@ -157,6 +159,17 @@ class AutoMLRequest(_Strict):
     def id(self) -> str:
         """The request id, given or derived from the content."""
         return self.request_id or content_id(self)
+
+    def data_refs(self) -> list[str]:
+        """The data this request reads: training, then validation and test, when given."""
+        refs = [self.training_data, self.validation.validation_data, self.validation.test_data]
+        return [ref for ref in refs if ref is not None]
+
+    @property
+    def digest(self) -> str:
+        """A digest of everything but ``request_id``: the same for a redelivered message,
+        different when the content or the data's fingerprint changed."""
+        return content_id(self).removeprefix("req-")
 
     @property
     def metric(self) -> str:

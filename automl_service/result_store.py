@@ -6,6 +6,7 @@ indexed ``state`` and ``updated_at`` columns, so listings never parse more than 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from .queues.sqlite import ensure_schema, transaction
@@ -20,6 +21,11 @@ CREATE TABLE IF NOT EXISTS request_results (
 );
 CREATE INDEX IF NOT EXISTS request_results_state ON request_results (state, updated_at);
 CREATE INDEX IF NOT EXISTS request_results_updated ON request_results (updated_at);
+CREATE TABLE IF NOT EXISTS message_fingerprints (
+    message_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    recorded_at REAL NOT NULL
+);
 """
 
 
@@ -71,6 +77,22 @@ class SqliteResultStore:
         with transaction(self.path) as conn:
             rows = conn.execute(query, (*args, limit)).fetchall()
         return [RequestResult.model_validate_json(row[0]) for row in rows]
+
+    def pin_fingerprint(self, message_id: str, fingerprint: str) -> str:
+        """The data fingerprint first recorded for ``message_id``, recording ``fingerprint``
+        if none was: a message redelivered after its file changed stays the request it
+        was when first received."""
+        with transaction(self.path, immediate=True) as conn:
+            conn.execute(
+                "INSERT INTO message_fingerprints (message_id, fingerprint, recorded_at)"
+                " VALUES (?, ?, ?) ON CONFLICT (message_id) DO NOTHING",
+                (message_id, fingerprint, time.time()),
+            )
+            row = conn.execute(
+                "SELECT fingerprint FROM message_fingerprints WHERE message_id = ?",
+                (message_id,),
+            ).fetchone()
+        return str(row[0])
 
     def counts(self) -> dict[RequestState, int]:
         """How many requests are in each state."""

@@ -49,6 +49,10 @@ class RequestResult(BaseModel):
     scoring_uri: str | None = None
     deployment_note: str | None = None
     error: str | None = None
+    #: The training data's fingerprint and a digest of the request's whole content: a
+    #: request id sent again with another digest is refused.
+    data_fingerprint: str | None = None
+    digest: str | None = None
     #: What the operator's policy changed in the request (e.g. a lowered time limit).
     policy_changes: list[str] = Field(default_factory=list)
     attempts: int = 0
@@ -66,3 +70,8 @@ class ResultStore(Protocol):
     def get(self, request_id: str) -> RequestResult | None: ...
 
     def recent(self, limit: int = 20) -> list[RequestResult]: ...
+
+    def pin_fingerprint(self, message_id: str, fingerprint: str) -> str:
+        """The data fingerprint first recorded for ``message_id`` (recording this one if
+        none was)."""
+        ...

@@ -24,3 +24,5 @@ GOAL_TAG: Final = "automl_service.goal"
 #: The parent run's tag naming the engine's own best child (the name Azure AutoML uses;
 #: the local trainer writes the same one).
 BEST_CHILD_TAG: Final = "automl_best_child_run_id"
+#: The fingerprint of the data a request trained on (lineage), where it read local files.
+DATA_TAG: Final = "automl_service.data_fingerprint"

@@ -30,6 +30,7 @@ from .errors import (
     TransientError,
 )
 from .exit_codes import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from .fingerprint import stamped
 from .logs import get_logger
 from .policy import Applied
 from .queues.base import Message, Queue, ResultSink
@@ -70,6 +71,7 @@ class Worker:
         stats: WorkerStats | None = None,
         sink: ResultSink | None = None,
         policy: Callable[[AutoMLRequest], Applied] | None = None,
+        fingerprint: Callable[[AutoMLRequest], str | None] | None = None,
     ) -> None:
         self.queue = queue
         self.backend = backend
@@ -79,6 +81,9 @@ class Worker:
         self.sink = sink
         #: The operator's policy, applied to every request received (``policy.enforce``).
         self.policy = policy
+        #: The data fingerprint of a request (``fingerprint.data_fingerprint``), for
+        #: messages that do not carry one; None leaves requests as they are.
+        self.fingerprint = fingerprint
         #: Set when the worker must stop (settings it cannot work with): the exit code.
         self.stop_code: int | None = None
 
@@ -157,14 +162,13 @@ class Worker:
         """Advance the message's request, then carry out what ``settle.decide`` says."""
         self.stats.count("received")
         try:
-            changes: tuple[str, ...] = ()
             try:
-                request = parse_request(message.body)
-                if self.policy is not None:
-                    applied = self.policy(request)
-                    request, changes = applied.request, applied.changes
+                request, changes = self._admit(message)
             except InvalidRequest as exc:
                 self._poison_invalid(message, str(exc))
+                return
+            except Exception as exc:  # the result store, where fingerprints are pinned
+                self._not_admitted(message, exc)
                 return
             with structlog.contextvars.bound_contextvars(
                 request_id=request.id, job_name=request.job_name, step="settle"
@@ -178,6 +182,41 @@ class Worker:
             # Another receiver holds the message now; the request's steps are idempotent,
             # so letting go loses nothing.
             log.warning("worker.message_taken", error=str(exc))
+
+    def _admit(self, message: Message) -> tuple[AutoMLRequest, tuple[str, ...]]:
+        """The request as it will run: parsed, under the operator's policy, carrying its
+        data's fingerprint (the one first seen for this message). Raises InvalidRequest."""
+        request = parse_request(message.body)
+        changes: tuple[str, ...] = ()
+        if self.policy is not None:
+            applied = self.policy(request)
+            request, changes = applied.request, applied.changes
+        if self.fingerprint is not None and request.data_fingerprint is None:
+            found = self.fingerprint(request)
+            if found is not None:
+                pinned = self.results.pin_fingerprint(message.message_id, found)
+                request = stamped(request, pinned)
+        return request, changes
+
+    def _not_admitted(self, message: Message, exc: Exception) -> None:
+        decision = decide(
+            classify(exc),
+            dequeue_count=message.dequeue_count,
+            failures=message.failures,
+            settings=self.settings,
+        )
+        reason = f"{type(exc).__name__}: {exc}"
+        self.stats.count("errors")
+        if decision.action is Action.RETRY:
+            log.warning("worker.admit_failed", error=reason, retry_in=round(decision.delay, 1))
+            self.queue.hide(message, decision.delay, failed=True)
+        elif decision.action is Action.STOP:
+            log.error("worker.misconfigured", error=reason)
+            self.stop_code = EXIT_USAGE
+            self.queue.hide(message, 0)
+        else:
+            log.error("worker.admit_gave_up", error=reason)
+            self.queue.dead_letter(message, f"could not be admitted: {reason}")
 
     def _settle(
         self, message: Message, request: AutoMLRequest, changes: tuple[str, ...] = ()
@@ -256,11 +295,24 @@ class Worker:
             raise AssertionError(f"no handling for {action} after {outcome}")
 
     def _current(self, request: AutoMLRequest, message: Message) -> RequestResult:
+        """The request's result so far. Raises InvalidRequest when its id was used before
+        for other content or data: one id names one request."""
         existing = self.results.get(request.id)
+        if existing is not None and existing.digest not in (None, request.digest):
+            raise InvalidRequest(
+                f"request id {request.id!r} was sent before with other settings or other "
+                "data; send this one with a new request_id, or without one to have an id "
+                "derived from its content and data"
+            )
         base = existing or RequestResult(
             request_id=request.id, state=RequestState.RECEIVED, task=request.task.value
         )
-        return base.merged(attempts=message.failures, job_name=request.job_name)
+        return base.merged(
+            attempts=message.failures,
+            job_name=request.job_name,
+            digest=request.digest,
+            data_fingerprint=request.data_fingerprint,
+        )
 
     def _latest(self, request: AutoMLRequest, fallback: RequestResult) -> RequestResult:
         try:

@@ -156,3 +156,26 @@ def test_status_and_health_say_where_they_looked(tmp_path: Path) -> None:
     unhealthy = cli(tmp_path, "health", "--url", "http://127.0.0.1:9", "--timeout", "2")
     assert unhealthy.returncode == 1
     assert "unhealthy: no answer from http://127.0.0.1:9/healthz" in unhealthy.stdout
+
+
+def test_submit_gives_new_data_a_new_id(tmp_path: Path) -> None:
+    """`submit` of the same file names the same request while the data is unchanged, and
+    a new one once the data changed; a fixed id re-sent with other settings is refused."""
+    data = tmp_path / "monthly.csv"
+    data.write_text("x,y\n1,0\n2,1\n")
+    request = tmp_path / "r.json"
+    body = {"task": "classification", "training_data": str(data), "target_column_name": "y"}
+    request.write_text(json.dumps(body))
+    first = cli(tmp_path, "submit", str(request)).stdout.strip()
+    again = cli(tmp_path, "submit", str(request)).stdout.strip()
+    data.write_text("x,y\n1,0\n2,1\n3,1\n")
+    changed = cli(tmp_path, "submit", str(request)).stdout.strip()
+    assert first == again and first.startswith("req-")
+    assert changed != first and changed.startswith("req-")
+
+    request.write_text(json.dumps({**body, "request_id": "fixed"}))
+    assert cli(tmp_path, "submit", str(request)).returncode == 0
+    request.write_text(json.dumps({**body, "request_id": "fixed", "limits": {"max_trials": 3}}))
+    refused = cli(tmp_path, "submit", str(request))
+    assert refused.returncode == 2
+    assert "'fixed' was sent before with other settings or other data" in refused.stderr

@@ -51,15 +51,19 @@ def test_limits_over_a_cap_are_refused_naming_the_cap(
         enforce(request(limits=limits), PolicySettings(**policy))
 
 
-def test_clamping_lowers_limits_records_it_and_keeps_the_id() -> None:
-    """With clamp_limits the request runs at the caps, says what changed, and is still
-    the same request (same id, so a redelivery is recognised)."""
+def test_clamping_lowers_limits_records_it_and_is_stable() -> None:
+    """With clamp_limits the request runs at the caps and says what changed; applying the
+    policy again (a redelivery, or the worker after `submit`) changes nothing more, so
+    the request keeps one id."""
+    policy = PolicySettings(max_timeout_seconds=600, clamp_limits=True)
     original = request(limits={"timeout_seconds": 7200, "max_trials": 50})
-    applied = enforce(original, PolicySettings(max_timeout_seconds=600, clamp_limits=True))
+    applied = enforce(original, policy)
     assert applied.request.limits.timeout_seconds == 600
     assert applied.request.limits.max_trials == 50
     assert applied.changes == ("limits.timeout_seconds lowered from 7200 to 600 (policy)",)
-    assert applied.request.id == original.id
+    again = enforce(applied.request, policy)
+    assert again.changes == () and again.request.id == applied.request.id
+    assert enforce(original, policy).request.id == applied.request.id
 
 
 def test_within_the_caps_nothing_changes() -> None:

@@ -16,7 +16,14 @@ from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest
 from automl_service.runs import RunRecord
 from automl_service.selection import Selection, select_best
-from automl_service.tags import JOB_TAG, METRIC_TAG, METRIC_VALUE_TAG, REQUEST_TAG, RUN_TAG
+from automl_service.tags import (
+    DATA_TAG,
+    JOB_TAG,
+    METRIC_TAG,
+    METRIC_VALUE_TAG,
+    REQUEST_TAG,
+    RUN_TAG,
+)
 
 if TYPE_CHECKING:
     from fixtures_mlflow_store import MlflowStore
@@ -51,7 +58,9 @@ def test_register_tags_and_loads(mlflow_store: MlflowStore) -> None:
     """A registered version carries every lineage tag and its source loads and predicts."""
     registry: Registry = MlflowRegistry(mlflow_store.uri)
     run_id = mlflow_store.run_with_model()
-    request = make_request(tags={"team": "risk"})
+    request = make_request(tags={"team": "risk"}).model_copy(
+        update={"data_fingerprint": "sha256:" + "ab" * 16}
+    )
     version = registry.register(request, winner(run_id, 0.875))
     assert version.created
     assert (version.name, version.version, version.run_id) == (request.model_name, "1", run_id)
@@ -62,6 +71,7 @@ def test_register_tags_and_loads(mlflow_store: MlflowStore) -> None:
     assert tags[METRIC_TAG] == "accuracy"
     assert float(tags[METRIC_VALUE_TAG]) == 0.875
     assert tags["team"] == "risk"
+    assert tags[DATA_TAG] == "sha256:" + "ab" * 16
     model = mlflow.pyfunc.load_model(version.source)
     assert list(model.predict(pd.DataFrame({"x": [0.0, 3.0]}))) == [0, 1]
 

@@ -28,6 +28,7 @@ CORE = (
     "settle",
     "exit_codes",
     "policy",
+    "fingerprint",
 )
 
 #: The backends' adapters, inside the package.

@@ -9,7 +9,7 @@ from ...logs import get_logger
 from ...request import AutoMLRequest
 from ...runs import ModelVersion
 from ...selection import Selection
-from ...tags import GOAL_TAG, JOB_TAG, METRIC_TAG, METRIC_VALUE_TAG, REQUEST_TAG, RUN_TAG
+from ...tags import DATA_TAG, GOAL_TAG, JOB_TAG, METRIC_TAG, METRIC_VALUE_TAG, REQUEST_TAG, RUN_TAG
 
 log = get_logger(__name__)
 
@@ -21,7 +21,7 @@ def model_path(run_id: str) -> str:
 
 def model_tags(request: AutoMLRequest, selection: Selection) -> dict[str, str]:
     """The request's registration tags plus the lineage the service relies on."""
-    return {
+    tags = {
         **request.registration.tags,
         REQUEST_TAG: request.id,
         JOB_TAG: request.job_name,
@@ -30,6 +30,9 @@ def model_tags(request: AutoMLRequest, selection: Selection) -> dict[str, str]:
         METRIC_VALUE_TAG: repr(selection.value),
         GOAL_TAG: selection.goal.value,
     }
+    if request.data_fingerprint:
+        tags[DATA_TAG] = request.data_fingerprint
+    return tags
 
 
 class AzureRegistry:

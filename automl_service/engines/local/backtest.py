@@ -9,8 +9,10 @@ mean over windows, each window's value logged beside them as ``<metric>_window_<
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -99,3 +101,12 @@ def aggregate(per_window: Sequence[Mapping[str, float]]) -> dict[str, float]:
         for name, value in sorted(metrics.items()):
             out[window_metric(name, index)] = float(value)
     return out
+
+
+def window_params(windows: list[Window]) -> dict[str, Any]:
+    """The backtest a trial was scored on, as run params."""
+    steps = {a.cutoff - b.cutoff for a, b in itertools.pairwise(windows)}
+    return {
+        "backtest_windows": len(windows),
+        "backtest_step": min(steps) if steps else windows[0].length,
+    }

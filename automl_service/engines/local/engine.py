@@ -19,7 +19,7 @@ from ...rest_tracking import scan_tracking_store
 from ...runs import RunRecord, RunStatus
 from ...scan import scan_child_runs
 from ...settings import LocalSettings
-from ...tags import BEST_CHILD_TAG, JOB_TAG, REQUEST_TAG
+from ...tags import BEST_CHILD_TAG, DATA_TAG, JOB_TAG, REQUEST_TAG
 from ..base import JobState, JobStatus
 from .layout import JobDir, TrainerConfig, open_private, write_atomic
 from .locks import free_slot_exists, is_locked, locked, pid_alive
@@ -139,6 +139,7 @@ class LocalEngine:
                     REQUEST_TAG: request.id,
                     TASK_TAG: request.task.value,
                     "automl_service.primary_metric": request.metric,
+                    **({DATA_TAG: request.data_fingerprint} if request.data_fingerprint else {}),
                 },
             )
             parent_id = run.info.run_id

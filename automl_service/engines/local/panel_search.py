@@ -20,10 +20,11 @@ from ...errors import PermanentError
 from ...metrics import Task
 from ...request import AutoMLRequest
 from . import baselines
-from .backtest import Window, aggregate
+from .backtest import Window, aggregate, window_params
 from .panel import Panel, forecast_rows, lag_count, lag_rows, panel_frequency, split_panel
 from .panel_forecasters import PanelBaseline, PanelGlobal
 from .predictions import Fold
+from .table_checks import check_columns
 from .trials import TrialLog
 
 SEED = 42
@@ -42,7 +43,6 @@ def search_panel(
     """Log the baselines ``kinds`` and (when ``learners`` has LightGBM) the global model
     as child runs. PermanentError for a missing column, a series too short for the
     windows (naming it), an irregular time column, or nothing to run."""
-    from .search import check_columns, window_params
 
     assert request.forecasting is not None
     fc = request.forecasting

@@ -23,7 +23,7 @@ from ...logs import get_logger
 from ...request import AutoMLRequest
 from ...runs import ModelVersion
 from ...selection import Selection
-from ...tags import JOB_TAG, METRIC_TAG, METRIC_VALUE_TAG, REQUEST_TAG, RUN_TAG
+from ...tags import DATA_TAG, JOB_TAG, METRIC_TAG, METRIC_VALUE_TAG, REQUEST_TAG, RUN_TAG
 
 log = get_logger(__name__)
 
@@ -68,6 +68,8 @@ class MlflowRegistry:
             METRIC_TAG: selection.metric,
             METRIC_VALUE_TAG: repr(selection.value),
         }
+        if request.data_fingerprint:
+            tags[DATA_TAG] = request.data_fingerprint
         adopted = self._adopt_untagged(name, run_id, tags)
         if adopted is not None:
             return adopted

@@ -10,7 +10,6 @@ exceptions are bugs or environment faults. Either way the caller ends the parent
 from __future__ import annotations
 
 import copy
-import itertools
 import math
 import warnings
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from ...metrics import Task, as_loss, goal_of
 from ...request import AutoMLRequest
 from ...runs import RunRecord
 from . import algorithms, baselines
-from .backtest import Window, aggregate, plan_windows
+from .backtest import Window, aggregate, plan_windows, window_params
 from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
 from .forecasters import BaselineForecaster, FlamlForecaster
 from .guarded import fit_error, guard_learners, unguarded
@@ -33,7 +32,7 @@ from .horizon import ForecastGrid
 from .model import FlamlModel
 from .panel_search import search_panel
 from .predictions import Fold
-from .table_checks import check_trainable
+from .table_checks import check_columns, check_trainable
 from .trials import TrialLog
 
 SEED = 42
@@ -57,16 +56,6 @@ class Split:
         if self.X_val is None or self.y_val is None:
             return self.X_train, self.y_train
         return pd.concat([self.X_train, self.X_val]), pd.concat([self.y_train, self.y_val])
-
-
-def check_columns(frame: pd.DataFrame, needed: list[str], what: str) -> None:
-    """PermanentError naming the missing columns and the ones present."""
-    missing = [c for c in needed if c not in frame.columns]
-    if missing:
-        raise PermanentError(
-            f"{what} column(s) {', '.join(map(repr, missing))} not in the data; "
-            f"columns present: {', '.join(map(str, frame.columns))}"
-        )
 
 
 def split_tabular(request: AutoMLRequest, frame: pd.DataFrame) -> Split:
@@ -187,15 +176,6 @@ def run_baselines(
         metrics = aggregate([f.metrics(Task.FORECASTING) for f in folds])
         final = BaselineForecaster(kind, y, final_grid, season)
         log.log(kind, params, metrics, _constant(final))
-
-
-def window_params(windows: list[Window]) -> dict[str, Any]:
-    """The backtest a trial was scored on, as run params."""
-    steps = {a.cutoff - b.cutoff for a, b in itertools.pairwise(windows)}
-    return {
-        "backtest_windows": len(windows),
-        "backtest_step": min(steps) if steps else windows[0].length,
-    }
 
 
 #: Window 0 when the metric is given no windows: FLAML's own holdout, whatever its rows.

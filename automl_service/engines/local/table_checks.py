@@ -40,3 +40,13 @@ def check_trainable(frame: pd.DataFrame, target: str, task: Task) -> None:
                 f"the target column {target!r} has one class ({classes[0]!r}) in "
                 f"{len(values)} rows; a classifier needs at least two"
             )
+
+
+def check_columns(frame: pd.DataFrame, needed: list[str], what: str) -> None:
+    """PermanentError naming the missing columns and the ones present."""
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise PermanentError(
+            f"{what} column(s) {', '.join(map(repr, missing))} not in the data; "
+            f"columns present: {', '.join(map(str, frame.columns))}"
+        )
