@@ -44,8 +44,13 @@ class ConfigurationError(AutoMLServiceError):
 class NotReady(AutoMLServiceError):
     """The step is under way (a job running, a deployment provisioning): check again later.
 
-    Not a failure: it never counts towards the poison threshold.
+    Not a failure: it never counts towards the poison threshold. ``recheck_after``
+    (seconds), when known, is when the backend expects the step to have moved on.
     """
+
+    def __init__(self, message: str, *, recheck_after: float | None = None) -> None:
+        super().__init__(message)
+        self.recheck_after = recheck_after
 
 
 class StaleReceipt(AutoMLServiceError):

@@ -79,8 +79,15 @@ def metric_families(
         families.append(
             GaugeMetricFamily(
                 "automl_service_automl_jobs_running",
-                "Requests whose AutoML job is queued or running.",
+                "Requests whose AutoML job is running.",
                 value=states.get(RequestState.TRAINING, 0),
+            )
+        )
+        families.append(
+            GaugeMetricFamily(
+                "automl_service_automl_jobs_queued",
+                "Requests whose AutoML job waits for capacity.",
+                value=states.get(RequestState.QUEUED, 0),
             )
         )
         by_state = GaugeMetricFamily(

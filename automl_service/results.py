@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 class RequestState(StrEnum):
     RECEIVED = "received"
-    TRAINING = "training"  # the AutoML job is queued or running
+    QUEUED = "queued"  # the AutoML job waits for capacity
+    TRAINING = "training"  # the AutoML job runs
     REGISTERING = "registering"
     DEPLOYING = "deploying"
     SUCCEEDED = "succeeded"

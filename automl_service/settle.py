@@ -88,14 +88,22 @@ def decide(
     failures: int,
     settings: WorkerSettings,
     retry_after: float | None = None,
+    recheck_after: float | None = None,
     rng: random.Random | None = None,
 ) -> Decision:
     """The action for ``outcome`` on a message received ``dequeue_count`` times that has
-    failed ``failures`` times before this attempt."""
+    failed ``failures`` times before this attempt. A not-ready step re-checks when the
+    engine said it expects news (``recheck_after``), else on a schedule that grows with
+    the receives."""
     if outcome in (Outcome.DONE, Outcome.FAILED):
         return Decision(Action.FINISH, failures=failures)
     if outcome is Outcome.NOT_READY:
-        delay = recheck_delay(dequeue_count, settings.recheck_seconds, settings.max_recheck_seconds)
+        if recheck_after is not None:
+            delay = min(max(0.0, recheck_after), settings.max_recheck_seconds)
+        else:
+            delay = recheck_delay(
+                dequeue_count, settings.recheck_seconds, settings.max_recheck_seconds
+            )
         return Decision(Action.RECHECK, delay=delay, failures=failures)
     if outcome is Outcome.BAD_MESSAGE:
         return Decision(Action.POISON, failures=failures)

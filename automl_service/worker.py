@@ -242,6 +242,7 @@ class Worker:
             failures=message.failures,
             settings=self.settings,
             retry_after=error.retry_after if isinstance(error, TransientError) else None,
+            recheck_after=error.recheck_after if isinstance(error, NotReady) else None,
         )
         reason = f"{type(error).__name__}: {error}" if error is not None else None
         fallback = current or RequestResult(
@@ -392,8 +393,14 @@ class Worker:
             status = engine.ensure_job(request)
         current = current.merged(parent_run_id=status.parent_run_id)
         if not status.state.terminal:
-            self._record(current.merged(state=RequestState.TRAINING))
-            raise NotReady(f"job {status.job_name} is {status.state.value}")
+            waiting = status.state is JobState.QUEUED
+            self._record(
+                current.merged(state=RequestState.QUEUED if waiting else RequestState.TRAINING)
+            )
+            raise NotReady(
+                f"job {status.job_name} is {status.state.value}",
+                recheck_after=status.recheck_after,
+            )
         if status.state is not JobState.COMPLETED:
             raise JobFailed(
                 f"job {status.job_name} {status.state.value}: {status.error or 'no reason given'}"

@@ -421,3 +421,32 @@ def test_folds_pool_unless_their_classes_differ() -> None:
     assert pooled.proba.shape == (4, 2) and pooled.classes == [0, 1]
     odd = Fold(np.array([2]), np.array([2]), np.array([[0.1, 0.9]]), [1, 2])
     assert Fold.pool([a, odd]) is None
+
+
+@pytest.mark.slow
+def test_queued_jobs_start_in_submit_order(local_settings: LocalSettings) -> None:
+    """With one slot, jobs waiting for it start in the order they were submitted, however
+    their re-checks interleave, and a waiting job is told to look again within seconds."""
+    settings = local_settings.model_copy(update={"max_concurrent_jobs": 1})
+    engine = LocalEngine(settings)
+    few = {"timeout_seconds": 5, "max_trials": 2}
+    first, second, third = (
+        make_request("regression", request_id=f"t-order-{n}", limits=few) for n in (1, 2, 3)
+    )
+    assert engine.ensure_job(first).state is JobState.RUNNING
+    time.sleep(0.05)
+    waiting = engine.ensure_job(second)
+    time.sleep(0.05)
+    assert engine.ensure_job(third).state is JobState.QUEUED
+    assert waiting.state is JobState.QUEUED and waiting.recheck_after == 2.0
+    started: list[str] = []
+    ends = time.time() + 240
+    while len(started) < 2 and time.time() < ends:
+        for request in (third, second):  # the later one always asks first
+            if (
+                request.id not in started
+                and engine.ensure_job(request).state is not JobState.QUEUED
+            ):
+                started.append(request.id)
+        time.sleep(0.2)
+    assert started == ["t-order-2", "t-order-3"]

@@ -110,3 +110,15 @@ def test_retries_back_off_with_jitter_and_honour_retry_after() -> None:
         Outcome.TRANSIENT, dequeue_count=1, failures=0, settings=SETTINGS, retry_after=30, rng=rng
     )
     assert told.delay >= 30
+
+
+def test_a_recheck_aimed_by_the_engine_comes_when_asked() -> None:
+    """When the engine says when to look again (a local job's deadline, a free slot),
+    the re-check comes then, within the cap, whatever the receive count."""
+    aimed = [
+        decide(
+            Outcome.NOT_READY, dequeue_count=n, failures=0, settings=SETTINGS, recheck_after=after
+        ).delay
+        for n, after in ((1, 2.0), (30, 2.0), (5, 1000.0), (5, -3.0))
+    ]
+    assert aimed == [2.0, 2.0, 100, 0.0]

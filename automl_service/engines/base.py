@@ -36,6 +36,9 @@ class JobStatus:
     parent_run_id: str | None = None
     error: str | None = None
     best_child_run_id: str | None = None  # the engine's own pick, for comparison
+    #: When the engine expects news (seconds): a local job's deadline, a free slot. None
+    #: leaves the worker's growing re-check schedule (remote engines are throttled).
+    recheck_after: float | None = None
 
 
 class Engine(Protocol):

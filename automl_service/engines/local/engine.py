@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -22,7 +23,7 @@ from ...settings import LocalSettings
 from ...tags import BEST_CHILD_TAG, DATA_TAG, JOB_TAG, REQUEST_TAG
 from ..base import JobState, JobStatus
 from .layout import JobDir, TrainerConfig, open_private, write_atomic
-from .locks import free_slot_exists, is_locked, locked, pid_alive
+from .locks import free_slots, is_locked, locked, pid_alive
 from .trials import ERROR_TAG
 
 log = get_logger(__name__)
@@ -31,6 +32,14 @@ TASK_TAG = "automl_service.task"
 
 #: How long ensure_job waits for a new trainer to say whether it got a slot.
 SPAWN_WAIT_SECONDS = 20.0
+#: A job waiting for a slot is re-checked this often; one not checked for
+#: WAITING_STALE_SECONDS has left the line (its request ended or went away).
+QUEUED_RECHECK_SECONDS = 2.0
+WAITING_STALE_SECONDS = 60.0
+#: A running job is re-checked at the end of its budget, then this often while it
+#: finishes (refit, ensemble, logging), and never less often than the longest wait.
+FINISHING_RECHECK_SECONDS = 1.0
+LONGEST_RUNNING_RECHECK_SECONDS = 30.0
 
 
 class LocalEngine:
@@ -67,14 +76,15 @@ class LocalEngine:
                 config = self._get_or_create(job, request)
                 status = self._status(job, config)
                 if status.state.terminal or is_locked(job.trainer_lock):
-                    return status
+                    return self._hinted(job, config, status)
                 self._count_start_crash(job)
                 if job.attempts() >= self.settings.max_trainer_starts:
                     return self._give_up(job, config)
-                if not free_slot_exists(self._slots_dir, self.settings.max_concurrent_jobs):
-                    return self._with_state(status, JobState.QUEUED)
+                if not self._first_in_line(job):
+                    return self._hinted(job, config, self._with_state(status, JobState.QUEUED))
+                job.waiting_file.unlink(missing_ok=True)
                 self._spawn(job)
-                return self._status(job, config)
+                return self._hinted(job, config, self._status(job, config))
         except MlflowException as exc:
             raise TransientError(f"MLflow store error: {exc}") from exc
 
@@ -151,6 +161,7 @@ class LocalEngine:
             slots_dir=str(self._slots_dir),
             max_concurrent_jobs=self.settings.max_concurrent_jobs,
             max_trainer_starts=self.settings.max_trainer_starts,
+            timeout_seconds=request.limits.timeout_seconds,
         )
         job.write_config(config)
         return config
@@ -193,6 +204,42 @@ class LocalEngine:
         if job.attempts() == 0:
             return self._with_state(base, JobState.QUEUED)
         return base  # trainer gone mid-attempt: the next ensure_job re-trains
+
+    def _first_in_line(self, job: JobDir) -> bool:
+        """Whether a slot is free for ``job``: jobs waiting for one start in the order they
+        were submitted, not in the order their re-checks happen to come."""
+        job.waiting_file.touch()
+        free = free_slots(self._slots_dir, self.settings.max_concurrent_jobs)
+        if free == 0:
+            return False
+        now = time.time()
+        line: list[tuple[float, str]] = []
+        for path in (self.data_dir / "jobs").iterdir():
+            other = JobDir(path)
+            try:
+                if now - other.waiting_file.stat().st_mtime > WAITING_STALE_SECONDS:
+                    continue
+                line.append((other.request_file.stat().st_mtime, path.name))
+            except OSError:
+                continue
+        return job.path.name in {name for _, name in sorted(line)[:free]}
+
+    @staticmethod
+    def _hinted(job: JobDir, config: TrainerConfig, status: JobStatus) -> JobStatus:
+        """``status`` with when to look again: soon for a job waiting for a slot; at the
+        end of its budget for a running one, then every second while it finishes."""
+        if status.state is JobState.QUEUED:
+            return dataclasses.replace(status, recheck_after=QUEUED_RECHECK_SECONDS)
+        if status.state is not JobState.RUNNING:
+            return status
+        wait = FINISHING_RECHECK_SECONDS
+        if config.timeout_seconds is not None and _read(job.phase_file) == "running":
+            try:
+                ends = job.phase_file.stat().st_mtime + config.timeout_seconds
+                wait = min(LONGEST_RUNNING_RECHECK_SECONDS, max(wait, ends - time.time()))
+            except OSError:
+                pass
+        return dataclasses.replace(status, recheck_after=wait)
 
     @staticmethod
     def _count_start_crash(job: JobDir) -> None:

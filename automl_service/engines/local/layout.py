@@ -20,6 +20,8 @@ class TrainerConfig:
     max_concurrent_jobs: int
     #: Starts allowed in all before a job whose trainers keep dying ends FAILED.
     max_trainer_starts: int = 10
+    #: The request's time budget, so re-checks can be aimed at its end.
+    timeout_seconds: int | None = None
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,11 @@ class JobDir:
     def phase_file(self) -> Path:
         """What the last trainer started did: running, queued, duplicate or failed."""
         return self.path / "phase"
+
+    @property
+    def waiting_file(self) -> Path:
+        """Touched at every check while the job waits for a slot: its place in line."""
+        return self.path / "waiting"
 
     @property
     def attempts_file(self) -> Path:

@@ -63,9 +63,10 @@ def take_slot(slots_dir: Path, count: int) -> IO[bytes] | None:
     return None
 
 
-def free_slot_exists(slots_dir: Path, count: int) -> bool:
-    """Whether a slot looks free now (a hint: the trainer takes it for real)."""
-    return any(not is_locked(slots_dir / f"slot-{i}.lock") for i in range(count))
+def free_slots(slots_dir: Path, count: int) -> int:
+    """How many of the ``count`` slots look free now (a hint: the trainer takes one for
+    real)."""
+    return sum(not is_locked(slots_dir / f"slot-{i}.lock") for i in range(count))
 
 
 def pid_alive(pid: int) -> bool:
