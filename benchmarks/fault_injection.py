@@ -1,14 +1,15 @@
 """Fault injection on the local backend: workers killed with their trainers, hostile bodies.
 
 On a fresh data folder it starts ``--workers`` worker processes at the same moment (as
-replicas of a Deployment, or a supervisor restarting them all, do), each with
-``--slots`` training slots, and puts on the SQLite queue ``--requests`` small requests on
-bundled samples plus a batch of hostile bodies (nesting 5,000 deep, a 5,000-digit number,
-NaN, schema errors, a 70 KB body, a non-object, ...). At random moments it kills a random
-worker together with every process it started, as a container stop does (the whole
-group; trainers lead sessions of their own, so they are found through /proc parent links
-and the job folders' pid files), ``--kills`` times in all, and restarts that worker at
-once. At the end (every request ended, or ``--deadline``) it prints:
+replicas of a Deployment, or a supervisor restarting them all, do), sharing ``--slots``
+training slots (``local.max_concurrent_jobs``), and puts on the SQLite queue
+``--requests`` small requests on bundled samples plus a batch of hostile bodies (nesting
+5,000 deep, a 5,000-digit number, NaN, schema errors, a 70 KB body, a non-object, ...).
+At random moments it kills a random worker together with every process it started, as a
+container stop does (the whole group; trainers lead sessions of their own, so they are
+found through /proc parent links; the job folders' pid files serve the clean-up at the
+end), ``--kills`` times in all, and restarts that worker at once. At the end (every
+request ended, or ``--deadline``) it prints:
 
 - requests succeeded, failed, and lost (never ended);
 - duplicated jobs (more than one MLflow parent run tagged with one request id) and
@@ -156,7 +157,7 @@ class Report:
             ("duplicated model versions", str(self.duplicated_versions)),
             ("hostile messages poisoned", f"{self.hostile_poisoned} / {self.hostile_sent}"),
             ("kills (a worker and what it started)", f"{self.kills} / {self.kills_asked}"),
-            ("processes killed below the workers", str(self.trainers_killed)),
+            ("processes killed with their worker (trainers)", str(self.trainers_killed)),
             ("trainer starts beyond each job's first", str(self.retrained)),
             ("worker restarts", str(self.restarts)),
             ("workers that exited on their own", str(self.own_exits)),
@@ -533,7 +534,9 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--slots", type=int, default=2, help="training slots per worker")
+    parser.add_argument(
+        "--slots", type=int, default=2, help="local.max_concurrent_jobs (one pool per folder)"
+    )
     parser.add_argument("--budget", type=int, default=8, help="seconds of AutoML per request")
     parser.add_argument("--max-trials", type=int, default=8)
     parser.add_argument("--kill-gap", type=float, default=4.0, help="mean seconds between kills")
