@@ -109,7 +109,7 @@ def lag_count(season: int, horizon: int) -> int:
 
 def calendar(dates: pd.DatetimeIndex) -> np.ndarray[Any, Any]:
     """Calendar features of target dates: month and day of week."""
-    return np.column_stack([dates.month.to_numpy(), dates.dayofweek.to_numpy()]).astype(float)
+    return np.column_stack([dates.month.to_numpy(), dates.day_of_week.to_numpy()]).astype(float)
 
 
 def scaled_lags(values: np.ndarray[Any, Any], origin: int, lags: int) -> tuple[Any, float]:
