@@ -36,10 +36,7 @@ from .settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from .health import HealthServer
-    from .queues.base import Queue
-    from .results import ResultStore
-    from .stats import WorkerStats
-    from .worker import Backend
+    from .worker import Worker
 
 log = get_logger(__name__)
 
@@ -307,11 +304,11 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .serving import ScoringServer
+    from .backends import build_scoring_server
 
     if settings.backend != "local":
         raise ConfigurationError("serve runs the local backend's endpoints; set backend=local")
-    server = ScoringServer.from_settings(settings.local, port=args.port, secrets=_secrets(settings))
+    server = build_scoring_server(settings.local, port=args.port, secrets=_secrets(settings))
     try:
         server.start()
     except OSError as exc:
@@ -346,17 +343,12 @@ def _run_worker(
     Raises TransientError (exit 3) when the queue cannot be reached at start, and
     ConfigurationError (exit 2) when the worker's health port cannot be bound.
     """
-    from .backends import build_backend, build_queue, build_results, build_sink
-    from .stats import WorkerStats
-    from .worker import Worker
+    from .backends import build_queue, build_worker
 
-    stats = WorkerStats()
     queue = build_queue(settings)
     queue.check()
-    backend = build_backend(settings)
-    results = build_results(settings)
-    worker = Worker(queue, backend, results, settings.worker, stats, build_sink(settings))
-    server = _start_health(settings, stats, queue, backend, results, drain=drain)
+    worker = build_worker(settings, queue=queue)
+    server = _start_health(settings, worker, drain=drain)
     if server is not None:
         stop.on_abandon(server.stop)
     log.info("worker started", backend=settings.backend, queue=queue.name, drain=drain)
@@ -368,31 +360,13 @@ def _run_worker(
         log.info("worker stopped")
 
 
-def _start_health(
-    settings: Settings,
-    stats: WorkerStats,
-    queue: Queue,
-    backend: Backend,
-    results: ResultStore,
-    *,
-    drain: bool,
-) -> HealthServer | None:
+def _start_health(settings: Settings, worker: Worker, *, drain: bool) -> HealthServer | None:
     """The started HealthServer, or None when disabled (or, in drain mode, unbindable)."""
-    if not settings.health.enabled:
-        return None
-    from .health import HealthServer, run_checks
+    from .backends import build_health_server
 
-    checks = {"queue": queue.check, "backend": backend.engine.check}
-    server = HealthServer(
-        stats,
-        lambda: run_checks(checks),
-        results,
-        settings.health.host,
-        settings.health.port,
-        stale_after=settings.health.stale_after_seconds,
-        readiness_timeout=settings.health.readiness_timeout_seconds,
-        secrets=_secrets(settings),
-    )
+    server = build_health_server(settings, worker)
+    if server is None:
+        return None
     try:
         server.start()
     except OSError as exc:

@@ -8,13 +8,11 @@ import threading
 import time
 from typing import Any
 
-from .backends import build_backend, build_queue, build_results
+from .backends import build_worker
 from .render import result_summary
 from .request import parse_request
 from .results import RequestState
 from .settings import Settings
-from .stats import WorkerStats
-from .worker import Worker
 
 
 def demo_requests(budget_seconds: int) -> list[dict[str, Any]]:
@@ -57,14 +55,20 @@ def demo_requests(budget_seconds: int) -> list[dict[str, Any]]:
 
 
 def run_demo(settings: Settings, *, budget_seconds: int, as_json: bool) -> int:
-    """Enqueue the sample requests, process them to the end, print each outcome."""
-    settings.worker.recheck_seconds = 2.0
-    settings.worker.max_recheck_seconds = 5.0
-    settings.worker.poll_interval_seconds = 0.5
-    settings.worker.max_poll_interval_seconds = 2.0
-    queue = build_queue(settings)
-    results = build_results(settings)
-    worker = Worker(queue, build_backend(settings), results, settings.worker, WorkerStats())
+    """Enqueue the sample requests, process them to the end, print each outcome.
+
+    The worker re-checks faster than the configured one (a copy of ``settings.worker``;
+    ``settings`` itself is left as it is)."""
+    brisk = settings.worker.model_copy(
+        update={
+            "recheck_seconds": 2.0,
+            "max_recheck_seconds": 5.0,
+            "poll_interval_seconds": 0.5,
+            "max_poll_interval_seconds": 2.0,
+        }
+    )
+    worker = build_worker(settings, worker_settings=brisk)
+    queue, results = worker.queue, worker.results
     ids = []
     for body in demo_requests(budget_seconds):
         text = json.dumps(body)

@@ -15,12 +15,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import structlog
 
 from .backoff import idle_delay
-from .engines.base import Deployer, Engine, JobState, Registry
+from .engines.base import Backend, JobState
 from .errors import (
     InvalidRequest,
     JobFailed,
@@ -45,15 +44,6 @@ LEADERBOARD_ROWS = 10
 
 #: Crash testing: name a step here and the worker kills itself (SIGKILL) right after it.
 CRASH_AFTER_STEP_ENV = "AUTOML_SERVICE_CRASH_AFTER_STEP"
-
-
-@dataclass
-class Backend:
-    """The concrete parts a worker drives; built from settings in ``backends.py``."""
-
-    engine: Engine
-    registry: Registry
-    deployer: Deployer | None = None
 
 
 class Worker:

@@ -47,7 +47,8 @@ def azure_worker(
     settings.azure = azure_settings.model_copy(update={"poll_min_seconds": 0.0})
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")
     backend = build_azure_backend(
-        settings,
+        settings.azure,
+        staging_dir=settings.local.data_dir / "azure-mltable",
         credential=StaticCredential(),
         cloud=f"fakeaml-{uuid.uuid4().hex[:12]}",
         cloud_metadata=fake_aml.cloud_metadata(),

@@ -24,6 +24,7 @@ from fixtures_azurite import (
 from pydantic import SecretStr
 
 from automl_service.azure_retry import RetryPolicy, backoff, is_transient
+from automl_service.backends import build_queue, build_sink, build_worker
 from automl_service.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -32,7 +33,6 @@ from automl_service.errors import (
     TransientError,
 )
 from automl_service.queues.azure_storage import (
-    AzureResultSink,
     AzureStorageQueue,
     service_client,
 )
@@ -48,7 +48,7 @@ from automl_service.queues.encoding import (
 )
 from automl_service.queues.trim import fit_result
 from automl_service.results import LeaderboardRow, RequestResult, RequestState
-from automl_service.settings import Settings
+from automl_service.settings import QueueSettings, Settings
 
 pytest_plugins = ["fixtures_azurite"]
 
@@ -452,10 +452,12 @@ class TestFromSettings:
         s.queue.name = queue_name
         s.queue.connection_string = SecretStr(azurite.connection_string)
         s.queue.result_queue = queue_name + "-results"
-        q = AzureStorageQueue.from_settings(s)
+        q = build_queue(s)
         q.send(REQUEST)
         assert q.receive(1, 30)[0].body == REQUEST
-        AzureResultSink.from_settings(s).publish(None, "{}")
+        sink = build_sink(s)
+        assert sink is not None
+        sink.publish(None, "{}")
 
     def test_managed_identity(self) -> None:
         """An account URL alone means DefaultAzureCredential with the identity's client id."""
@@ -464,13 +466,13 @@ class TestFromSettings:
         s = Settings()
         s.queue.account_url = "https://example.queue.core.windows.net"
         s.azure.client_id = "00000000-0000-0000-0000-000000000001"
-        client = service_client(s)
+        client = service_client(s.queue, client_id=s.azure.client_id)
         assert isinstance(client.credential, DefaultAzureCredential)
 
     def test_neither_is_configuration_error(self) -> None:
         """Without a connection string or an account URL the queue cannot be built."""
         with pytest.raises(ConfigurationError):
-            service_client(Settings())
+            service_client(QueueSettings())
 
 
 # The worker on Azurite ----------------------------------------------------------------
@@ -500,18 +502,9 @@ def iris(request_id: str, reply_to: str | None = None, **limits: int) -> str:
 
 
 def make_worker(settings: Settings) -> Any:
-    from automl_service.backends import build_backend, build_queue, build_results, build_sink
-    from automl_service.worker import Worker
-
     queue = build_queue(settings)
     assert isinstance(queue, AzureStorageQueue)
-    return Worker(
-        queue,
-        build_backend(settings),
-        build_results(settings),
-        settings.worker,
-        sink=build_sink(settings),
-    )
+    return build_worker(settings, queue=queue)
 
 
 def wait_ended(workers: list[Any], ids: list[str], timeout: float) -> dict[str, RequestResult]:

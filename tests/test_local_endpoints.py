@@ -24,7 +24,7 @@ import pytest
 from mlflow.pyfunc.model import PythonModel
 from sklearn.linear_model import LogisticRegression
 
-from automl_service.backends import build_backend, build_queue, build_results
+from automl_service.backends import build_queue, build_scoring_server, build_worker
 from automl_service.datasets import load_sample
 from automl_service.engines.base import Deployer
 from automl_service.engines.local.endpoints import (
@@ -49,8 +49,6 @@ from automl_service.serving import (
     predictions_json,
 )
 from automl_service.settings import LocalSettings, Settings
-from automl_service.stats import WorkerStats
-from automl_service.worker import Worker
 
 pytest_plugins = ["fixtures_local"]
 
@@ -164,7 +162,7 @@ def deployer(local_settings: LocalSettings) -> LocalDeployer:
 @pytest.fixture
 def server(local_settings: LocalSettings) -> Iterator[ScoringServer]:
     """A scoring server on a free port of 127.0.0.1, over the same records as ``deployer``."""
-    with ScoringServer.from_settings(local_settings, port=0) as made:
+    with build_scoring_server(local_settings, port=0) as made:
         yield made
 
 
@@ -494,9 +492,7 @@ def test_worker_deploys_a_request_and_it_scores_over_http(
     settings.local.data_dir.mkdir(parents=True)
     shutil.copyfile(mlflow_db_template, settings.local.data_dir / "mlflow.db")
     queue = build_queue(settings)
-    worker = Worker(
-        queue, build_backend(settings), build_results(settings), settings.worker, WorkerStats()
-    )
+    worker = build_worker(settings, queue=queue)
     body = {
         "request_id": "deploy-e2e",
         "task": "classification",
@@ -526,7 +522,7 @@ def test_worker_deploys_a_request_and_it_scores_over_http(
     expected = load_registered(settings.local.mlflow_uri, "iris-deployed", version).predict(
         features
     )
-    with ScoringServer.from_settings(settings.local, port=0) as server:
+    with build_scoring_server(settings.local, port=0) as server:
         status, answer = call(f"{server.url}/endpoints/iris-e2e/score", input_data(features))
     assert status == 200, answer
     assert answer["deployment"] == f"iris-deployed-v{version}"

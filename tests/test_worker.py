@@ -16,12 +16,11 @@ import mlflow
 import pytest
 from fixtures_service import iris_request
 
-from automl_service.backends import build_backend, build_queue, build_results
+from automl_service.backends import build_queue, build_results, build_worker
 from automl_service.exit_codes import EXIT_FAILED
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.results import RequestResult, RequestState
 from automl_service.settings import Settings
-from automl_service.stats import WorkerStats
 from automl_service.worker import CRASH_AFTER_STEP_ENV, Worker
 
 pytestmark = pytest.mark.slow
@@ -30,10 +29,7 @@ pytestmark = pytest.mark.slow
 def make_worker(settings: Settings) -> tuple[Worker, SqliteQueue]:
     queue = build_queue(settings)
     assert isinstance(queue, SqliteQueue)
-    worker = Worker(
-        queue, build_backend(settings), build_results(settings), settings.worker, WorkerStats()
-    )
-    return worker, queue
+    return build_worker(settings, queue=queue), queue
 
 
 def run_until_ended(worker: Worker, ids: list[str], timeout: float = 180.0) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from automl_service.engines.base import JobState, JobStatus
+from automl_service.engines.base import Backend, JobState, JobStatus
 from automl_service.errors import ConfigurationError, TransientError
 from automl_service.exit_codes import EXIT_OK, EXIT_USAGE
 from automl_service.queues.sqlite import SqliteQueue
@@ -22,7 +22,7 @@ from automl_service.results import RequestState
 from automl_service.runs import ModelVersion, RunRecord
 from automl_service.selection import Selection
 from automl_service.settings import WorkerSettings
-from automl_service.worker import Backend, Worker
+from automl_service.worker import Worker
 
 Step = Callable[[AutoMLRequest], JobStatus]
 

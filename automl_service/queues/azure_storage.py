@@ -24,7 +24,7 @@ from azure.storage.queue import QueueClient, QueueMessage, QueueServiceClient
 from ..azure_retry import STORAGE, RetryPolicy, call_with_retry, describe, error_code
 from ..errors import ConfigurationError, InvalidRequest, PermanentError, StaleReceipt
 from ..logs import get_logger
-from ..settings import Settings
+from ..settings import QueueSettings
 from .base import Message
 from .encoding import (
     MAX_QUEUE_MESSAGE_BYTES,
@@ -56,15 +56,16 @@ POISON_SUFFIX = "-poison"
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
 
 
-def service_client(settings: Settings) -> QueueServiceClient:
-    """A service client from settings: connection string if given, else account URL plus
-    DefaultAzureCredential. The SDK's own retries are off; ours wrap each call."""
+def service_client(q: QueueSettings, *, client_id: str | None = None) -> QueueServiceClient:
+    """A service client from the queue settings: connection string if given, else account
+    URL plus DefaultAzureCredential (``client_id`` names a user-assigned managed identity).
+    The SDK's own retries are off; ours wrap each call. Raises ConfigurationError with
+    neither."""
     options: dict[str, Any] = {
         "retry_total": 0,
         "connection_timeout": CONNECTION_TIMEOUT_SECONDS,
         "read_timeout": READ_TIMEOUT_SECONDS,
     }
-    q = settings.queue
     if q.connection_string is not None:
         return QueueServiceClient.from_connection_string(
             q.connection_string.get_secret_value(), **options
@@ -72,7 +73,7 @@ def service_client(settings: Settings) -> QueueServiceClient:
     if q.account_url:
         from azure.identity import DefaultAzureCredential
 
-        credential = DefaultAzureCredential(managed_identity_client_id=settings.azure.client_id)
+        credential = DefaultAzureCredential(managed_identity_client_id=client_id)
         return QueueServiceClient(q.account_url, credential=credential, **options)
     raise ConfigurationError(
         "queue.kind azure_storage needs queue.account_url (managed identity) "
@@ -186,19 +187,6 @@ class AzureStorageQueue:
     def _client(self) -> QueueClient:
         # Created on first use, so building the worker never needs the network.
         return self._queues.ensure(self.name)
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, retry: RetryPolicy | None = None
-    ) -> AzureStorageQueue:
-        q = settings.queue
-        return cls(
-            service_client(settings),
-            q.name,
-            encoding=q.message_encoding,
-            create_queues=q.create_queues,
-            retry=retry,
-        )
 
     # Producer side ----------------------------------------------------------------------
 
@@ -411,19 +399,6 @@ class AzureResultSink:
         self.default_queue = default_queue
         self.encoding: Encoding = default_encoding(encoding)
         self._queues = _Queues(service, create_queues, retry or STORAGE)
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, retry: RetryPolicy | None = None
-    ) -> AzureResultSink:
-        q = settings.queue
-        return cls(
-            service_client(settings),
-            q.result_queue,
-            encoding=q.message_encoding,
-            create_queues=q.create_queues,
-            retry=retry,
-        )
 
     def publish(self, queue_name: str | None, body: str) -> None:
         """Send ``body`` to ``queue_name`` (a request's ``reply_to``) or, when None, to the
