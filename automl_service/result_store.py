@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .queues.sqlite import ensure_schema, transaction
 from .results import RequestResult, RequestState
+from .sqlite_db import ensure_schema, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS request_results (

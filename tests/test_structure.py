@@ -27,6 +27,7 @@ CORE = (
     "tags",
     "settle",
     "exit_codes",
+    "sqlite_db",
 )
 
 #: The backends' adapters, inside the package.

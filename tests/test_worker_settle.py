@@ -129,7 +129,7 @@ def drain(worker: Worker, queue: SqliteQueue) -> int:
 
 def _remaining(queue: SqliteQueue) -> int:
     """Messages still in the queue, visible or hidden."""
-    from automl_service.queues.sqlite import transaction
+    from automl_service.sqlite_db import transaction
 
     with transaction(queue.path) as conn:
         row = conn.execute(
