@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import AutoMLServiceError, ConfigurationError, InvalidRequest, TransientError
@@ -36,6 +36,7 @@ from .settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from .health import HealthServer
+    from .results import ResultStore
     from .worker import Worker
 
 log = get_logger(__name__)
@@ -462,24 +463,19 @@ def _secrets(settings: Settings) -> list[str]:
 
 
 def _wait_for(
-    results: Any, request_ids: list[str], timeout: float, *, quiet: bool
+    results: ResultStore, request_ids: list[str], timeout: float, *, quiet: bool
 ) -> dict[str, RequestResult]:
-    started = time.time()
-    ends = started + timeout
-    seen: dict[str, str] = {}
-    while True:
-        current = {rid: results.get(rid) for rid in request_ids}
-        for rid, result in current.items():
-            state = result.state.value if result else "unknown"
-            if not quiet and seen.get(rid) != state:
-                elapsed = time.time() - started
-                print(f"{rid}: {state} ({elapsed:.0f}s)", file=sys.stderr, flush=True)
-            seen[rid] = state
-        if all(r is not None and r.state.terminal for r in current.values()):
-            return {rid: r for rid, r in current.items() if r is not None}
-        if time.time() >= ends:
-            raise TransientError(f"timed out after {timeout:.0f}s waiting for {request_ids}")
-        time.sleep(1.0)
+    """Each request's terminal result (``waiting.wait_for_results``); unless ``quiet``,
+    each state change is shown on standard error."""
+    from .waiting import wait_for_results
+
+    def show(request_id: str, state: RequestState | None, elapsed: float) -> None:
+        label = state.value if state is not None else "unknown"
+        print(f"{request_id}: {label} ({elapsed:.0f}s)", file=sys.stderr, flush=True)
+
+    return wait_for_results(
+        results, request_ids, timeout=timeout, on_change=None if quiet else show
+    )
 
 
 def _print_result(result: RequestResult, *, as_json: bool) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import random
 import threading
@@ -49,6 +50,7 @@ from automl_service.queues.encoding import (
 from automl_service.queues.trim import fit_result
 from automl_service.results import LeaderboardRow, RequestResult, RequestState
 from automl_service.settings import QueueSettings, Settings
+from automl_service.waiting import wait_for_results
 
 pytest_plugins = ["fixtures_azurite"]
 
@@ -510,16 +512,12 @@ def make_worker(settings: Settings) -> Any:
 def wait_ended(workers: list[Any], ids: list[str], timeout: float) -> dict[str, RequestResult]:
     """Run each worker's batches until every request id has a terminal result."""
     stop = threading.Event()
-    ends = time.monotonic() + timeout
-    results: dict[str, RequestResult | None] = {}
-    while time.monotonic() < ends:
+
+    def step() -> None:
         for worker in workers:
             worker.run_once(stop)
-        results = {rid: workers[0].results.get(rid) for rid in ids}
-        if all(r is not None and r.state.terminal for r in results.values()):
-            return {rid: r for rid, r in results.items() if r is not None}
-        time.sleep(0.2)
-    raise AssertionError(f"requests did not end in {timeout}s: {results}")
+
+    return wait_for_results(workers[0].results, ids, timeout=timeout, step=step, interval=0.2)
 
 
 def mlflow_client(settings: Settings) -> Any:
@@ -592,12 +590,8 @@ class TestWorkerOnAzurite:
         for thread in threads:
             thread.start()
         try:
-            ends = time.monotonic() + 600
-            while time.monotonic() < ends:
-                done = [first.results.get(rid) for rid in ids]
-                if all(r is not None and r.state.terminal for r in done):
-                    break
-                time.sleep(1)
+            with contextlib.suppress(TransientError):  # the asserts below say what is missing
+                wait_for_results(first.results, ids, timeout=600)
         finally:
             stop.set()
             for thread in threads:

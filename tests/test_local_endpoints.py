@@ -49,6 +49,7 @@ from automl_service.serving import (
     predictions_json,
 )
 from automl_service.settings import LocalSettings, Settings
+from automl_service.waiting import wait_for_results
 
 pytest_plugins = ["fixtures_local"]
 
@@ -505,15 +506,15 @@ def test_worker_deploys_a_request_and_it_scores_over_http(
     }
     queue.send(json.dumps(body))
     stop = threading.Event()
-    ends = time.monotonic() + 240
-    result = None
-    while time.monotonic() < ends:
-        worker.run_once(stop)
-        result = worker.results.get("deploy-e2e")
-        if result is not None and result.state.terminal:
-            break
-        time.sleep(0.3)
-    assert result is not None and result.state is RequestState.SUCCEEDED, result
+    ended = wait_for_results(
+        worker.results,
+        ["deploy-e2e"],
+        timeout=240,
+        step=lambda: worker.run_once(stop),
+        interval=0.3,
+    )
+    result = ended["deploy-e2e"]
+    assert result.state is RequestState.SUCCEEDED, result
     assert result.endpoint == "iris-e2e"
     assert result.scoring_uri and result.scoring_uri.endswith("/endpoints/iris-e2e/score")
 

@@ -28,6 +28,7 @@ CORE = (
     "settle",
     "exit_codes",
     "sqlite_db",
+    "waiting",
 )
 
 #: The backends' adapters, inside the package.

@@ -21,6 +21,7 @@ from automl_service.exit_codes import EXIT_FAILED
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.results import RequestResult, RequestState
 from automl_service.settings import Settings
+from automl_service.waiting import wait_for_results
 from automl_service.worker import CRASH_AFTER_STEP_ENV, Worker
 
 pytestmark = pytest.mark.slow
@@ -32,16 +33,14 @@ def make_worker(settings: Settings) -> tuple[Worker, SqliteQueue]:
     return build_worker(settings, queue=queue), queue
 
 
-def run_until_ended(worker: Worker, ids: list[str], timeout: float = 180.0) -> dict[str, Any]:
+def run_until_ended(
+    worker: Worker, ids: list[str], timeout: float = 180.0
+) -> dict[str, RequestResult]:
+    """Run the worker's batches until every request in ``ids`` has ended."""
     stop = threading.Event()
-    ends = time.time() + timeout
-    while time.time() < ends:
-        worker.run_once(stop)
-        current = {rid: worker.results.get(rid) for rid in ids}
-        if all(r is not None and r.state.terminal for r in current.values()):
-            return current
-        time.sleep(0.2)
-    raise AssertionError(f"requests did not end in {timeout}s: {current}")
+    return wait_for_results(
+        worker.results, ids, timeout=timeout, step=lambda: worker.run_once(stop), interval=0.2
+    )
 
 
 def mlflow_client(settings: Settings) -> Any:
