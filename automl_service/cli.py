@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     drain.add_argument(
         "--wait",
         action="store_true",
-        help="keep going until every request in this run has ended (not only until idle)",
+        help="keep going until no recent request is still under way (not only until idle)",
     )
     drain.set_defaults(handler=cmd_drain)
 
@@ -381,7 +381,8 @@ def _start_health(settings: Settings, worker: Worker, *, drain: bool) -> HealthS
 
 
 def _drain_until_ended(settings: Settings, stop: Shutdown, deadline: float | None) -> int:
-    """Drain repeatedly until every request seen in this run has ended."""
+    """Drain repeatedly until none of the result store's latest 1000 requests is still
+    under way (whoever submitted them), or ``deadline`` passes."""
     from .backends import build_results
 
     results = build_results(settings)

@@ -235,7 +235,7 @@ class Worker:
     def _current(self, request: AutoMLRequest, message: Message) -> RequestResult:
         existing = self.results.get(request.id)
         base = existing or RequestResult(
-            request_id=request.id, state=RequestState.RECEIVED, task=request.task.value
+            request_id=request.id, state=RequestState.RECEIVED, task=request.task
         )
         return base.merged(attempts=message.failures, job_name=request.job_name)
 
@@ -365,6 +365,7 @@ def _selection_fields(selection: Selection, engine_best: str | None) -> dict[str
         log.info("selection differs from engine", engine_best=engine_best)
     return {
         "metric": selection.metric,
+        "goal": selection.goal,
         "best_run_id": selection.winner.run_id,
         "best_value": selection.value,
         "engine_best_run_id": engine_best,

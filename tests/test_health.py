@@ -289,32 +289,6 @@ def test_metrics_parse_and_reflect_the_stats(
     assert 0 <= value("automl_service_heartbeat_age_seconds") < 60
 
 
-def test_metrics_count_states_from_a_store_without_counts(
-    start_health: StartHealth, result_store: SqliteResultStore
-) -> None:
-    """A result store with only the protocol's methods still gives the jobs-running gauge."""
-
-    class ProtocolOnly:
-        """The real SQLite store seen through the ResultStore protocol alone."""
-
-        def put(self, result: RequestResult) -> None:
-            result_store.put(result)
-
-        def get(self, request_id: str) -> RequestResult | None:
-            return result_store.get(request_id)
-
-        def recent(self, limit: int = 20) -> list[RequestResult]:
-            return result_store.recent(limit)
-
-    store = ProtocolOnly()
-    for i in range(3):
-        store.put(RequestResult(request_id=f"t{i}", state=RequestState.TRAINING))
-    store.put(RequestResult(request_id="p", state=RequestState.POISONED))
-    samples = parse_prometheus(http_get(start_health(results=store).url + METRICS_PATH).body)
-    assert samples[("automl_service_automl_jobs_running", ())] == 3
-    assert samples[("automl_service_requests", (("state", "poisoned"),))] == 1
-
-
 def test_metrics_escape_label_values(start_health: StartHealth) -> None:
     """Step names with quotes, backslashes and newlines still give parseable labels."""
     stats = WorkerStats()
@@ -470,7 +444,7 @@ def test_server_lifecycle() -> None:
 
 
 class _NoResults:
-    """An empty result store (the protocol's three methods, no storage)."""
+    """An empty result store (the protocol's methods, no storage)."""
 
     def put(self, result: RequestResult) -> None:
         raise AssertionError("the health server never writes results")
@@ -480,3 +454,6 @@ class _NoResults:
 
     def recent(self, limit: int = 20) -> list[RequestResult]:
         return []
+
+    def counts(self) -> dict[RequestState, int]:
+        return {}

@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 from automl_service.engines.base import Backend, JobState, JobStatus
 from automl_service.errors import ConfigurationError, TransientError
 from automl_service.exit_codes import EXIT_OK, EXIT_USAGE
+from automl_service.metrics import Goal, Task
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.request import AutoMLRequest
 from automl_service.result_store import SqliteResultStore
@@ -162,6 +163,7 @@ def test_hostile_bodies_are_poisoned_and_their_batch_goes_on(tmp_path: Path) -> 
     assert handled == 4  # the batch size
     result = worker.results.get("good")
     assert result is not None and result.state is RequestState.SUCCEEDED
+    assert result.task is Task.CLASSIFICATION and result.goal is Goal.MAXIMIZE
     assert drain(worker, queue) == EXIT_OK
     reasons = {entry.body[:10]: entry.reason for entry in queue.poisoned()}
     assert len(reasons) == len(HOSTILE)

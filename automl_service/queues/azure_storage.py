@@ -383,8 +383,9 @@ class AzureResultSink:
 
     The body is ``RequestResult.model_dump_json()``, written in the configured encoding
     ("auto" writes plain text). One over the 64 KiB limit is trimmed to fit (the
-    leaderboard goes first), never dropped. Raises TransientError after retries,
-    ConfigurationError when no queue is named or the credential is refused.
+    leaderboard goes first), never dropped. With no queue named (neither ``reply_to`` nor a
+    default) nothing is sent. Raises TransientError after retries, ConfigurationError when
+    the credential is refused or the queue is missing and may not be created.
     """
 
     def __init__(
