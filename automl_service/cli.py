@@ -318,7 +318,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        log.info("stopping", reason=signal.Signals(signum).name)
+        log.info("serve.stopping", reason=signal.Signals(signum).name)
         stop.set()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -352,13 +352,13 @@ def _run_worker(
     server = _start_health(settings, worker, drain=drain)
     if server is not None:
         stop.on_abandon(server.stop)
-    log.info("worker started", backend=settings.backend, queue=queue.name, drain=drain)
+    log.info("worker.started", backend=settings.backend, queue=queue.name, drain=drain)
     try:
         return worker.run(stop.event, drain=drain, deadline=deadline)
     finally:
         if server is not None:
             server.stop()
-        log.info("worker stopped")
+        log.info("worker.stopped")
 
 
 def _start_health(settings: Settings, worker: Worker, *, drain: bool) -> HealthServer | None:
@@ -373,10 +373,10 @@ def _start_health(settings: Settings, worker: Worker, *, drain: bool) -> HealthS
     except OSError as exc:
         where = f"{settings.health.host}:{settings.health.port}"
         if drain:  # a scheduled run still drains without its health endpoint
-            log.warning("health endpoint unavailable", address=where, error=str(exc))
+            log.warning("health.unavailable", address=where, error=str(exc))
             return None
         raise ConfigurationError(f"cannot serve health on {where}: {exc.strerror}") from None
-    log.info("health endpoint", url=server.url)
+    log.info("health.listening", url=server.url)
     return server
 
 
@@ -420,7 +420,7 @@ class Shutdown:
         if self.event.is_set():
             self.abandon(f"{reason} again")
             return
-        log.info("stopping", reason=reason, grace_seconds=self.grace)
+        log.info("worker.stopping", reason=reason, grace_seconds=self.grace)
         self.event.set()
         self._timer = threading.Timer(self.grace, self.abandon, args=("grace period over",))
         self._timer.daemon = True
@@ -428,12 +428,12 @@ class Shutdown:
         self._timer.start()
 
     def abandon(self, reason: str) -> None:
-        log.warning("abandoning the step under way", reason=reason)
+        log.warning("worker.abandoning_step", reason=reason)
         for cleanup in self._cleanups:
             try:
                 cleanup()
             except Exception as exc:  # exiting anyway
-                log.warning("cleanup failed", error=str(exc))
+                log.warning("worker.cleanup_failed", error=str(exc))
         for handler in logging.getLogger().handlers:
             handler.flush()
         sys.stdout.flush()

@@ -136,7 +136,7 @@ class HealthServer(BackgroundHTTPServer):
             },
         }
         if not ready:
-            log.warning("not_ready", checks=body["checks"])
+            log.warning("health.not_ready", checks=body["checks"])
         return _json(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE, body)
 
     def _readiness_future(self) -> Future[dict[str, str | None]]:
@@ -161,7 +161,7 @@ class HealthServer(BackgroundHTTPServer):
         try:
             result = self.results.get(request_id)
         except Exception as exc:
-            log.warning("result_store_error", error=scrub(str(exc), self.secrets))
+            log.warning("health.result_store_error", error=scrub(str(exc), self.secrets))
             return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "result store unavailable"})
         if result is None:
             return _json(HTTPStatus.NOT_FOUND, {"error": "no such request"})
@@ -171,7 +171,7 @@ class HealthServer(BackgroundHTTPServer):
         try:
             return {RequestState(state): int(n) for state, n in self.results.counts().items()}
         except Exception as exc:  # metrics still answer without these gauges
-            log.warning("result_store_error", error=scrub(str(exc), self.secrets))
+            log.warning("health.result_store_error", error=scrub(str(exc), self.secrets))
             return None
 
     def answer(self, path: str) -> tuple[int, str, bytes]:
@@ -211,7 +211,7 @@ def _make_handler(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
             try:
                 status, content_type, body = owner.answer(self.path)
             except Exception as exc:
-                log.error("health_answer_failed", error=scrub(str(exc), owner.secrets))
+                log.error("health.answer_failed", error=scrub(str(exc), owner.secrets))
                 status, content_type, body = _json(
                     HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}
                 )
@@ -223,7 +223,7 @@ def _make_handler(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
-            log.debug("health_http", line=format % args)
+            log.debug("health.http", line=format % args)
 
     return Handler
 

@@ -134,7 +134,7 @@ class Worker:
             try:
                 self.queue.hide(message, 0)
             except Exception as exc:
-                log.warning("could not release message", error=str(exc))
+                log.warning("worker.release_failed", error=str(exc))
 
     # One message ----------------------------------------------------------------------
 
@@ -362,7 +362,7 @@ def _selection_fields(selection: Selection, engine_best: str | None) -> dict[str
     reason = selection.explain()
     if engine_best and engine_best != selection.winner.run_id:
         reason += f"; the engine's own best run was {engine_best}"
-        log.info("selection differs from engine", engine_best=engine_best)
+        log.info("worker.selection_differs", engine_best=engine_best)
     return {
         "metric": selection.metric,
         "goal": selection.goal,

@@ -86,7 +86,7 @@ def test_trial_log_keeps_each_algorithms_best(mlflow_store: MlflowStore) -> None
     earlier on ties); a trial that does not get in never builds its model."""
     client = mlflow_store.client
     parent = client.create_run(mlflow_store.experiment_id).info.run_id
-    log = TrialLog(
+    trials = TrialLog(
         client, mlflow_store.experiment_id, parent, f"job-{uuid.uuid4().hex[:6]}", 1,
         [Objective("accuracy", Goal.MAXIMIZE)], keep_top=2,
     )  # fmt: skip
@@ -99,7 +99,7 @@ def test_trial_log_keeps_each_algorithms_best(mlflow_store: MlflowStore) -> None
             built.append(name)
             return name
 
-        log.log(algorithm, {}, {"accuracy": accuracy}, factory, predictions=predictions)
+        trials.log(algorithm, {}, {"accuracy": accuracy}, factory, predictions=predictions)
         return name
 
     trial("LightGBM", 0.80)
@@ -108,9 +108,9 @@ def test_trial_log_keeps_each_algorithms_best(mlflow_store: MlflowStore) -> None
     trial("RandomForest", 0.85)
     trial("LogisticRegression", 0.70)  # third algorithm, worse than both kept
     trial("ExtremeRandomTrees", 0.95, predictions=None)  # no predictions: not a candidate
-    assert [c.model for c in log.top] == ["LightGBM-0.9", "RandomForest-0.85"]
+    assert [c.model for c in trials.top] == ["LightGBM-0.9", "RandomForest-0.85"]
     assert "LogisticRegression-0.7" not in built
-    assert len(log.records) == 6
+    assert len(trials.records) == 6
 
 
 @pytest.mark.slow

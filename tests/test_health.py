@@ -378,7 +378,7 @@ def test_no_answer_carries_a_secret(
                 path: http_get(server.url + path).body
                 for path in (HEALTHZ_PATH, READYZ_PATH, METRICS_PATH, "/requests/req-secret")
             }
-        assert any(event["event"] == "not_ready" for event in logged)
+        assert any(event["event"] == "health.not_ready" for event in logged)
         bodies["logs"] = repr(logged)
         assert "devstoreaccount1" in bodies[READYZ_PATH] or secrets  # the error still says where
         for path, body in bodies.items():

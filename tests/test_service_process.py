@@ -135,7 +135,12 @@ def test_health_endpoints_of_a_running_worker(service: Service) -> None:
     assert code == 0, log
     assert http_get(base + "/healthz")[0] == 0  # the server went with the worker
     events = {line["event"] for line in json_lines(log)}
-    assert {"health endpoint", "worker.queue_unavailable", "stopping", "worker stopped"} <= events
+    assert {
+        "health.listening",
+        "worker.queue_unavailable",
+        "worker.stopping",
+        "worker.stopped",
+    } <= events
     assert not [answer for answer in [*answers, log] if CANARY in answer]
 
 
@@ -247,7 +252,7 @@ def test_sigterm_mid_training_then_restart_finishes_once(service: Service) -> No
         assert line["job_name"] == result.job_name
         assert line["step"] in {"settle", "job", "select", "register", "deploy"}, line
     assert {"job", "register"} <= {line["step"] for line in of_request}
-    assert {line["event"] for line in lines} >= {"stopping", "worker.request_ended"}
+    assert {line["event"] for line in lines} >= {"worker.stopping", "worker.request_ended"}
     texts = [*service.outputs, log, report, *(body for _, body in answers)]
     assert not [text for text in texts if CANARY in text]
 

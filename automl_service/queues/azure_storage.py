@@ -246,8 +246,9 @@ class AzureStorageQueue:
                 content = encode(with_header(message.body, failures), encoding)
             else:
                 log.warning(
-                    "message too large to carry its failure count; counting receives",
+                    "queue.failures_from_receives",
                     message_id=message.message_id,
+                    reason="too large to carry its failure count; counting receives",
                 )
         seconds = _visibility(delay, 0)
         updated = self._update(message, pop, content, seconds, "hide")
@@ -286,7 +287,7 @@ class AzureStorageQueue:
         self._queues.call(f"send to {self.poison_name}", lambda: poison.send_message(text))
         self._delete(message.message_id, str(held.pop_receipt))
         log.warning(
-            "message dead-lettered",
+            "queue.poisoned",
             queue=self.name,
             poison_queue=self.poison_name,
             message_id=message.message_id,
