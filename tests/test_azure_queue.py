@@ -9,7 +9,6 @@ import random
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
@@ -22,10 +21,11 @@ from fixtures_azurite import (
     make_sink,
     require_azurite,
 )
+from fixtures_worker import iris_body, make_worker, mlflow_client
 from pydantic import SecretStr
 
 from automl_service.azure_retry import RetryPolicy, backoff, is_transient
-from automl_service.backends import build_queue, build_sink, build_worker
+from automl_service.backends import build_queue, build_sink
 from automl_service.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -34,7 +34,6 @@ from automl_service.errors import (
     TransientError,
 )
 from automl_service.queues.azure_storage import (
-    AzureStorageQueue,
     service_client,
 )
 from automl_service.queues.encoding import (
@@ -51,6 +50,7 @@ from automl_service.queues.trim import fit_result
 from automl_service.results import LeaderboardRow, RequestResult, RequestState
 from automl_service.settings import QueueSettings, Settings
 from automl_service.waiting import wait_for_results
+from automl_service.worker import Worker
 
 pytest_plugins = ["fixtures_azurite"]
 
@@ -489,27 +489,7 @@ def azure_queue_settings(settings: Settings, azurite: Azurite, name: str) -> Set
     return settings
 
 
-def iris(request_id: str, reply_to: str | None = None, **limits: int) -> str:
-    body: dict[str, Any] = {
-        "request_id": request_id,
-        "task": "classification",
-        "training_data": "sample:iris",
-        "target_column_name": "target",
-        "limits": {"timeout_seconds": 5, **limits},
-        "registration": {"model_name": f"iris-{request_id}"},
-    }
-    if reply_to:
-        body["reply_to"] = reply_to
-    return json.dumps(body)
-
-
-def make_worker(settings: Settings) -> Any:
-    queue = build_queue(settings)
-    assert isinstance(queue, AzureStorageQueue)
-    return build_worker(settings, queue=queue)
-
-
-def wait_ended(workers: list[Any], ids: list[str], timeout: float) -> dict[str, RequestResult]:
+def wait_ended(workers: list[Worker], ids: list[str], timeout: float) -> dict[str, RequestResult]:
     """Run each worker's batches until every request id has a terminal result."""
     stop = threading.Event()
 
@@ -518,13 +498,6 @@ def wait_ended(workers: list[Any], ids: list[str], timeout: float) -> dict[str, 
             worker.run_once(stop)
 
     return wait_for_results(workers[0].results, ids, timeout=timeout, step=step, interval=0.2)
-
-
-def mlflow_client(settings: Settings) -> Any:
-    import mlflow
-
-    uri = settings.local.mlflow_uri
-    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 @pytest.mark.slow
@@ -542,14 +515,16 @@ class TestWorkerOnAzurite:
         producer = service.get_queue_client(
             queue_name, message_encode_policy=TextBase64EncodePolicy()
         )
-        producer.send_message(iris("az-e2e", reply_to=queue_name + "-replies"))
+        producer.send_message(
+            iris_body("az-e2e", reply_to=queue_name + "-replies", limits={"timeout_seconds": 5})
+        )
         producer.send_message("definitely not a request")
 
         result = wait_ended([worker], ["az-e2e"], timeout=240)["az-e2e"]
 
         assert result.state is RequestState.SUCCEEDED, result.error
         assert result.attempts == 0 and worker.stats.counters["rechecked"] >= 1
-        [version] = mlflow_client(s).search_model_versions("name = 'iris-az-e2e'")
+        [version] = mlflow_client(s.local.mlflow_uri).search_model_versions("name = 'iris-az-e2e'")
         assert str(version.version) == result.model_version
         [reply] = [
             RequestResult.model_validate_json(text)
@@ -581,7 +556,7 @@ class TestWorkerOnAzurite:
         first, second = make_worker(s), make_worker(s)
         ids = [f"pair-{i:02d}" for i in range(20)]
         for rid in ids:
-            first.queue.send(iris(rid, max_trials=3))
+            first.queue.send(iris_body(rid, limits={"timeout_seconds": 5, "max_trials": 3}))
 
         stop = threading.Event()
         threads = [
@@ -602,7 +577,7 @@ class TestWorkerOnAzurite:
         assert all(r is not None and r.state is RequestState.SUCCEEDED for r in results.values()), (
             states
         )
-        client = mlflow_client(s)
+        client = mlflow_client(s.local.mlflow_uri)
         experiments = [e.experiment_id for e in client.search_experiments()]
         parents = [
             r

@@ -117,7 +117,7 @@ def test_trial_log_keeps_each_algorithms_best(mlflow_store: MlflowStore) -> None
 def test_blended_model_predicts_labels_from_averaged_probabilities() -> None:
     """Two real FLAML models on iris with string labels: the ensemble answers, row by
     row, the label of the largest weighted mean probability."""
-    from flaml import AutoML
+    from flaml.automl import AutoML
     from sklearn.datasets import load_iris
 
     data = load_iris(as_frame=True)
@@ -125,7 +125,7 @@ def test_blended_model_predicts_labels_from_averaged_probabilities() -> None:
     y = pd.Series(np.array(["setosa", "versicolor", "virginica"])[data.target])
     models = []
     for learner in ("lgbm", "rf"):
-        automl: Any = AutoML()
+        automl: Any = AutoML()  # type: ignore[no-untyped-call]
         automl.fit(X, y, task="classification", estimator_list=[learner], max_iter=2,
                    time_budget=10, verbose=0, mlflow_logging=False, seed=1)  # fmt: skip
         models.append(

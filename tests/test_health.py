@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fixtures_worker import FakeClock
 from structlog.testing import capture_logs
 
 from automl_service.health import (
@@ -115,12 +116,13 @@ def parse_prometheus(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
 
 def test_healthz_follows_the_heartbeat(start_health: StartHealth) -> None:
     """/healthz answers 200 while the heartbeat is fresh, 503 once stale, 200 after a beat."""
-    stats = WorkerStats()
+    clock = FakeClock()
+    stats = WorkerStats(clock=clock)
     server = start_health(stats, stale_after=0.5)
     fresh = http_get(server.url + HEALTHZ_PATH)
     assert fresh.status == 200
     assert json.loads(fresh.body)["status"] == "ok"
-    time.sleep(0.7)
+    clock.now += 0.7
     stale = http_get(server.url + HEALTHZ_PATH)
     assert stale.status == 503
     assert json.loads(stale.body)["heartbeat_age_seconds"] >= 0.5

@@ -40,7 +40,7 @@ from automl_service.errors import PermanentError
 from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest
 from automl_service.results import RequestState
-from automl_service.runs import ModelVersion, RunRecord
+from automl_service.runs import ModelVersion, RunRecord, RunStatus
 from automl_service.selection import select_best
 from automl_service.serving import (
     BadInput,
@@ -114,7 +114,7 @@ def register(
     client.log_metric(run_id, "accuracy", accuracy)
     client.set_terminated(run_id, "FINISHED")
     selection = select_best(
-        [RunRecord(run_id, "FINISHED", {"accuracy": accuracy})], "accuracy", Goal.MAXIMIZE
+        [RunRecord(run_id, RunStatus.FINISHED, {"accuracy": accuracy})], "accuracy", Goal.MAXIMIZE
     )
     return MlflowRegistry(uri).register(request, selection)
 
@@ -454,6 +454,7 @@ def test_client_mistakes_get_clear_4xx_answers(
 # The command and the worker ----------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_serve_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     """`automl-service serve --port 0` prints its URL, answers, and exits 0 on SIGTERM."""
     env = {

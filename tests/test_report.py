@@ -39,7 +39,7 @@ def run(
 ) -> RunRecord:
     return RunRecord(
         run_id=run_id,
-        status=status,
+        status=RunStatus(status),
         metrics={} if value is None else {"accuracy": value},
         tags={"algorithm": algorithm},
         start_time_ms=T0 + int(start_s * 1000),
@@ -184,8 +184,12 @@ def test_best_so_far_only_improves() -> None:
 def test_minimized_metric_ranks_lowest_first() -> None:
     """For an error metric, the leaderboard puts the lowest value first."""
     runs = [
-        RunRecord("r1", "FINISHED", {"normalized_root_mean_squared_error": 0.3}, {}, {}, T0, T0),
-        RunRecord("r2", "FINISHED", {"normalized_root_mean_squared_error": 0.1}, {}, {}, T0, T0),
+        RunRecord(
+            "r1", RunStatus.FINISHED, {"normalized_root_mean_squared_error": 0.3}, {}, {}, T0, T0
+        ),
+        RunRecord(
+            "r2", RunStatus.FINISHED, {"normalized_root_mean_squared_error": 0.1}, {}, {}, T0, T0
+        ),
     ]
     result = RequestResult(
         request_id="r",
@@ -257,9 +261,9 @@ def test_failed_request_renders() -> None:
 def test_equal_values_and_missing_times_do_not_break_the_plot() -> None:
     """Runs with one equal value, or without times, give finite coordinates."""
     runs = [
-        RunRecord("a", "FINISHED", {"accuracy": 0.5}, {}, {}, T0, T0),
-        RunRecord("b", "FINISHED", {"accuracy": 0.5}, {}, {}, T0, T0),
-        RunRecord("c", "FINISHED", {"accuracy": 0.5}),
+        RunRecord("a", RunStatus.FINISHED, {"accuracy": 0.5}, {}, {}, T0, T0),
+        RunRecord("b", RunStatus.FINISHED, {"accuracy": 0.5}, {}, {}, T0, T0),
+        RunRecord("c", RunStatus.FINISHED, {"accuracy": 0.5}),
     ]
     result = RequestResult(
         request_id="r", state=RequestState.SUCCEEDED, task="classification", metric="accuracy"

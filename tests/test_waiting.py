@@ -70,6 +70,11 @@ def test_on_change_hears_the_first_state_and_each_change_only() -> None:
     store = Store({"a": [None, None, training, training, done]})
     clock = Clock()
     heard: list[tuple[str, RequestState | None, float]] = []
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        store.advance()
+
     wait_for_results(
         store,
         ["a"],
@@ -77,7 +82,7 @@ def test_on_change_hears_the_first_state_and_each_change_only() -> None:
         on_change=lambda rid, state, elapsed: heard.append((rid, state, elapsed)),
         interval=2.0,
         clock=clock,
-        sleep=lambda s: (clock.sleep(s), store.advance()),
+        sleep=sleep,
     )
     assert heard == [
         ("a", None, 0.0),

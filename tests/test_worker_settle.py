@@ -20,7 +20,7 @@ from automl_service.queues.sqlite import SqliteQueue
 from automl_service.request import AutoMLRequest
 from automl_service.result_store import SqliteResultStore
 from automl_service.results import RequestState
-from automl_service.runs import ModelVersion, RunRecord
+from automl_service.runs import ModelVersion, RunRecord, RunStatus
 from automl_service.selection import Selection
 from automl_service.settings import WorkerSettings
 from automl_service.worker import Worker
@@ -46,7 +46,7 @@ class ScriptedEngine:
         return None
 
     def child_runs(self, job_name: str) -> list[RunRecord]:
-        return [RunRecord(run_id="run-1", status="FINISHED", metrics={"accuracy": 0.9})]
+        return [RunRecord(run_id="run-1", status=RunStatus.FINISHED, metrics={"accuracy": 0.9})]
 
     def check(self) -> None:
         return None
