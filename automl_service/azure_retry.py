@@ -224,7 +224,7 @@ def call_with_retry(
         outcome = state.outcome
         exc = outcome.exception() if outcome is not None else None
         log.warning(
-            "azure call retried",
+            "azure.call_retried",
             call=what,
             attempt=state.attempt_number,
             status=status_of(exc) if exc else None,

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import __version__
 from .errors import AutoMLServiceError, ConfigurationError, InvalidRequest, TransientError
@@ -37,10 +37,8 @@ from .settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from .health import HealthServer
-    from .queues.base import Queue
     from .results import ResultStore
-    from .stats import WorkerStats
-    from .worker import Backend
+    from .worker import Worker
 
 log = get_logger(__name__)
 
@@ -94,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     drain.add_argument(
         "--wait",
         action="store_true",
-        help="keep going until every request in this run has ended (not only until idle)",
+        help="keep going until no recent request is still under way (not only until idle)",
     )
     drain.set_defaults(handler=cmd_drain)
 
@@ -329,11 +327,11 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    from .serving import ScoringServer
+    from .backends import build_scoring_server
 
     if settings.backend != "local":
         raise ConfigurationError("serve runs the local backend's endpoints; set backend=local")
-    server = ScoringServer.from_settings(settings.local, port=args.port, secrets=_secrets(settings))
+    server = build_scoring_server(settings.local, port=args.port, secrets=_secrets(settings))
     try:
         server.start()
     except OSError as exc:
@@ -342,7 +340,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     stop = threading.Event()
 
     def handle(signum: int, frame: FrameType | None) -> None:
-        log.info("stopping", reason=signal.Signals(signum).name)
+        log.info("serve.stopping", reason=signal.Signals(signum).name)
         stop.set()
 
     previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -368,77 +366,45 @@ def _run_worker(
     Raises TransientError (exit 3) when the queue cannot be reached at start, and
     ConfigurationError (exit 2) when the worker's health port cannot be bound.
     """
-    from .backends import build_backend, build_policy, build_queue, build_results, build_sink
-    from .fingerprint import data_fingerprint
-    from .stats import WorkerStats
-    from .worker import Worker
+    from .backends import build_queue, build_worker
 
-    stats = WorkerStats()
     queue = build_queue(settings)
     queue.check()
-    backend = build_backend(settings)
-    results = build_results(settings)
-    worker = Worker(
-        queue,
-        backend,
-        results,
-        settings.worker,
-        stats,
-        build_sink(settings),
-        policy=build_policy(settings),
-        fingerprint=data_fingerprint,
-    )
-    server = _start_health(settings, stats, queue, backend, results, drain=drain)
+    worker = build_worker(settings, queue=queue)
+    server = _start_health(settings, worker, drain=drain)
     if server is not None:
         stop.on_abandon(server.stop)
-    log.info("worker started", backend=settings.backend, queue=queue.name, drain=drain)
+    log.info("worker.started", backend=settings.backend, queue=queue.name, drain=drain)
     try:
         return worker.run(stop.event, drain=drain, deadline=deadline)
     finally:
         if server is not None:
             server.stop()
-        log.info("worker stopped")
+        log.info("worker.stopped")
 
 
-def _start_health(
-    settings: Settings,
-    stats: WorkerStats,
-    queue: Queue,
-    backend: Backend,
-    results: ResultStore,
-    *,
-    drain: bool,
-) -> HealthServer | None:
+def _start_health(settings: Settings, worker: Worker, *, drain: bool) -> HealthServer | None:
     """The started HealthServer, or None when disabled (or, in drain mode, unbindable)."""
-    if not settings.health.enabled:
-        return None
-    from .health import HealthServer, run_checks
+    from .backends import build_health_server
 
-    checks = {"queue": queue.check, "backend": backend.engine.check}
-    server = HealthServer(
-        stats,
-        lambda: run_checks(checks),
-        results,
-        settings.health.host,
-        settings.health.port,
-        stale_after=settings.health.stale_after_seconds,
-        readiness_timeout=settings.health.readiness_timeout_seconds,
-        secrets=_secrets(settings),
-    )
+    server = build_health_server(settings, worker)
+    if server is None:
+        return None
     try:
         server.start()
     except OSError as exc:
         where = f"{settings.health.host}:{settings.health.port}"
         if drain:  # a scheduled run still drains without its health endpoint
-            log.warning("health endpoint unavailable", address=where, error=str(exc))
+            log.warning("health.unavailable", address=where, error=str(exc))
             return None
         raise ConfigurationError(f"cannot serve health on {where}: {exc.strerror}") from None
-    log.info("health endpoint", url=server.url)
+    log.info("health.listening", url=server.url)
     return server
 
 
 def _drain_until_ended(settings: Settings, stop: Shutdown, deadline: float | None) -> int:
-    """Drain repeatedly until every request seen in this run has ended."""
+    """Drain repeatedly until none of the result store's latest 1000 requests is still
+    under way (whoever submitted them), or ``deadline`` passes."""
     from .backends import build_results
 
     results = build_results(settings)
@@ -476,7 +442,7 @@ class Shutdown:
         if self.event.is_set():
             self.abandon(f"{reason} again")
             return
-        log.info("stopping", reason=reason, grace_seconds=self.grace)
+        log.info("worker.stopping", reason=reason, grace_seconds=self.grace)
         self.event.set()
         self._timer = threading.Timer(self.grace, self.abandon, args=("grace period over",))
         self._timer.daemon = True
@@ -484,12 +450,12 @@ class Shutdown:
         self._timer.start()
 
     def abandon(self, reason: str) -> None:
-        log.warning("abandoning the step under way", reason=reason)
+        log.warning("worker.abandoning_step", reason=reason)
         for cleanup in self._cleanups:
             try:
                 cleanup()
             except Exception as exc:  # exiting anyway
-                log.warning("cleanup failed", error=str(exc))
+                log.warning("worker.cleanup_failed", error=str(exc))
         for handler in logging.getLogger().handlers:
             handler.flush()
         sys.stdout.flush()
@@ -520,24 +486,19 @@ def _secrets(settings: Settings) -> list[str]:
 
 
 def _wait_for(
-    results: Any, request_ids: list[str], timeout: float, *, quiet: bool
+    results: ResultStore, request_ids: list[str], timeout: float, *, quiet: bool
 ) -> dict[str, RequestResult]:
-    started = time.time()
-    ends = started + timeout
-    seen: dict[str, str] = {}
-    while True:
-        current = {rid: results.get(rid) for rid in request_ids}
-        for rid, result in current.items():
-            state = result.state.value if result else "unknown"
-            if not quiet and seen.get(rid) != state:
-                elapsed = time.time() - started
-                print(f"{rid}: {state} ({elapsed:.0f}s)", file=sys.stderr, flush=True)
-            seen[rid] = state
-        if all(r is not None and r.state.terminal for r in current.values()):
-            return {rid: r for rid, r in current.items() if r is not None}
-        if time.time() >= ends:
-            raise TransientError(f"timed out after {timeout:.0f}s waiting for {request_ids}")
-        time.sleep(1.0)
+    """Each request's terminal result (``waiting.wait_for_results``); unless ``quiet``,
+    each state change is shown on standard error."""
+    from .waiting import wait_for_results
+
+    def show(request_id: str, state: RequestState | None, elapsed: float) -> None:
+        label = state.value if state is not None else "unknown"
+        print(f"{request_id}: {label} ({elapsed:.0f}s)", file=sys.stderr, flush=True)
+
+    return wait_for_results(
+        results, request_ids, timeout=timeout, on_change=None if quiet else show
+    )
 
 
 def _print_result(result: RequestResult, *, as_json: bool) -> None:

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 import threading
-import time
 from typing import Any
 
-from .backends import build_backend, build_policy, build_queue, build_results
-from .fingerprint import data_fingerprint
+from .backends import build_worker
 from .render import result_summary
 from .request import parse_request
 from .results import RequestState
 from .settings import Settings
-from .stats import WorkerStats
-from .worker import Worker
+from .waiting import wait_for_results
 
 
 def demo_requests(budget_seconds: int) -> list[dict[str, Any]]:
@@ -58,22 +56,20 @@ def demo_requests(budget_seconds: int) -> list[dict[str, Any]]:
 
 
 def run_demo(settings: Settings, *, budget_seconds: int, as_json: bool) -> int:
-    """Enqueue the sample requests, process them to the end, print each outcome."""
-    settings.worker.recheck_seconds = 2.0
-    settings.worker.max_recheck_seconds = 5.0
-    settings.worker.poll_interval_seconds = 0.5
-    settings.worker.max_poll_interval_seconds = 2.0
-    queue = build_queue(settings)
-    results = build_results(settings)
-    worker = Worker(
-        queue,
-        build_backend(settings),
-        results,
-        settings.worker,
-        WorkerStats(),
-        policy=build_policy(settings),
-        fingerprint=data_fingerprint,
+    """Enqueue the sample requests, process them to the end, print each outcome.
+
+    The worker re-checks faster than the configured one (a copy of ``settings.worker``;
+    ``settings`` itself is left as it is)."""
+    brisk = settings.worker.model_copy(
+        update={
+            "recheck_seconds": 2.0,
+            "max_recheck_seconds": 5.0,
+            "poll_interval_seconds": 0.5,
+            "max_poll_interval_seconds": 2.0,
+        }
     )
+    worker = build_worker(settings, worker_settings=brisk)
+    queue, results = worker.queue, worker.results
     ids = []
     for body in demo_requests(budget_seconds):
         text = json.dumps(body)
@@ -82,21 +78,21 @@ def run_demo(settings: Settings, *, budget_seconds: int, as_json: bool) -> int:
     _say(f"queued {len(ids)} requests in {settings.local.data_dir.resolve()}", as_json)
 
     stop = threading.Event()
-    seen: dict[str, str] = {}
-    started = time.time()
-    while True:
-        worker.run_once(stop)
-        current = {rid: results.get(rid) for rid in ids}
-        for rid, result in current.items():
-            state = result.state.value if result else "queued"
-            if seen.get(rid) != state:
-                _say(f"[{time.time() - started:5.0f}s] {rid}: {state}", as_json)
-                seen[rid] = state
-        if all(r is not None and r.state.terminal for r in current.values()):
-            break
-        time.sleep(0.5)
 
-    final = [r for r in current.values() if r is not None]
+    def show(request_id: str, state: RequestState | None, elapsed: float) -> None:
+        label = state.value if state is not None else "queued"
+        _say(f"[{elapsed:5.0f}s] {request_id}: {label}", as_json)
+
+    ended = wait_for_results(
+        results,
+        ids,
+        timeout=math.inf,
+        step=lambda: worker.run_once(stop),
+        on_change=show,
+        interval=0.5,
+    )
+
+    final = list(ended.values())
     if as_json:
         print(json.dumps([r.model_dump(mode="json") for r in final], indent=2))
     else:

@@ -11,6 +11,8 @@ redelivered unchanged stays the same request. Bundled samples and remote referen
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import Protocol
 
 from .policy import local_path
 from .request import AutoMLRequest
@@ -44,3 +46,24 @@ def stamped(request: AutoMLRequest, fingerprint: str | None) -> AutoMLRequest:
     if fingerprint is None or request.data_fingerprint is not None:
         return request
     return request.model_copy(update={"data_fingerprint": fingerprint})
+
+
+class FingerprintPins(Protocol):
+    """Where the fingerprint first seen for each message is kept."""
+
+    def pin_fingerprint(self, message_id: str, fingerprint: str) -> str:
+        """The fingerprint first recorded for ``message_id``, recording ``fingerprint``
+        if none was."""
+        ...
+
+
+def pinned_fingerprints(pins: FingerprintPins) -> Callable[[str, AutoMLRequest], str | None]:
+    """The worker's fingerprint of a received request: the data's fingerprint as first
+    seen for that message, so a message redelivered after its file changed stays the
+    request it was."""
+
+    def fingerprint(message_id: str, request: AutoMLRequest) -> str | None:
+        found = data_fingerprint(request)
+        return None if found is None else pins.pin_fingerprint(message_id, found)
+
+    return fingerprint

@@ -13,7 +13,6 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -61,11 +60,6 @@ def run_checks(checks: Mapping[str, Callable[[], object]]) -> dict[str, str | No
     return outcome
 
 
-#: How many recent results are read to count requests by state, when the result store
-#: cannot count them itself.
-STATES_SCAN_LIMIT = 1000
-
-
 # The server ------------------------------------------------------------------------------
 
 
@@ -79,8 +73,7 @@ class HealthServer(BackgroundHTTPServer):
       call under way, and one that takes longer than ``readiness_timeout`` answers 503
       while it goes on (a hung backend never piles up threads).
     - ``/metrics``: Prometheus text (``prometheus.render_metrics``) from
-      ``stats.snapshot()``, plus requests by state from
-      ``results`` (its ``counts()`` when it has one, else its latest 1000 results).
+      ``stats.snapshot()``, plus requests by state from ``results.counts()``.
     - ``/requests/{id}``: the RequestResult JSON from ``results``, 404 when unknown.
 
     ``start`` returns once the socket listens (port 0 picks a free port; see ``url``);
@@ -143,7 +136,7 @@ class HealthServer(BackgroundHTTPServer):
             },
         }
         if not ready:
-            log.warning("not_ready", checks=body["checks"])
+            log.warning("health.not_ready", checks=body["checks"])
         return _json(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE, body)
 
     def _readiness_future(self) -> Future[dict[str, str | None]]:
@@ -168,20 +161,17 @@ class HealthServer(BackgroundHTTPServer):
         try:
             result = self.results.get(request_id)
         except Exception as exc:
-            log.warning("result_store_error", error=scrub(str(exc), self.secrets))
+            log.warning("health.result_store_error", error=scrub(str(exc), self.secrets))
             return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "result store unavailable"})
         if result is None:
             return _json(HTTPStatus.NOT_FOUND, {"error": "no such request"})
         return _json(HTTPStatus.OK, scrub_value(result.model_dump(mode="json"), self.secrets))
 
     def _request_states(self) -> dict[RequestState, int] | None:
-        counts = getattr(self.results, "counts", None)
         try:
-            if callable(counts):
-                return {RequestState(state): int(n) for state, n in counts().items()}
-            return dict(Counter(r.state for r in self.results.recent(STATES_SCAN_LIMIT)))
+            return {RequestState(state): int(n) for state, n in self.results.counts().items()}
         except Exception as exc:  # metrics still answer without these gauges
-            log.warning("result_store_error", error=scrub(str(exc), self.secrets))
+            log.warning("health.result_store_error", error=scrub(str(exc), self.secrets))
             return None
 
     def answer(self, path: str) -> tuple[int, str, bytes]:
@@ -221,7 +211,7 @@ def _make_handler(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
             try:
                 status, content_type, body = owner.answer(self.path)
             except Exception as exc:
-                log.error("health_answer_failed", error=scrub(str(exc), owner.secrets))
+                log.error("health.answer_failed", error=scrub(str(exc), owner.secrets))
                 status, content_type, body = _json(
                     HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}
                 )
@@ -233,7 +223,7 @@ def _make_handler(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(body)
 
         def log_message(self, format: str, *args: Any) -> None:
-            log.debug("health_http", line=format % args)
+            log.debug("health.http", line=format % args)
 
     return Handler
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
-from .metrics import Goal, Task, goal_of
+from .metrics import Goal, goal_of
 from .results import RequestResult
 from .runs import RunRecord
 from .selection import ineligible, select_best
@@ -82,8 +82,10 @@ def render_report(result: RequestResult, runs: list[RunRecord]) -> str:
 def rank_runs(result: RequestResult, runs: Sequence[RunRecord]) -> Ranking:
     """The eligible runs best first (as the selection ranks them) and the rest with reasons.
 
-    The goal comes from the metric table; for a metric it does not know, from the order of
-    ``result.leaderboard``; failing both, runs keep the leaderboard's (or their own) order.
+    The goal is the one the result recorded; a result recorded before goals were kept
+    takes it from the metric table, or for a metric the table does not know, from the
+    order of ``result.leaderboard``; failing all, runs keep the leaderboard's (or their
+    own) order.
     """
     metric = result.metric
     goal = _goal(result)
@@ -401,8 +403,10 @@ def _ticks(lo: float, hi: float) -> list[float]:
 def _goal(result: RequestResult) -> Goal | None:
     if not result.metric:
         return None
-    task = next((t for t in Task if t.value == result.task), None)
-    known = goal_of(result.metric, task)
+    if result.goal is not None:
+        return result.goal
+    # A result recorded before the goal was kept.
+    known = goal_of(result.metric, result.task)
     if known is not None:
         return known
     values = [row.value for row in result.leaderboard]

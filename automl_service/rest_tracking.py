@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .runs import RunRecord
+from .runs import RunRecord, RunStatus
 from .scan import RunPage, scan_child_runs, split_point
 
 SEARCH_RUNS = "/api/2.0/mlflow/runs/search"
@@ -55,7 +55,7 @@ def record_from_json(run: Mapping[str, Any]) -> RunRecord:
     data = run.get("data") or {}
     return RunRecord(
         run_id=str(info.get("run_id") or info.get("run_uuid") or ""),
-        status=str(info.get("status") or "RUNNING"),
+        status=RunStatus(str(info.get("status") or "RUNNING")),
         metrics={m["key"]: float(m.get("value", 0.0)) for m in data.get("metrics") or []},
         tags={t["key"]: str(t.get("value", "")) for t in data.get("tags") or []},
         params={p["key"]: str(p.get("value", "")) for p in data.get("params") or []},

@@ -9,8 +9,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .queues.sqlite import ensure_schema, transaction
 from .results import RequestResult, RequestState
+from .sqlite_db import ensure_schema, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS request_results (

@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from .metrics import Goal, Task
+
 
 class RequestState(StrEnum):
     RECEIVED = "received"
@@ -35,10 +37,13 @@ class RequestResult(BaseModel):
 
     request_id: str
     state: RequestState
-    task: str | None = None
+    task: Task | None = None
     job_name: str | None = None
     parent_run_id: str | None = None
     metric: str | None = None
+    #: Whether ``metric`` is maximized or minimized; None in results recorded before the
+    #: goal was kept, and until a run is selected.
+    goal: Goal | None = None
     best_run_id: str | None = None
     best_value: float | None = None
     engine_best_run_id: str | None = None
@@ -64,15 +69,25 @@ class RequestResult(BaseModel):
 
 
 class ResultStore(Protocol):
-    """Keeps the latest RequestResult per request id."""
+    """Keeps the latest RequestResult per request id.
 
-    def put(self, result: RequestResult) -> None: ...
+    Safe to share between processes; every method may raise TransientError when the store
+    cannot be reached or stays busy.
+    """
 
-    def get(self, request_id: str) -> RequestResult | None: ...
+    def put(self, result: RequestResult) -> None:
+        """Store ``result`` as the latest for its request. Idempotent; a result older (by
+        ``updated_at``) than the one stored is ignored."""
+        ...
 
-    def recent(self, limit: int = 20) -> list[RequestResult]: ...
+    def get(self, request_id: str) -> RequestResult | None:
+        """The latest result for ``request_id``, or None."""
+        ...
 
-    def pin_fingerprint(self, message_id: str, fingerprint: str) -> str:
-        """The data fingerprint first recorded for ``message_id`` (recording this one if
-        none was)."""
+    def recent(self, limit: int = 20) -> list[RequestResult]:
+        """Up to ``limit`` results, most recently updated first."""
+        ...
+
+    def counts(self) -> dict[RequestState, int]:
+        """How many requests are in each state (states with none may be left out)."""
         ...

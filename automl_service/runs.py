@@ -22,7 +22,7 @@ class RunRecord:
     """One child run as the selection sees it: no client objects, no I/O."""
 
     run_id: str
-    status: str
+    status: RunStatus
     metrics: Mapping[str, float] = field(default_factory=dict)
     tags: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)

@@ -14,16 +14,37 @@ pass, and never loses or repeats a run: every run starts either before the split
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
-from .runs import RunRecord
+from .runs import RunRecord, RunStatus
 
 PAGE_SIZE = 1000
 
 #: Picks which runs count as candidates (e.g. Azure's ``<parent>_<n>`` iterations).
 RunFilter = Callable[[RunRecord], bool]
+
+
+class RunSearch(Protocol):
+    """What the scan needs of a tracking client: MLflow's ``search_runs`` shape.
+
+    ``mlflow.MlflowClient`` has it, and so do ``rest_tracking.RestRunSearch`` and the
+    Azure workspace's ``WorkspaceTracking``. A page is an iterable of ``mlflow.entities.Run``
+    or of RunRecord; its ``token`` attribute, when present and not empty, names the next
+    page.
+    """
+
+    def search_runs(
+        self,
+        *,
+        experiment_ids: list[str],
+        filter_string: str,
+        max_results: int,
+        page_token: str | None = None,
+    ) -> Iterable[Any]:
+        """One page of the runs ``filter_string`` selects, at most ``max_results``."""
+        ...
 
 
 class RunPage(list[RunRecord]):
@@ -58,7 +79,7 @@ def split_point(start_ms: int, end_ms: int | None, now_ms: int | None = None) ->
 
 
 def scan_child_runs(
-    client: Any,
+    client: RunSearch,
     experiment_ids: Sequence[str],
     parent_run_id: str,
     *,
@@ -69,8 +90,8 @@ def scan_child_runs(
 ) -> list[RunRecord]:
     """All children of ``parent_run_id`` as RunRecords, following page tokens.
 
-    ``client`` is an ``mlflow.MlflowClient`` or anything with its ``search_runs`` shape
-    (pages of ``Run`` or of RunRecord, with a ``.token``). Makes ceil(N / page_size)
+    ``client`` is an ``mlflow.MlflowClient`` or anything else with its ``search_runs``
+    shape (``RunSearch``). Makes ceil(N / page_size)
     calls, at least one; with ``split_at_ms``, two concurrent scans of the halves, at
     most one call more.
     """
@@ -86,7 +107,7 @@ def scan_child_runs(
 
 
 def _scan(
-    client: Any,
+    client: RunSearch,
     experiment_ids: Sequence[str],
     filter_string: str,
     page_size: int,
@@ -117,7 +138,7 @@ def to_record(run: Any) -> RunRecord:
     info, data = run.info, run.data
     return RunRecord(
         run_id=info.run_id,
-        status=info.status,
+        status=RunStatus(info.status),
         metrics=dict(data.metrics),
         tags=dict(data.tags),
         params=dict(data.params),

@@ -35,7 +35,6 @@ import numpy as np
 import pandas as pd
 
 from .engines.local.endpoints import (
-    ENDPOINTS_FILE,
     EndpointRecord,
     EndpointStore,
     load_registered,
@@ -46,7 +45,6 @@ from .errors import AutoMLServiceError, PermanentError, TransientError
 from .http_thread import BackgroundHTTPServer
 from .logs import get_logger
 from .redact import scrub
-from .settings import LocalSettings
 
 log = get_logger(__name__)
 
@@ -228,19 +226,6 @@ class ScoringServer(BackgroundHTTPServer):
         self.models = ModelCache(
             loader or (lambda name, version: load_registered(tracking_uri, name, version)),
             cache_size,
-        )
-
-    @classmethod
-    def from_settings(
-        cls, settings: LocalSettings, *, port: int | None = None, secrets: Iterable[str] = ()
-    ) -> ScoringServer:
-        return cls(
-            EndpointStore(settings.data_dir / ENDPOINTS_FILE),
-            settings.mlflow_uri,
-            settings.endpoint_host,
-            settings.endpoint_port if port is None else port,
-            cache_size=settings.endpoint_cache_size,
-            secrets=secrets,
         )
 
     thread_name = "scoring-server"

@@ -6,6 +6,7 @@ import bisect
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 #: Upper bounds (seconds) of the step-duration histogram: from a quick status check to an
@@ -49,18 +50,26 @@ class StepTiming:
 
 @dataclass
 class WorkerStats:
-    """Thread-safe counters shared by the worker loop and the health server."""
+    """Thread-safe counters shared by the worker loop and the health server.
 
-    started_at: float = field(default_factory=time.time)
-    heartbeat_at: float = field(default_factory=time.time)
+    ``clock`` (seconds since the epoch; ``time.time`` unless a test sets its own) dates
+    the start, every heartbeat and the heartbeat's age.
+    """
+
+    clock: Callable[[], float] = field(default=time.time, repr=False, compare=False)
+    started_at: float = field(init=False)
+    heartbeat_at: float = field(init=False)
     counters: Counter[str] = field(default_factory=Counter)
     in_progress: set[str] = field(default_factory=set)
     steps: dict[str, StepTiming] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    def __post_init__(self) -> None:
+        self.started_at = self.heartbeat_at = self.clock()
+
     def beat(self) -> None:
         with self._lock:
-            self.heartbeat_at = time.time()
+            self.heartbeat_at = self.clock()
 
     def count(self, name: str, n: int = 1) -> None:
         """Counters: received, succeeded, failed, poisoned, rechecked, errors."""
@@ -83,7 +92,7 @@ class WorkerStats:
 
     def heartbeat_age(self) -> float:
         with self._lock:
-            return time.time() - self.heartbeat_at
+            return self.clock() - self.heartbeat_at
 
     def snapshot(self) -> dict[str, object]:
         """A copy safe to read without the lock. ``steps`` maps a step to (count, total

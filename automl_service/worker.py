@@ -15,12 +15,11 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import structlog
 
 from .backoff import idle_delay
-from .engines.base import Deployer, Engine, JobState, Registry
+from .engines.base import Backend, JobState
 from .errors import (
     InvalidRequest,
     JobFailed,
@@ -50,15 +49,6 @@ LEADERBOARD_ROWS = 10
 CRASH_AFTER_STEP_ENV = "AUTOML_SERVICE_CRASH_AFTER_STEP"
 
 
-@dataclass
-class Backend:
-    """The concrete parts a worker drives; built from settings in ``backends.py``."""
-
-    engine: Engine
-    registry: Registry
-    deployer: Deployer | None = None
-
-
 class Worker:
     """Receives messages and advances their requests. Safe to run many side by side."""
 
@@ -71,7 +61,7 @@ class Worker:
         stats: WorkerStats | None = None,
         sink: ResultSink | None = None,
         policy: Callable[[AutoMLRequest], Applied] | None = None,
-        fingerprint: Callable[[AutoMLRequest], str | None] | None = None,
+        fingerprint: Callable[[str, AutoMLRequest], str | None] | None = None,
     ) -> None:
         self.queue = queue
         self.backend = backend
@@ -81,8 +71,9 @@ class Worker:
         self.sink = sink
         #: The operator's policy, applied to every request received (``policy.enforce``).
         self.policy = policy
-        #: The data fingerprint of a request (``fingerprint.data_fingerprint``), for
-        #: messages that do not carry one; None leaves requests as they are.
+        #: The data fingerprint of a received request, from its message id and the
+        #: request (``fingerprint.pinned_fingerprints``), for messages that do not carry
+        #: one; None leaves requests as they are.
         self.fingerprint = fingerprint
         #: Set when the worker must stop (settings it cannot work with): the exit code.
         self.stop_code: int | None = None
@@ -154,7 +145,7 @@ class Worker:
             try:
                 self.queue.hide(message, 0)
             except Exception as exc:
-                log.warning("could not release message", error=str(exc))
+                log.warning("worker.release_failed", error=str(exc))
 
     # One message ----------------------------------------------------------------------
 
@@ -192,10 +183,7 @@ class Worker:
             applied = self.policy(request)
             request, changes = applied.request, applied.changes
         if self.fingerprint is not None and request.data_fingerprint is None:
-            found = self.fingerprint(request)
-            if found is not None:
-                pinned = self.results.pin_fingerprint(message.message_id, found)
-                request = stamped(request, pinned)
+            request = stamped(request, self.fingerprint(message.message_id, request))
         return request, changes
 
     def _not_admitted(self, message: Message, exc: Exception) -> None:
@@ -306,7 +294,7 @@ class Worker:
                 "derived from its content and data"
             )
         base = existing or RequestResult(
-            request_id=request.id, state=RequestState.RECEIVED, task=request.task.value
+            request_id=request.id, state=RequestState.RECEIVED, task=request.task
         )
         return base.merged(
             attempts=message.failures,
@@ -447,9 +435,10 @@ def _selection_fields(selection: Selection, engine_best: str | None) -> dict[str
     reason = selection.explain()
     if engine_best and engine_best != selection.winner.run_id:
         reason += f"; the engine's own best run was {engine_best}"
-        log.info("selection differs from engine", engine_best=engine_best)
+        log.info("worker.selection_differs", engine_best=engine_best)
     return {
         "metric": selection.metric,
+        "goal": selection.goal,
         "best_run_id": selection.winner.run_id,
         "best_value": selection.value,
         "engine_best_run_id": engine_best,

@@ -67,21 +67,6 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def iris_request(request_id: str, **changes: Any) -> dict[str, Any]:
-    """A small iris classification request (a few seconds of training)."""
-    body: dict[str, Any] = {
-        "request_id": request_id,
-        "task": "classification",
-        "training_data": "sample:iris",
-        "target_column_name": "target",
-        "primary_metric": "accuracy",
-        "limits": {"timeout_seconds": 5, "max_trials": 6},
-        "registration": {"model_name": f"iris-{request_id}"},
-    }
-    body.update(changes)
-    return body
-
-
 def json_lines(text: str) -> list[dict[str, Any]]:
     """Every line of ``text`` parsed as a JSON object (fails on a line that is not one)."""
     lines = []

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -27,6 +26,7 @@ from automl_service.result_store import SqliteResultStore
 from automl_service.results import RequestResult, RequestState
 from automl_service.settings import AzureSettings, Settings
 from automl_service.stats import WorkerStats
+from automl_service.waiting import wait_for_results
 from automl_service.worker import Worker
 
 pytest_plugins = ["azureml_fake.fixtures"]
@@ -47,7 +47,8 @@ def azure_worker(
     settings.azure = azure_settings.model_copy(update={"poll_min_seconds": 0.0})
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")
     backend = build_azure_backend(
-        settings,
+        settings.azure,
+        staging_dir=settings.local.data_dir / "azure-mltable",
         credential=StaticCredential(),
         cloud=f"fakeaml-{uuid.uuid4().hex[:12]}",
         cloud_metadata=fake_aml.cloud_metadata(),
@@ -89,15 +90,11 @@ def seed(server: TrackingServer, job: str) -> None:
 
 
 def run_until_ended(worker: Worker, request_id: str, timeout: float = 60.0) -> RequestResult:
+    """Run the worker's batches until the request has ended."""
     stop = threading.Event()
-    ends = time.time() + timeout
-    while time.time() < ends:
-        worker.run_once(stop)
-        result = worker.results.get(request_id)
-        if result is not None and result.state.terminal:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"request {request_id} did not end: {worker.results.get(request_id)}")
+    step = lambda: worker.run_once(stop)  # noqa: E731
+    ended = wait_for_results(worker.results, [request_id], timeout=timeout, step=step, interval=0.2)
+    return ended[request_id]
 
 
 def control_plane(fake: FakeAzureML) -> Counter[str]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import random
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
@@ -21,9 +21,11 @@ from fixtures_azurite import (
     make_sink,
     require_azurite,
 )
+from fixtures_worker import iris_body, make_worker, mlflow_client
 from pydantic import SecretStr
 
 from automl_service.azure_retry import RetryPolicy, backoff, is_transient
+from automl_service.backends import build_queue, build_sink
 from automl_service.errors import (
     ConfigurationError,
     InvalidRequest,
@@ -32,8 +34,6 @@ from automl_service.errors import (
     TransientError,
 )
 from automl_service.queues.azure_storage import (
-    AzureResultSink,
-    AzureStorageQueue,
     service_client,
 )
 from automl_service.queues.encoding import (
@@ -48,7 +48,9 @@ from automl_service.queues.encoding import (
 )
 from automl_service.queues.trim import fit_result
 from automl_service.results import LeaderboardRow, RequestResult, RequestState
-from automl_service.settings import Settings
+from automl_service.settings import QueueSettings, Settings
+from automl_service.waiting import wait_for_results
+from automl_service.worker import Worker
 
 pytest_plugins = ["fixtures_azurite"]
 
@@ -467,10 +469,12 @@ class TestFromSettings:
         s.queue.name = queue_name
         s.queue.connection_string = SecretStr(azurite.connection_string)
         s.queue.result_queue = queue_name + "-results"
-        q = AzureStorageQueue.from_settings(s)
+        q = build_queue(s)
         q.send(REQUEST)
         assert q.receive(1, 30)[0].body == REQUEST
-        AzureResultSink.from_settings(s).publish(None, "{}")
+        sink = build_sink(s)
+        assert sink is not None
+        sink.publish(None, "{}")
 
     def test_managed_identity(self) -> None:
         """An account URL alone means DefaultAzureCredential with the identity's client id."""
@@ -479,13 +483,13 @@ class TestFromSettings:
         s = Settings()
         s.queue.account_url = "https://example.queue.core.windows.net"
         s.azure.client_id = "00000000-0000-0000-0000-000000000001"
-        client = service_client(s)
+        client = service_client(s.queue, client_id=s.azure.client_id)
         assert isinstance(client.credential, DefaultAzureCredential)
 
     def test_neither_is_configuration_error(self) -> None:
         """Without a connection string or an account URL the queue cannot be built."""
         with pytest.raises(ConfigurationError):
-            service_client(Settings())
+            service_client(QueueSettings())
 
 
 # The worker on Azurite ----------------------------------------------------------------
@@ -500,55 +504,15 @@ def azure_queue_settings(settings: Settings, azurite: Azurite, name: str) -> Set
     return settings
 
 
-def iris(request_id: str, reply_to: str | None = None, **limits: int) -> str:
-    body: dict[str, Any] = {
-        "request_id": request_id,
-        "task": "classification",
-        "training_data": "sample:iris",
-        "target_column_name": "target",
-        "limits": {"timeout_seconds": 5, **limits},
-        "registration": {"model_name": f"iris-{request_id}"},
-    }
-    if reply_to:
-        body["reply_to"] = reply_to
-    return json.dumps(body)
-
-
-def make_worker(settings: Settings) -> Any:
-    from automl_service.backends import build_backend, build_queue, build_results, build_sink
-    from automl_service.worker import Worker
-
-    queue = build_queue(settings)
-    assert isinstance(queue, AzureStorageQueue)
-    return Worker(
-        queue,
-        build_backend(settings),
-        build_results(settings),
-        settings.worker,
-        sink=build_sink(settings),
-    )
-
-
-def wait_ended(workers: list[Any], ids: list[str], timeout: float) -> dict[str, RequestResult]:
+def wait_ended(workers: list[Worker], ids: list[str], timeout: float) -> dict[str, RequestResult]:
     """Run each worker's batches until every request id has a terminal result."""
     stop = threading.Event()
-    ends = time.monotonic() + timeout
-    results: dict[str, RequestResult | None] = {}
-    while time.monotonic() < ends:
+
+    def step() -> None:
         for worker in workers:
             worker.run_once(stop)
-        results = {rid: workers[0].results.get(rid) for rid in ids}
-        if all(r is not None and r.state.terminal for r in results.values()):
-            return {rid: r for rid, r in results.items() if r is not None}
-        time.sleep(0.2)
-    raise AssertionError(f"requests did not end in {timeout}s: {results}")
 
-
-def mlflow_client(settings: Settings) -> Any:
-    import mlflow
-
-    uri = settings.local.mlflow_uri
-    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return wait_for_results(workers[0].results, ids, timeout=timeout, step=step, interval=0.2)
 
 
 @pytest.mark.slow
@@ -566,14 +530,16 @@ class TestWorkerOnAzurite:
         producer = service.get_queue_client(
             queue_name, message_encode_policy=TextBase64EncodePolicy()
         )
-        producer.send_message(iris("az-e2e", reply_to=queue_name + "-replies"))
+        producer.send_message(
+            iris_body("az-e2e", reply_to=queue_name + "-replies", limits={"timeout_seconds": 5})
+        )
         producer.send_message("definitely not a request")
 
         result = wait_ended([worker], ["az-e2e"], timeout=240)["az-e2e"]
 
         assert result.state is RequestState.SUCCEEDED, result.error
         assert result.attempts == 0 and worker.stats.counters["rechecked"] >= 1
-        [version] = mlflow_client(s).search_model_versions("name = 'iris-az-e2e'")
+        [version] = mlflow_client(s.local.mlflow_uri).search_model_versions("name = 'iris-az-e2e'")
         assert str(version.version) == result.model_version
         [reply] = [
             RequestResult.model_validate_json(text)
@@ -605,7 +571,7 @@ class TestWorkerOnAzurite:
         first, second = make_worker(s), make_worker(s)
         ids = [f"pair-{i:02d}" for i in range(20)]
         for rid in ids:
-            first.queue.send(iris(rid, max_trials=3))
+            first.queue.send(iris_body(rid, limits={"timeout_seconds": 5, "max_trials": 3}))
 
         stop = threading.Event()
         threads = [
@@ -614,12 +580,8 @@ class TestWorkerOnAzurite:
         for thread in threads:
             thread.start()
         try:
-            ends = time.monotonic() + 600
-            while time.monotonic() < ends:
-                done = [first.results.get(rid) for rid in ids]
-                if all(r is not None and r.state.terminal for r in done):
-                    break
-                time.sleep(1)
+            with contextlib.suppress(TransientError):  # the asserts below say what is missing
+                wait_for_results(first.results, ids, timeout=600)
         finally:
             stop.set()
             for thread in threads:
@@ -630,7 +592,7 @@ class TestWorkerOnAzurite:
         assert all(r is not None and r.state is RequestState.SUCCEEDED for r in results.values()), (
             states
         )
-        client = mlflow_client(s)
+        client = mlflow_client(s.local.mlflow_uri)
         experiments = [e.experiment_id for e in client.search_experiments()]
         parents = [
             r

@@ -13,7 +13,7 @@ from automl_service.engines.azure.registry import AzureRegistry
 from automl_service.errors import PermanentError
 from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest, parse_request
-from automl_service.runs import RunRecord
+from automl_service.runs import RunRecord, RunStatus
 from automl_service.selection import Selection, select_best
 
 pytest_plugins = ["azureml_fake.fixtures"]
@@ -36,8 +36,10 @@ def make_request(request_id: str = "r-7") -> AutoMLRequest:
 
 def make_selection(job: str = "automl-r-7") -> Selection:
     runs = [
-        RunRecord(f"{job}_0", "FINISHED", {"r2_score": 0.81}, {"run_algorithm": "LightGBM"}),
-        RunRecord(f"{job}_1", "FINISHED", {"r2_score": 0.64}),
+        RunRecord(
+            f"{job}_0", RunStatus.FINISHED, {"r2_score": 0.81}, {"run_algorithm": "LightGBM"}
+        ),
+        RunRecord(f"{job}_1", RunStatus.FINISHED, {"r2_score": 0.64}),
     ]
     return select_best(runs, "r2_score", Goal.MAXIMIZE)
 

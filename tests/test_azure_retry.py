@@ -51,7 +51,7 @@ def test_retry_after_values(value: str, expected: float | None) -> None:
 def _error(status: int, headers: dict[str, str] | None = None) -> HttpResponseError:
     exc = HttpResponseError(message=f"failed with {status}\nRequestId: abc")
     exc.status_code = status
-    exc.response = SimpleNamespace(headers=headers or {})  # type: ignore[assignment]
+    exc.response = SimpleNamespace(headers=headers or {})
     return exc
 
 

@@ -31,6 +31,7 @@ def cli(
     )
 
 
+@pytest.mark.process
 def test_every_command_has_help(tmp_path: Path) -> None:
     """`--help` works for the program and every command, and names the command."""
     top = cli(tmp_path, "--help")
@@ -46,9 +47,11 @@ def test_parser_knows_exactly_the_documented_commands() -> None:
     """The parser's commands are the documented ones."""
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    assert sorted(sub.choices) == sorted(COMMANDS)  # type: ignore[attr-defined]
+    assert sub.choices is not None
+    assert sorted(sub.choices) == sorted(COMMANDS)
 
 
+@pytest.mark.process
 def test_submit_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
     """An invalid request is refused before it reaches the queue."""
     bad = tmp_path / "bad.json"
@@ -72,6 +75,7 @@ def test_submit_refuses_bad_input_with_exit_2(tmp_path: Path) -> None:
     ],
     ids=["deep", "digits", "bad-utf8"],
 )
+@pytest.mark.process
 def test_submit_refuses_hostile_bodies_with_a_reason(
     tmp_path: Path, content: bytes, fragment: str
 ) -> None:
@@ -84,6 +88,7 @@ def test_submit_refuses_hostile_bodies_with_a_reason(
     assert "Traceback" not in done.stderr and "bad settings" not in done.stderr
 
 
+@pytest.mark.process
 def test_submit_from_stdin_then_status(tmp_path: Path) -> None:
     """`submit -` enqueues from standard input and prints the id; `status` finds it."""
     body = {
@@ -105,6 +110,7 @@ def test_submit_from_stdin_then_status(tmp_path: Path) -> None:
     assert unknown.returncode == 2
 
 
+@pytest.mark.process
 def test_bad_settings_exit_2(tmp_path: Path) -> None:
     """A malformed setting stops the service with exit code 2 and says which."""
     done = cli(tmp_path, "status", AUTOML_SERVICE_WORKER__MAX_FAILURES="many")
@@ -114,7 +120,7 @@ def test_bad_settings_exit_2(tmp_path: Path) -> None:
     assert missing.returncode == 2
 
 
-@pytest.mark.slow
+@pytest.mark.process
 def test_drain_on_an_empty_queue_exits_0(tmp_path: Path) -> None:
     """A scheduled run with nothing to do ends at once with exit code 0."""
     done = cli(tmp_path, "drain")

@@ -19,7 +19,7 @@ import yaml  # type: ignore[import-untyped, unused-ignore]
 from pydantic import BaseModel, SecretStr
 
 from automl_service.health import HEALTHZ_PATH, READYZ_PATH, HealthServer, check_health
-from automl_service.results import RequestResult
+from automl_service.results import RequestResult, RequestState
 from automl_service.settings import HealthSettings, Settings, load_settings
 from automl_service.stats import WorkerStats
 
@@ -320,6 +320,9 @@ def test_probe_paths_answer_on_a_real_health_server() -> None:
 
         def recent(self, limit: int = 20) -> list[RequestResult]:
             return []
+
+        def counts(self) -> dict[RequestState, int]:
+            return {}
 
     with HealthServer(WorkerStats(), lambda: {"queue": None}, NoResults(), "127.0.0.1", 0) as s:
         for probe in ("startupProbe", "livenessProbe", "readinessProbe"):

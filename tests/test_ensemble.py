@@ -86,7 +86,7 @@ def test_trial_log_keeps_each_algorithms_best(mlflow_store: MlflowStore) -> None
     earlier on ties); a trial that does not get in never builds its model."""
     client = mlflow_store.client
     parent = client.create_run(mlflow_store.experiment_id).info.run_id
-    log = TrialLog(
+    trials = TrialLog(
         client, mlflow_store.experiment_id, parent, f"job-{uuid.uuid4().hex[:6]}", 1,
         [Objective("accuracy", Goal.MAXIMIZE)], keep_top=2,
     )  # fmt: skip
@@ -99,7 +99,7 @@ def test_trial_log_keeps_each_algorithms_best(mlflow_store: MlflowStore) -> None
             built.append(name)
             return name
 
-        log.log(algorithm, {}, {"accuracy": accuracy}, factory, predictions=predictions)
+        trials.log(algorithm, {}, {"accuracy": accuracy}, factory, predictions=predictions)
         return name
 
     trial("LightGBM", 0.80)
@@ -108,16 +108,16 @@ def test_trial_log_keeps_each_algorithms_best(mlflow_store: MlflowStore) -> None
     trial("RandomForest", 0.85)
     trial("LogisticRegression", 0.70)  # third algorithm, worse than both kept
     trial("ExtremeRandomTrees", 0.95, predictions=None)  # no predictions: not a candidate
-    assert [c.model for c in log.top] == ["LightGBM-0.9", "RandomForest-0.85"]
+    assert [c.model for c in trials.top] == ["LightGBM-0.9", "RandomForest-0.85"]
     assert "LogisticRegression-0.7" not in built
-    assert len(log.records) == 6
+    assert len(trials.records) == 6
 
 
 @pytest.mark.slow
 def test_blended_model_predicts_labels_from_averaged_probabilities() -> None:
     """Two real FLAML models on iris with string labels: the ensemble answers, row by
     row, the label of the largest weighted mean probability."""
-    from flaml import AutoML
+    from flaml.automl import AutoML
     from sklearn.datasets import load_iris
 
     data = load_iris(as_frame=True)
@@ -125,7 +125,7 @@ def test_blended_model_predicts_labels_from_averaged_probabilities() -> None:
     y = pd.Series(np.array(["setosa", "versicolor", "virginica"])[data.target])
     models = []
     for learner in ("lgbm", "rf"):
-        automl: Any = AutoML()
+        automl: Any = AutoML()  # type: ignore[no-untyped-call]
         automl.fit(X, y, task="classification", estimator_list=[learner], max_iter=2,
                    time_budget=10, verbose=0, mlflow_logging=False, seed=1)  # fmt: skip
         models.append(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from fixtures_worker import FakeClock
 from structlog.testing import capture_logs
 
 from automl_service.health import (
@@ -115,12 +116,13 @@ def parse_prometheus(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]],
 
 def test_healthz_follows_the_heartbeat(start_health: StartHealth) -> None:
     """/healthz answers 200 while the heartbeat is fresh, 503 once stale, 200 after a beat."""
-    stats = WorkerStats()
+    clock = FakeClock()
+    stats = WorkerStats(clock=clock)
     server = start_health(stats, stale_after=0.5)
     fresh = http_get(server.url + HEALTHZ_PATH)
     assert fresh.status == 200
     assert json.loads(fresh.body)["status"] == "ok"
-    time.sleep(0.7)
+    clock.now += 0.7
     stale = http_get(server.url + HEALTHZ_PATH)
     assert stale.status == 503
     assert json.loads(stale.body)["heartbeat_age_seconds"] >= 0.5
@@ -289,32 +291,6 @@ def test_metrics_parse_and_reflect_the_stats(
     assert 0 <= value("automl_service_heartbeat_age_seconds") < 60
 
 
-def test_metrics_count_states_from_a_store_without_counts(
-    start_health: StartHealth, result_store: SqliteResultStore
-) -> None:
-    """A result store with only the protocol's methods still gives the jobs-running gauge."""
-
-    class ProtocolOnly:
-        """The real SQLite store seen through the ResultStore protocol alone."""
-
-        def put(self, result: RequestResult) -> None:
-            result_store.put(result)
-
-        def get(self, request_id: str) -> RequestResult | None:
-            return result_store.get(request_id)
-
-        def recent(self, limit: int = 20) -> list[RequestResult]:
-            return result_store.recent(limit)
-
-    store = ProtocolOnly()
-    for i in range(3):
-        store.put(RequestResult(request_id=f"t{i}", state=RequestState.TRAINING))
-    store.put(RequestResult(request_id="p", state=RequestState.POISONED))
-    samples = parse_prometheus(http_get(start_health(results=store).url + METRICS_PATH).body)
-    assert samples[("automl_service_automl_jobs_running", ())] == 3
-    assert samples[("automl_service_requests", (("state", "poisoned"),))] == 1
-
-
 def test_metrics_escape_label_values(start_health: StartHealth) -> None:
     """Step names with quotes, backslashes and newlines still give parseable labels."""
     stats = WorkerStats()
@@ -404,7 +380,7 @@ def test_no_answer_carries_a_secret(
                 path: http_get(server.url + path).body
                 for path in (HEALTHZ_PATH, READYZ_PATH, METRICS_PATH, "/requests/req-secret")
             }
-        assert any(event["event"] == "not_ready" for event in logged)
+        assert any(event["event"] == "health.not_ready" for event in logged)
         bodies["logs"] = repr(logged)
         assert "devstoreaccount1" in bodies[READYZ_PATH] or secrets  # the error still says where
         for path, body in bodies.items():
@@ -470,7 +446,7 @@ def test_server_lifecycle() -> None:
 
 
 class _NoResults:
-    """An empty result store (the protocol's three methods, no storage)."""
+    """An empty result store (the protocol's methods, no storage)."""
 
     def put(self, result: RequestResult) -> None:
         raise AssertionError("the health server never writes results")
@@ -480,3 +456,6 @@ class _NoResults:
 
     def recent(self, limit: int = 20) -> list[RequestResult]:
         return []
+
+    def counts(self) -> dict[RequestState, int]:
+        return {}

@@ -13,9 +13,10 @@ from test_worker_settle import ScriptedEngine, completed, drain, make
 
 from automl_service.engines.base import JobState, JobStatus
 from automl_service.exit_codes import EXIT_OK
-from automl_service.fingerprint import data_fingerprint, stamped
+from automl_service.fingerprint import data_fingerprint, pinned_fingerprints, stamped
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.request import AutoMLRequest, parse_request
+from automl_service.result_store import SqliteResultStore
 from automl_service.results import RequestState
 from automl_service.worker import Worker
 
@@ -55,7 +56,8 @@ def test_the_fingerprint_follows_the_content(tmp_path: Path) -> None:
 
 def _worker(tmp_path: Path, engine: ScriptedEngine) -> tuple[Worker, SqliteQueue]:
     worker, queue = make(tmp_path / "store", engine)
-    worker.fingerprint = data_fingerprint
+    assert isinstance(worker.results, SqliteResultStore)
+    worker.fingerprint = pinned_fingerprints(worker.results)
     return worker, queue
 
 

@@ -24,7 +24,7 @@ import pytest
 from mlflow.pyfunc.model import PythonModel
 from sklearn.linear_model import LogisticRegression
 
-from automl_service.backends import build_backend, build_queue, build_results
+from automl_service.backends import build_queue, build_scoring_server, build_worker
 from automl_service.datasets import load_sample
 from automl_service.engines.base import Deployer
 from automl_service.engines.local.endpoints import (
@@ -40,7 +40,7 @@ from automl_service.errors import PermanentError
 from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest
 from automl_service.results import RequestState
-from automl_service.runs import ModelVersion, RunRecord
+from automl_service.runs import ModelVersion, RunRecord, RunStatus
 from automl_service.selection import select_best
 from automl_service.serving import (
     BadInput,
@@ -49,8 +49,7 @@ from automl_service.serving import (
     predictions_json,
 )
 from automl_service.settings import LocalSettings, Settings
-from automl_service.stats import WorkerStats
-from automl_service.worker import Worker
+from automl_service.waiting import wait_for_results
 
 pytest_plugins = ["fixtures_local"]
 
@@ -115,7 +114,7 @@ def register(
     client.log_metric(run_id, "accuracy", accuracy)
     client.set_terminated(run_id, "FINISHED")
     selection = select_best(
-        [RunRecord(run_id, "FINISHED", {"accuracy": accuracy})], "accuracy", Goal.MAXIMIZE
+        [RunRecord(run_id, RunStatus.FINISHED, {"accuracy": accuracy})], "accuracy", Goal.MAXIMIZE
     )
     return MlflowRegistry(uri).register(request, selection)
 
@@ -164,7 +163,7 @@ def deployer(local_settings: LocalSettings) -> LocalDeployer:
 @pytest.fixture
 def server(local_settings: LocalSettings) -> Iterator[ScoringServer]:
     """A scoring server on a free port of 127.0.0.1, over the same records as ``deployer``."""
-    with ScoringServer.from_settings(local_settings, port=0) as made:
+    with build_scoring_server(local_settings, port=0) as made:
         yield made
 
 
@@ -455,6 +454,7 @@ def test_client_mistakes_get_clear_4xx_answers(
 # The command and the worker ----------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_serve_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     """`automl-service serve --port 0` prints its URL, answers, and exits 0 on SIGTERM."""
     env = {
@@ -494,9 +494,7 @@ def test_worker_deploys_a_request_and_it_scores_over_http(
     settings.local.data_dir.mkdir(parents=True)
     shutil.copyfile(mlflow_db_template, settings.local.data_dir / "mlflow.db")
     queue = build_queue(settings)
-    worker = Worker(
-        queue, build_backend(settings), build_results(settings), settings.worker, WorkerStats()
-    )
+    worker = build_worker(settings, queue=queue)
     body = {
         "request_id": "deploy-e2e",
         "task": "classification",
@@ -509,15 +507,15 @@ def test_worker_deploys_a_request_and_it_scores_over_http(
     }
     queue.send(json.dumps(body))
     stop = threading.Event()
-    ends = time.monotonic() + 240
-    result = None
-    while time.monotonic() < ends:
-        worker.run_once(stop)
-        result = worker.results.get("deploy-e2e")
-        if result is not None and result.state.terminal:
-            break
-        time.sleep(0.3)
-    assert result is not None and result.state is RequestState.SUCCEEDED, result
+    ended = wait_for_results(
+        worker.results,
+        ["deploy-e2e"],
+        timeout=240,
+        step=lambda: worker.run_once(stop),
+        interval=0.3,
+    )
+    result = ended["deploy-e2e"]
+    assert result.state is RequestState.SUCCEEDED, result
     assert result.endpoint == "iris-e2e"
     assert result.scoring_uri and result.scoring_uri.endswith("/endpoints/iris-e2e/score")
 
@@ -526,7 +524,7 @@ def test_worker_deploys_a_request_and_it_scores_over_http(
     expected = load_registered(settings.local.mlflow_uri, "iris-deployed", version).predict(
         features
     )
-    with ScoringServer.from_settings(settings.local, port=0) as server:
+    with build_scoring_server(settings.local, port=0) as server:
         status, answer = call(f"{server.url}/endpoints/iris-e2e/score", input_data(features))
     assert status == 200, answer
     assert answer["deployment"] == f"iris-deployed-v{version}"
@@ -542,9 +540,7 @@ def run_worker_until_done(
     settings.local.data_dir.mkdir(parents=True)
     shutil.copyfile(mlflow_db_template, settings.local.data_dir / "mlflow.db")
     queue = build_queue(settings)
-    worker = Worker(
-        queue, build_backend(settings), build_results(settings), settings.worker, WorkerStats()
-    )
+    worker = build_worker(settings, queue=queue)
     queue.send(json.dumps(body))
     stop = threading.Event()
     ends = time.monotonic() + 240
@@ -585,7 +581,7 @@ def test_a_deployed_forecaster_answers_for_the_dates_sent_as_strings(
     series = load_sample("co2")
     assert series["date"].iloc[-1] == pd.Timestamp("2001-12-01")
     dates = [f"2002-0{m}-01" for m in range(1, 7)]
-    with ScoringServer.from_settings(settings.local, port=0) as server:
+    with build_scoring_server(settings.local, port=0) as server:
         url = f"{server.url}/endpoints/co2-e2e/score"
         status, described = call(f"{server.url}/endpoints/co2-e2e")
         assert status == 200 and described["live"]["input_columns"] == ["date"], described
@@ -648,7 +644,7 @@ def test_a_deployed_many_series_forecaster_answers_per_series_over_http(
         ("IBM", "1955-01-01"),
         ("General Motors", "1956-01-01"),
     ]
-    with ScoringServer.from_settings(settings.local, port=0) as server:
+    with build_scoring_server(settings.local, port=0) as server:
         url = f"{server.url}/endpoints/grunfeld-e2e/score"
         status, described = call(f"{server.url}/endpoints/grunfeld-e2e")
         assert status == 200 and described["live"]["input_columns"] == ["firm", "year"]

@@ -146,7 +146,8 @@ def test_classification_end_to_end(engine: LocalEngine, tmp_path: Path) -> None:
     assert status.best_child_run_id == best.winner.run_id
 
     model = load_model(engine, best.winner.run_id)
-    assert model.unwrap_python_model().fitted_rows == len(table), "refit on every row"
+    python_model = model.unwrap_python_model()  # type: ignore[no-untyped-call]
+    assert python_model.fitted_rows == len(table), "refit on every row"
     features = table.drop(columns=["target"])
     predicted: np.ndarray = np.asarray(model.predict(features))
     assert set(predicted) <= {"malignant", "benign"}
@@ -411,7 +412,7 @@ def test_folds_pool_unless_their_classes_differ() -> None:
     not (their metrics are averaged instead)."""
     import numpy as np
 
-    from automl_service.engines.local.search import Fold
+    from automl_service.engines.local.predictions import Fold
 
     a = Fold(np.array([0, 1]), np.array([0, 1]), np.array([[0.9, 0.1], [0.2, 0.8]]), [0, 1])
     b = Fold(np.array([1, 0]), np.array([0, 0]), np.array([[0.6, 0.4], [0.7, 0.3]]), [0, 1])

@@ -9,11 +9,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy
 from fixtures_local import make_request
-from mlflow.store.db import utils as db_utils
+from mlflow.store.db import utils as mlflow_db_utils
 
 from automl_service.engines.base import JobState
 from automl_service.engines.local import LocalEngine
@@ -31,6 +32,9 @@ while time.time() < at:
 from automl_service.cli import main
 sys.exit(main(["drain"]))
 """
+
+#: MLflow's schema helpers are private and carry no type hints.
+db_utils: Any = mlflow_db_utils
 
 
 def _tables(db: Path) -> set[str]:

@@ -124,9 +124,9 @@ def test_secrets_are_scrubbed_from_every_line(stream: io.StringIO) -> None:
 def test_console_rendering_is_not_json(stream: io.StringIO) -> None:
     """The console format renders readable text with the event and its fields."""
     configure_logging(LoggingSettings(format="console"), stream=stream)
-    get_logger("automl_service.cli").info("worker started", queue="automl-requests")
+    get_logger("automl_service.cli").info("worker.started", queue="automl-requests")
     text = stream.getvalue()
-    assert "worker started" in text and "queue" in text and "automl-requests" in text
+    assert "worker.started" in text and "queue" in text and "automl-requests" in text
     with pytest.raises(ValueError):
         json.loads(text.splitlines()[0])
 

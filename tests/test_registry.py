@@ -14,7 +14,7 @@ from automl_service.engines.local.registry import MlflowRegistry
 from automl_service.errors import PermanentError
 from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest
-from automl_service.runs import RunRecord
+from automl_service.runs import RunRecord, RunStatus
 from automl_service.selection import Selection, select_best
 from automl_service.tags import (
     DATA_TAG,
@@ -46,7 +46,7 @@ def make_request(**registration: object) -> AutoMLRequest:
 
 def winner(run_id: str, value: float = 0.9) -> Selection:
     return select_best(
-        [RunRecord(run_id, "FINISHED", {"accuracy": value})], "accuracy", Goal.MAXIMIZE
+        [RunRecord(run_id, RunStatus.FINISHED, {"accuracy": value})], "accuracy", Goal.MAXIMIZE
     )
 
 

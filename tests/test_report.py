@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from automl_service.metrics import Goal
+from automl_service.metrics import Goal, Task
 from automl_service.report import best_so_far, rank_runs, render_report, trial_points
 from automl_service.results import LeaderboardRow, RequestResult, RequestState
-from automl_service.runs import RunRecord
+from automl_service.runs import RunRecord, RunStatus
 from automl_service.scan import scan_child_runs
 from automl_service.selection import select_best
 
@@ -39,7 +39,7 @@ def run(
 ) -> RunRecord:
     return RunRecord(
         run_id=run_id,
-        status=status,
+        status=RunStatus(status),
         metrics={} if value is None else {"accuracy": value},
         tags={"algorithm": algorithm},
         start_time_ms=T0 + int(start_s * 1000),
@@ -184,8 +184,12 @@ def test_best_so_far_only_improves() -> None:
 def test_minimized_metric_ranks_lowest_first() -> None:
     """For an error metric, the leaderboard puts the lowest value first."""
     runs = [
-        RunRecord("r1", "FINISHED", {"normalized_root_mean_squared_error": 0.3}, {}, {}, T0, T0),
-        RunRecord("r2", "FINISHED", {"normalized_root_mean_squared_error": 0.1}, {}, {}, T0, T0),
+        RunRecord(
+            "r1", RunStatus.FINISHED, {"normalized_root_mean_squared_error": 0.3}, {}, {}, T0, T0
+        ),
+        RunRecord(
+            "r2", RunStatus.FINISHED, {"normalized_root_mean_squared_error": 0.1}, {}, {}, T0, T0
+        ),
     ]
     result = RequestResult(
         request_id="r",
@@ -196,6 +200,41 @@ def test_minimized_metric_ranks_lowest_first() -> None:
     dom = DomReader(render_report(result, runs))
     assert [r.attrs["data-run-id"] for r in dom.find("tr", "run")] == ["r2", "r1"]
     assert [r.attrs["data-run-id"] for r in dom.find("tr", "chosen")] == ["r2"]
+
+
+def test_stored_goal_ranks_a_metric_the_table_does_not_know() -> None:
+    """A result's recorded goal orders the runs for a custom metric, whatever order its
+    stored leaderboard has."""
+    runs = [
+        RunRecord("r1", RunStatus.FINISHED, {"custom_loss": 0.3}, {}, {}, T0, T0),
+        RunRecord("r2", RunStatus.FINISHED, {"custom_loss": 0.1}, {}, {}, T0, T0),
+    ]
+    result = RequestResult(
+        request_id="r",
+        state=RequestState.SUCCEEDED,
+        task=Task.REGRESSION,
+        metric="custom_loss",
+        goal=Goal.MINIMIZE,
+        leaderboard=[
+            LeaderboardRow(run_id="r1", value=0.3),
+            LeaderboardRow(run_id="r2", value=0.1),
+        ],
+    )
+    ranking = rank_runs(result, runs)
+    assert ranking.goal is Goal.MINIMIZE
+    assert [r.run_id for r in ranking.ranked] == ["r2", "r1"]
+
+
+def test_a_result_recorded_without_a_goal_still_loads() -> None:
+    """JSON written before results kept their goal loads, with the goal taken from the
+    metric table."""
+    old = (
+        '{"request_id": "old", "state": "succeeded", "task": "regression",'
+        ' "metric": "r2_score", "updated_at": 1.0}'
+    )
+    result = RequestResult.model_validate_json(old)
+    assert result.goal is None and result.task is Task.REGRESSION
+    assert rank_runs(result, []).goal is Goal.MAXIMIZE
 
 
 def test_report_without_runs_uses_the_stored_leaderboard() -> None:
@@ -222,9 +261,9 @@ def test_failed_request_renders() -> None:
 def test_equal_values_and_missing_times_do_not_break_the_plot() -> None:
     """Runs with one equal value, or without times, give finite coordinates."""
     runs = [
-        RunRecord("a", "FINISHED", {"accuracy": 0.5}, {}, {}, T0, T0),
-        RunRecord("b", "FINISHED", {"accuracy": 0.5}, {}, {}, T0, T0),
-        RunRecord("c", "FINISHED", {"accuracy": 0.5}),
+        RunRecord("a", RunStatus.FINISHED, {"accuracy": 0.5}, {}, {}, T0, T0),
+        RunRecord("b", RunStatus.FINISHED, {"accuracy": 0.5}, {}, {}, T0, T0),
+        RunRecord("c", RunStatus.FINISHED, {"accuracy": 0.5}),
     ]
     result = RequestResult(
         request_id="r", state=RequestState.SUCCEEDED, task="classification", metric="accuracy"

@@ -10,7 +10,7 @@ import pytest
 from automl_service.errors import InvalidRequest, NoEligibleRun
 from automl_service.metrics import METRIC_GOALS, Goal, Task, resolve_goal
 from automl_service.request import parse_request
-from automl_service.runs import RunRecord
+from automl_service.runs import RunRecord, RunStatus
 from automl_service.selection import select_best
 
 ALL_METRICS = sorted(
@@ -22,7 +22,7 @@ def run(run_id: str, value: float | None, *, status: str = "FINISHED", metric: s
         end: int | None = None, algorithm: str | None = None) -> RunRecord:  # fmt: skip
     metrics = {} if value is None else {metric: value}
     tags = {"algorithm": algorithm} if algorithm else {}
-    return RunRecord(run_id, status, metrics, tags, end_time_ms=end)
+    return RunRecord(run_id, RunStatus(status), metrics, tags, end_time_ms=end)
 
 
 @pytest.mark.parametrize(("metric", "goal"), ALL_METRICS)

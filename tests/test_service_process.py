@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pytest
 from fixtures_service import (
     CANARY,
@@ -23,10 +22,10 @@ from fixtures_service import (
     Service,
     free_port,
     http_get,
-    iris_request,
     json_lines,
     wait_until,
 )
+from fixtures_worker import iris_request, mlflow_client, parent_runs
 
 from automl_service.cli import Shutdown
 from automl_service.queues.sqlite import SqliteQueue
@@ -35,7 +34,6 @@ from automl_service.results import RequestResult, RequestState
 
 pytest_plugins = ["fixtures_service"]
 
-pytestmark = pytest.mark.slow
 
 HEALTH_PATHS = ["/requests/ops", "/requests/ops-bad", "/metrics", "/readyz", "/healthz"]
 
@@ -53,18 +51,9 @@ def has_state(service: Service, request_id: str, *states: RequestState) -> bool:
     return result is not None and result.state in states
 
 
-def mlflow_client(service: Service) -> Any:
-    uri = f"sqlite:///{(service.data_dir / 'mlflow.db').resolve()}"
-    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
-def parent_runs_named(service: Service, job_name: str) -> list[Any]:
-    client = mlflow_client(service)
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, max_results=5000)
-    return [
-        r for r in runs if r.info.run_name == job_name and "mlflow.parentRunId" not in r.data.tags
-    ]
+def store_client(service: Service) -> Any:
+    """An MLflow client on the service's local store."""
+    return mlflow_client(f"sqlite:///{(service.data_dir / 'mlflow.db').resolve()}")
 
 
 def write_json(path: Path, body: dict[str, Any]) -> str:
@@ -75,6 +64,7 @@ def write_json(path: Path, body: dict[str, Any]) -> str:
 # Health endpoints ------------------------------------------------------------------------
 
 
+@pytest.mark.process
 def test_health_endpoints_of_a_running_worker(service: Service) -> None:
     """A worker started with a health port answers /healthz, /readyz and /metrics over
     HTTP; /readyz turns 503 while the queue file is unusable and 200 once it is back;
@@ -135,13 +125,19 @@ def test_health_endpoints_of_a_running_worker(service: Service) -> None:
     assert code == 0, log
     assert http_get(base + "/healthz")[0] == 0  # the server went with the worker
     events = {line["event"] for line in json_lines(log)}
-    assert {"health endpoint", "worker.queue_unavailable", "stopping", "worker stopped"} <= events
+    assert {
+        "health.listening",
+        "worker.queue_unavailable",
+        "worker.stopping",
+        "worker.stopped",
+    } <= events
     assert not [answer for answer in [*answers, log] if CANARY in answer]
 
 
 # drain: the scheduled container job -------------------------------------------------------
 
 
+@pytest.mark.process
 def test_drain_exit_codes(service: Service, tmp_path: Path) -> None:
     """`drain` exits 0 on an empty queue (also with a deadline), 2 on bad settings and 3
     when the queue cannot be used, and says why without the secret."""
@@ -164,6 +160,8 @@ def test_drain_exit_codes(service: Service, tmp_path: Path) -> None:
 # A request's life across processes ----------------------------------------------------
 
 
+@pytest.mark.slow
+@pytest.mark.process
 def test_sigterm_mid_training_then_restart_finishes_once(service: Service) -> None:
     """SIGTERM while the job trains stops the worker with exit 0 within the grace period;
     a restarted worker finishes the request with one job and one model version; `submit
@@ -218,8 +216,8 @@ def test_sigterm_mid_training_then_restart_finishes_once(service: Service) -> No
     result = result_of(service, "ops")
     assert result is not None and result.state is RequestState.SUCCEEDED, result
     assert result.job_name is not None
-    assert len(parent_runs_named(service, result.job_name)) == 1
-    versions = mlflow_client(service).search_model_versions("name = 'iris-ops'")
+    assert len(parent_runs(store_client(service), result.job_name)) == 1
+    versions = store_client(service).search_model_versions("name = 'iris-ops'")
     assert [str(v.version) for v in versions] == [result.model_version] == ["1"]
 
     # A finished request re-sent: drain advances it (nothing to redo) and exits 0.
@@ -227,7 +225,7 @@ def test_sigterm_mid_training_then_restart_finishes_once(service: Service) -> No
     drained = service.run("drain")
     assert drained.returncode == 0, drained.stderr
     assert queue_of(service).visible_count() == 0
-    assert len(mlflow_client(service).search_model_versions("name = 'iris-ops'")) == 1
+    assert len(store_client(service).search_model_versions("name = 'iris-ops'")) == 1
 
     listed = service.run("--json", "status")
     states = {r["request_id"]: r["state"] for r in json.loads(listed.stdout)}
@@ -247,7 +245,7 @@ def test_sigterm_mid_training_then_restart_finishes_once(service: Service) -> No
         assert line["job_name"] == result.job_name
         assert line["step"] in {"settle", "job", "select", "register", "deploy"}, line
     assert {"job", "register"} <= {line["step"] for line in of_request}
-    assert {line["event"] for line in lines} >= {"stopping", "worker.request_ended"}
+    assert {line["event"] for line in lines} >= {"worker.stopping", "worker.request_ended"}
     texts = [*service.outputs, log, report, *(body for _, body in answers)]
     assert not [text for text in texts if CANARY in text]
 
@@ -307,6 +305,7 @@ def stop_tracking_server(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+@pytest.mark.process
 def test_readiness_follows_the_tracking_server(service: Service, tmp_path: Path) -> None:
     """With a remote MLflow tracking server, /readyz turns 503 (naming the backend) while
     the server is down and 200 once it is back; the worker stays alive throughout."""

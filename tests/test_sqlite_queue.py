@@ -8,20 +8,11 @@ import time
 from pathlib import Path
 
 import pytest
+from fixtures_worker import FakeClock
 
 from automl_service.errors import StaleReceipt
 from automl_service.queues.base import Queue
 from automl_service.queues.sqlite import SqliteQueue
-
-
-class FakeClock:
-    """A settable clock, so visibility expiry is tested without sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fixtures_worker import FakeClock
+
 from automl_service.stats import STEP_BUCKETS, WorkerStats
 
 
@@ -16,3 +18,15 @@ def test_step_buckets_are_cumulative_and_bounds_inclusive() -> None:
     assert cumulative[0.05] == 1 and cumulative[0.25] == 2 and cumulative[1.0] == 3
     assert cumulative[STEP_BUCKETS[-1]] == 3
     assert snapshot["steps"]["check"][0] == 4  # type: ignore[index]
+
+
+def test_heartbeat_age_reads_the_injected_clock() -> None:
+    """The start, each beat and the heartbeat's age all come from the stats' clock."""
+    clock = FakeClock()
+    stats = WorkerStats(clock=clock)
+    assert stats.started_at == stats.heartbeat_at == clock.now
+    clock.now += 42.0
+    assert stats.heartbeat_age() == 42.0
+    stats.beat()
+    assert stats.heartbeat_age() == 0.0
+    assert stats.snapshot()["heartbeat_at"] == clock.now

@@ -29,6 +29,8 @@ CORE = (
     "exit_codes",
     "policy",
     "fingerprint",
+    "sqlite_db",
+    "waiting",
 )
 
 #: The backends' adapters, inside the package.

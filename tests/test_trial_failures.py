@@ -8,7 +8,7 @@ import mlflow
 import pandas as pd
 from fixtures_local import make_request
 from flaml.automl import AutoML
-from flaml.automl.time_series import ARIMA
+from flaml.automl.time_series import ARIMA  # type: ignore[attr-defined]
 
 from automl_service.datasets import load_table
 from automl_service.engines.local.guarded import guard_learners, guarded
@@ -25,7 +25,7 @@ NRMSE = "normalized_root_mean_squared_error"
 MESSAGE = "A constant trend was included in the model specification (on purpose)"
 
 
-class Broken(ARIMA):  # type: ignore[misc]
+class Broken(ARIMA):
     """ARIMA that raises in fit, as statsmodels does for some specifications."""
 
     def fit(self, *args: Any, **kwargs: Any) -> Any:
@@ -46,10 +46,10 @@ def test_a_raising_learner_leaves_a_failed_run_and_the_search_goes_on(
     series = load_table("sample:co2")
     train, holdout = series.iloc[:-12], series.iloc[-12:]
     grid = ForecastGrid("date", "MS", pd.Timestamp(train["date"].iloc[-1]), 12)
-    automl = AutoML()
+    automl = AutoML()  # type: ignore[no-untyped-call]
     metric = FlamlMetric(request, log, automl, ["date"], grid=grid)
     guard_learners(automl, "ts_forecast", ["lassolars"])
-    automl.add_learner("broken", guarded(Broken))
+    automl.add_learner("broken", guarded(Broken))  # type: ignore[no-untyped-call]
     automl.fit(
         X_train=train[["date"]],
         y_train=train["co2"],

@@ -12,62 +12,45 @@ import time
 from pathlib import Path
 from typing import Any
 
-import mlflow
 import pytest
-from fixtures_service import iris_request
+from fixtures_worker import iris_body, iris_request, make_worker, mlflow_client, parent_runs
 
-from automl_service.backends import build_backend, build_queue, build_results
+from automl_service.backends import build_queue, build_results
 from automl_service.exit_codes import EXIT_FAILED
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.results import RequestResult, RequestState
 from automl_service.settings import Settings
-from automl_service.stats import WorkerStats
+from automl_service.waiting import wait_for_results
 from automl_service.worker import CRASH_AFTER_STEP_ENV, Worker
 
-pytestmark = pytest.mark.slow
 
-
-def make_worker(settings: Settings) -> tuple[Worker, SqliteQueue]:
-    queue = build_queue(settings)
-    assert isinstance(queue, SqliteQueue)
-    worker = Worker(
-        queue, build_backend(settings), build_results(settings), settings.worker, WorkerStats()
-    )
-    return worker, queue
-
-
-def run_until_ended(worker: Worker, ids: list[str], timeout: float = 180.0) -> dict[str, Any]:
+def run_until_ended(
+    worker: Worker, ids: list[str], timeout: float = 180.0
+) -> dict[str, RequestResult]:
+    """Run the worker's batches until every request in ``ids`` has ended."""
     stop = threading.Event()
-    ends = time.time() + timeout
-    while time.time() < ends:
-        worker.run_once(stop)
-        current = {rid: worker.results.get(rid) for rid in ids}
-        if all(r is not None and r.state.terminal for r in current.values()):
-            return current
-        time.sleep(0.2)
-    raise AssertionError(f"requests did not end in {timeout}s: {current}")
+    return wait_for_results(
+        worker.results, ids, timeout=timeout, step=lambda: worker.run_once(stop), interval=0.2
+    )
 
 
-def mlflow_client(settings: Settings) -> Any:
-    uri = settings.local.mlflow_uri
-    return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
-
-
-def parent_runs(settings: Settings) -> list[Any]:
-    client = mlflow_client(settings)
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    runs = client.search_runs(experiments, max_results=5000)
-    return [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+def sqlite_queue(worker: Worker) -> SqliteQueue:
+    """The worker's queue: the SQLite one the settings name."""
+    assert isinstance(worker.queue, SqliteQueue)
+    return worker.queue
 
 
 def model_versions(settings: Settings, name: str) -> list[Any]:
-    return list(mlflow_client(settings).search_model_versions(f"name = '{name}'"))
+    client = mlflow_client(settings.local.mlflow_uri)
+    return list(client.search_model_versions(f"name = '{name}'"))
 
 
+@pytest.mark.slow
 def test_request_end_to_end(settings: Settings) -> None:
     """A queued request ends registered, with the best child run by its metric."""
-    worker, queue = make_worker(settings)
-    queue.send(json.dumps(iris_request("e2e")))
+    worker = make_worker(settings)
+    queue = sqlite_queue(worker)
+    queue.send(iris_body("e2e"))
     result: RequestResult = run_until_ended(worker, ["e2e"])["e2e"]
 
     assert result.state is RequestState.SUCCEEDED, result.error
@@ -88,14 +71,16 @@ def test_request_end_to_end(settings: Settings) -> None:
     assert queue.visible_count() == 0
 
 
+@pytest.mark.slow
 def test_malformed_messages_go_to_poison_and_good_ones_finish(settings: Settings) -> None:
     """Garbage and schema errors land in the poison queue with the reason; the good
     requests beside them are done."""
-    worker, queue = make_worker(settings)
-    queue.send(json.dumps(iris_request("good-1")))
+    worker = make_worker(settings)
+    queue = sqlite_queue(worker)
+    queue.send(iris_body("good-1"))
     queue.send("this is not json")
     queue.send(json.dumps({"task": "classification", "training_data": "sample:iris"}))
-    queue.send(json.dumps(iris_request("good-2")))
+    queue.send(iris_body("good-2"))
 
     results = run_until_ended(worker, ["good-1", "good-2"])
 
@@ -109,11 +94,13 @@ def test_malformed_messages_go_to_poison_and_good_ones_finish(settings: Settings
     assert queue.visible_count() == 0
 
 
+@pytest.mark.slow
 def test_failed_job_ends_the_request_with_its_reason(settings: Settings) -> None:
     """A missing target column fails the request once, with the column in the reason,
     instead of retrying forever; the message leaves the queue (not as poison)."""
-    worker, queue = make_worker(settings)
-    queue.send(json.dumps(iris_request("bad-target", target_column_name="species")))
+    worker = make_worker(settings)
+    queue = sqlite_queue(worker)
+    queue.send(iris_body("bad-target", target_column_name="species"))
     result = run_until_ended(worker, ["bad-target"])["bad-target"]
 
     assert result.state is RequestState.FAILED
@@ -122,9 +109,11 @@ def test_failed_job_ends_the_request_with_its_reason(settings: Settings) -> None
     assert queue.poisoned() == []
 
 
+@pytest.mark.slow
 def test_resent_request_is_the_same_request(settings: Settings) -> None:
     """The same message sent again after it finished makes no new job or version."""
-    worker, queue = make_worker(settings)
+    worker = make_worker(settings)
+    queue = sqlite_queue(worker)
     body = json.dumps({k: v for k, v in iris_request("x").items() if k != "request_id"})
     queue.send(body)
     first = run_until_ended(worker, [_id_of(body)])[_id_of(body)]
@@ -134,7 +123,7 @@ def test_resent_request_is_the_same_request(settings: Settings) -> None:
 
     assert second is not None and second.state is RequestState.SUCCEEDED
     assert second.model_version == first.model_version
-    assert len(parent_runs(settings)) == 1
+    assert len(parent_runs(mlflow_client(settings.local.mlflow_uri))) == 1
     assert len(model_versions(settings, "iris-x")) == 1
 
 
@@ -185,12 +174,14 @@ def wait_for_state(
 
 
 @pytest.mark.parametrize("crash_point", ["job", "training", "select", "register"])
+@pytest.mark.slow
+@pytest.mark.process
 def test_worker_killed_at_any_point_loses_and_duplicates_nothing(
     settings: Settings, tmp_path: Path, crash_point: str
 ) -> None:
     """SIGKILL at a step boundary or mid-training, then a restart: the request ends with
     exactly one job, one parent run and one model version."""
-    build_queue(settings).send(json.dumps(iris_request("crash")))
+    build_queue(settings).send(iris_body("crash"))
     log = tmp_path / "worker.log"
     if crash_point == "training":
         first = start_worker(settings, log)
@@ -211,7 +202,7 @@ def test_worker_killed_at_any_point_loses_and_duplicates_nothing(
         assert second.wait(timeout=60) == 0, log.read_text()
 
     assert result.state is RequestState.SUCCEEDED, result.error
-    assert len(parent_runs(settings)) == 1
+    assert len(parent_runs(mlflow_client(settings.local.mlflow_uri))) == 1
     [version] = model_versions(settings, "iris-crash")
     assert str(version.version) == result.model_version == "1"
     jobs = list((settings.local.data_dir / "jobs").iterdir())
@@ -221,9 +212,10 @@ def test_worker_killed_at_any_point_loses_and_duplicates_nothing(
 def test_messages_received_during_shutdown_are_released_at_once(settings: Settings) -> None:
     """A batch taken just as the worker stops is visible again at once, not after the
     visibility timeout."""
-    worker, queue = make_worker(settings)
-    queue.send(json.dumps(iris_request("later-1")))
-    queue.send(json.dumps(iris_request("later-2")))
+    worker = make_worker(settings)
+    queue = sqlite_queue(worker)
+    queue.send(iris_body("later-1"))
+    queue.send(iris_body("later-2"))
     stop = threading.Event()
     stop.set()
 
@@ -236,9 +228,10 @@ def test_messages_received_during_shutdown_are_released_at_once(settings: Settin
 def test_a_message_taken_by_another_receiver_is_let_go(settings: Settings) -> None:
     """When a slow worker's receipt has gone stale (another receiver took the message),
     settling it is skipped, not an error, and the other receiver keeps the message."""
-    worker, queue = make_worker(settings)
+    worker = make_worker(settings)
+    queue = sqlite_queue(worker)
     worker.results.put(RequestResult(request_id="done", state=RequestState.SUCCEEDED))
-    queue.send(json.dumps(iris_request("done")))
+    queue.send(iris_body("done"))
     [slow] = queue.receive(1, 0.1)
     time.sleep(0.3)
     [fast] = queue.receive(1, 30)
@@ -253,7 +246,7 @@ def test_a_message_taken_by_another_receiver_is_let_go(settings: Settings) -> No
 def test_the_loop_outlives_a_fault_of_its_own(settings: Settings) -> None:
     """An unexpected error while receiving is logged and the long-running loop goes on;
     a drain run logs it and exits 1."""
-    worker, _ = make_worker(settings)
+    worker = make_worker(settings)
     calls = 0
 
     def broken_receive(max_messages: int, visibility_timeout: float) -> list[Any]:

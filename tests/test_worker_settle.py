@@ -13,18 +13,19 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from automl_service.engines.base import JobState, JobStatus
+from automl_service.engines.base import Backend, JobState, JobStatus
 from automl_service.errors import ConfigurationError, PermanentError, TransientError
 from automl_service.exit_codes import EXIT_OK, EXIT_USAGE
+from automl_service.metrics import Goal, Task
 from automl_service.policy import enforce
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.request import AutoMLRequest
 from automl_service.result_store import SqliteResultStore
 from automl_service.results import RequestState
-from automl_service.runs import ModelVersion, RunRecord
+from automl_service.runs import ModelVersion, RunRecord, RunStatus
 from automl_service.selection import Selection
 from automl_service.settings import PolicySettings, WorkerSettings
-from automl_service.worker import Backend, Worker
+from automl_service.worker import Worker
 
 Step = Callable[[AutoMLRequest], JobStatus]
 
@@ -47,7 +48,7 @@ class ScriptedEngine:
         return None
 
     def child_runs(self, job_name: str) -> list[RunRecord]:
-        return [RunRecord(run_id="run-1", status="FINISHED", metrics={"accuracy": 0.9})]
+        return [RunRecord(run_id="run-1", status=RunStatus.FINISHED, metrics={"accuracy": 0.9})]
 
     def check(self) -> None:
         return None
@@ -136,7 +137,7 @@ def drain(worker: Worker, queue: SqliteQueue) -> int:
 
 def _remaining(queue: SqliteQueue) -> int:
     """Messages still in the queue, visible or hidden."""
-    from automl_service.queues.sqlite import transaction
+    from automl_service.sqlite_db import transaction
 
     with transaction(queue.path) as conn:
         row = conn.execute(
@@ -169,6 +170,7 @@ def test_hostile_bodies_are_poisoned_and_their_batch_goes_on(tmp_path: Path) -> 
     assert handled == 4  # the batch size
     result = worker.results.get("good")
     assert result is not None and result.state is RequestState.SUCCEEDED
+    assert result.task is Task.CLASSIFICATION and result.goal is Goal.MAXIMIZE
     assert drain(worker, queue) == EXIT_OK
     reasons = {entry.body[:10]: entry.reason for entry in queue.poisoned()}
     assert len(reasons) == len(HOSTILE)

@@ -84,3 +84,12 @@ class Deployer(Protocol):
         """Create or update the endpoint named in the request; re-applying is a no-op.
         May raise NotReady while the deployment provisions."""
         ...
+
+
+@dataclass
+class Backend:
+    """The concrete parts a worker drives; built from settings in ``backends.py``."""
+
+    engine: Engine
+    registry: Registry
+    deployer: Deployer | None = None

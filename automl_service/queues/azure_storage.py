@@ -30,7 +30,7 @@ from ..errors import (
     TransientError,
 )
 from ..logs import get_logger
-from ..settings import Settings
+from ..settings import QueueSettings
 from .base import Message
 from .encoding import (
     MAX_QUEUE_MESSAGE_BYTES,
@@ -62,15 +62,16 @@ POISON_SUFFIX = "-poison"
 _QUEUE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])$")
 
 
-def service_client(settings: Settings) -> QueueServiceClient:
-    """A service client from settings: connection string if given, else account URL plus
-    DefaultAzureCredential. The SDK's own retries are off; ours wrap each call."""
+def service_client(q: QueueSettings, *, client_id: str | None = None) -> QueueServiceClient:
+    """A service client from the queue settings: connection string if given, else account
+    URL plus DefaultAzureCredential (``client_id`` names a user-assigned managed identity).
+    The SDK's own retries are off; ours wrap each call. Raises ConfigurationError with
+    neither."""
     options: dict[str, Any] = {
         "retry_total": 0,
         "connection_timeout": CONNECTION_TIMEOUT_SECONDS,
         "read_timeout": READ_TIMEOUT_SECONDS,
     }
-    q = settings.queue
     if q.connection_string is not None:
         return QueueServiceClient.from_connection_string(
             q.connection_string.get_secret_value(), **options
@@ -78,7 +79,7 @@ def service_client(settings: Settings) -> QueueServiceClient:
     if q.account_url:
         from azure.identity import DefaultAzureCredential
 
-        credential = DefaultAzureCredential(managed_identity_client_id=settings.azure.client_id)
+        credential = DefaultAzureCredential(managed_identity_client_id=client_id)
         return QueueServiceClient(q.account_url, credential=credential, **options)
     raise ConfigurationError(
         "queue.kind azure_storage needs queue.account_url (managed identity) "
@@ -198,19 +199,6 @@ class AzureStorageQueue:
         # Created on first use, so building the worker never needs the network.
         return self._queues.ensure(self.name)
 
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, retry: RetryPolicy | None = None
-    ) -> AzureStorageQueue:
-        q = settings.queue
-        return cls(
-            service_client(settings),
-            q.name,
-            encoding=q.message_encoding,
-            create_queues=q.create_queues,
-            retry=retry,
-        )
-
     # Producer side ----------------------------------------------------------------------
 
     def send(self, body: str) -> str:
@@ -269,8 +257,9 @@ class AzureStorageQueue:
                 content = encode(with_header(message.body, failures), encoding)
             else:
                 log.warning(
-                    "message too large to carry its failure count; counting receives",
+                    "queue.failures_from_receives",
                     message_id=message.message_id,
+                    reason="too large to carry its failure count; counting receives",
                 )
         seconds = _visibility(delay, 0)
         updated = self._update(message, pop, content, seconds, "hide")
@@ -309,7 +298,7 @@ class AzureStorageQueue:
         self._queues.call(f"send to {self.poison_name}", lambda: poison.send_message(text))
         self._delete(message.message_id, str(held.pop_receipt))
         log.warning(
-            "message dead-lettered",
+            "queue.poisoned",
             queue=self.name,
             poison_queue=self.poison_name,
             message_id=message.message_id,
@@ -406,8 +395,9 @@ class AzureResultSink:
 
     The body is ``RequestResult.model_dump_json()``, written in the configured encoding
     ("auto" writes plain text). One over the 64 KiB limit is trimmed to fit (the
-    leaderboard goes first), never dropped. Raises TransientError after retries,
-    ConfigurationError when no queue is named or the credential is refused.
+    leaderboard goes first), never dropped. With no queue named (neither ``reply_to`` nor a
+    default) nothing is sent. Raises TransientError after retries, ConfigurationError when
+    the credential is refused or the queue is missing and may not be created.
     """
 
     def __init__(
@@ -422,19 +412,6 @@ class AzureResultSink:
         self.default_queue = default_queue
         self.encoding: Encoding = default_encoding(encoding)
         self._queues = _Queues(service, create_queues, retry or STORAGE)
-
-    @classmethod
-    def from_settings(
-        cls, settings: Settings, *, retry: RetryPolicy | None = None
-    ) -> AzureResultSink:
-        q = settings.queue
-        return cls(
-            service_client(settings),
-            q.result_queue,
-            encoding=q.message_encoding,
-            create_queues=q.create_queues,
-            retry=retry,
-        )
 
     def publish(self, queue_name: str | None, body: str) -> None:
         """Send ``body`` to ``queue_name`` (a request's ``reply_to``) or, when None, to the

@@ -22,8 +22,11 @@ class Queue(Protocol):
     """A work queue with visibility timeouts and a poison queue.
 
     Every method may raise TransientError (try again later); none blocks for long.
-    A message stays in the queue until ``delete`` or ``dead_letter``: a receiver that dies
-    holding it only delays it by the visibility timeout.
+    ``hide``, ``delete`` and ``dead_letter`` raise StaleReceipt when ``message.receipt``
+    no longer holds the message (its visibility timeout ran out and another receiver took
+    it): the caller no longer owns the message and must let it go. A message stays in the
+    queue until ``delete`` or ``dead_letter``: a receiver that dies holding it only delays
+    it by the visibility timeout.
     """
 
     name: str
@@ -38,15 +41,18 @@ class Queue(Protocol):
 
     def hide(self, message: Message, delay: float, *, failed: bool = False) -> Message:
         """Make ``message`` invisible for ``delay`` seconds more; returns it with its new
-        receipt. ``failed`` counts a real failed attempt (not a "not ready yet")."""
+        receipt. ``failed`` counts a real failed attempt (not a "not ready yet"). Raises
+        StaleReceipt when the receipt no longer holds the message."""
         ...
 
     def delete(self, message: Message) -> None:
-        """Remove a finished message. Deleting one already gone is not an error."""
+        """Remove a finished message. Deleting one already gone is not an error; one that
+        another receiver holds now raises StaleReceipt."""
         ...
 
     def dead_letter(self, message: Message, reason: str) -> None:
-        """Move ``message`` to the poison queue with ``reason``."""
+        """Move ``message`` to the poison queue with ``reason``. Raises StaleReceipt when
+        the receipt no longer holds the message."""
         ...
 
     def visible_count(self) -> int:

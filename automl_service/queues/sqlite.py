@@ -12,21 +12,18 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import StaleReceipt, TransientError
+from ..errors import StaleReceipt
 from ..logs import get_logger
+from ..sqlite_db import ensure_schema, transaction
 from .base import Message
 
 log = get_logger(__name__)
 
 Clock = Callable[[], float]
-
-#: How long a statement waits for another process's write lock before giving up.
-BUSY_TIMEOUT_SECONDS = 10.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue_messages (
@@ -67,50 +64,6 @@ class PoisonEntry:
     failures: int
     inserted_at: float
     poisoned_at: float
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection in autocommit mode (transactions are explicit) with WAL and a busy
-    timeout. Raises TransientError when the file cannot be opened."""
-    try:
-        conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_SECONDS, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-    except sqlite3.Error as exc:
-        raise TransientError(f"cannot open SQLite database {path}: {exc}") from exc
-    return conn
-
-
-@contextmanager
-def transaction(path: Path, *, immediate: bool = False) -> Iterator[sqlite3.Connection]:
-    """One short transaction on a fresh connection, committed on success, rolled back on
-    error. ``immediate`` takes the write lock at once. SQLite errors (a lock held past the
-    busy timeout, a full disk) become TransientError; other errors pass through."""
-    conn = connect(path)
-    try:
-        conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-    except sqlite3.Error as exc:
-        raise TransientError(f"SQLite database {path}: {exc}") from exc
-    finally:
-        conn.close()
-
-
-def ensure_schema(path: Path, schema: str) -> None:
-    """Create tables and indexes if missing; safe to run from several processes at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
-    try:
-        conn.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
-    except sqlite3.Error as exc:
-        raise TransientError(f"cannot create tables in {path}: {exc}") from exc
-    finally:
-        conn.close()
 
 
 class SqliteQueue:

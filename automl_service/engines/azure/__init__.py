@@ -9,21 +9,27 @@ and ``promotion`` (pure rollout decisions). Calls are retried by
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ...settings import Settings
-    from ...worker import Backend
+    from ...settings import AzureSettings
+    from ..base import Backend
 
 
 def build_azure_backend(
-    settings: Settings, *, credential: Any | None = None, **client_kwargs: Any
+    azure: AzureSettings,
+    *,
+    staging_dir: Path,
+    credential: Any | None = None,
+    **client_kwargs: Any,
 ) -> Backend:
     """Engine, registry and deployer on the configured workspace. Makes no network call.
 
+    ``staging_dir`` keeps the MLTable folders made for local CSV training data;
     ``credential`` and ``client_kwargs`` (e.g. a custom cloud) go to MLClient.
     """
-    from ...worker import Backend
+    from ..base import Backend
     from .client import build_credential, build_ml_client
     from .data import MLTableStager
     from .deployer import AzureDeployer
@@ -32,7 +38,6 @@ def build_azure_backend(
     from .status import PollSchedule
     from .tracking import WorkspaceTracking
 
-    azure = settings.azure
     credential = credential if credential is not None else build_credential(azure)
     client = build_ml_client(azure, credential, **client_kwargs)
     tracking = WorkspaceTracking(azure.tracking_uri, credential) if azure.tracking_uri else None
@@ -41,7 +46,7 @@ def build_azure_backend(
         tracking=tracking,
         tracking_factory=lambda uri: WorkspaceTracking(uri, credential),
         compute=azure.compute,
-        resolve_data=MLTableStager(settings.local.data_dir / "azure-mltable"),
+        resolve_data=MLTableStager(staging_dir),
         poll=PollSchedule(azure.poll_min_seconds, azure.poll_max_seconds),
     )
     deployer = AzureDeployer(

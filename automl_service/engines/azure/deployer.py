@@ -86,7 +86,7 @@ class AzureDeployer:
             verdict = compare_with_live(
                 metric_value, request.selection_metric, request.selection_goal, label, tags
             )
-            log.info("azure_promotion_verdict", promote=verdict.promote, reason=verdict.reason)
+            log.info("azure.promotion_verdict", promote=verdict.promote, reason=verdict.reason)
             if not verdict.promote:
                 return self._result(endpoint, live, verdict.reason, promoted=False)
             note = verdict.reason
@@ -99,7 +99,7 @@ class AzureDeployer:
             endpoint,
             policy=self._policy,
         )
-        log.info("azure_traffic_switched", endpoint=spec.endpoint_name, deployment=target)
+        log.info("azure.traffic_switched", endpoint=spec.endpoint_name, deployment=target)
         raise NotReady(
             f"traffic of {spec.endpoint_name} moving to {target}" + (f" ({note})" if note else "")
         )
@@ -125,7 +125,7 @@ class AzureDeployer:
                 fresh,
                 policy=self._policy,
             )
-            log.info("azure_endpoint_creating", endpoint=spec.endpoint_name)
+            log.info("azure.endpoint_creating", endpoint=spec.endpoint_name)
             raise NotReady(f"endpoint {spec.endpoint_name} is being created")
         state = _state(endpoint.provisioning_state)
         if state in FAILED:
@@ -158,7 +158,7 @@ class AzureDeployer:
                 fresh,
                 policy=self._policy,
             )
-            log.info("azure_deployment_creating", endpoint=spec.endpoint_name, deployment=name)
+            log.info("azure.deployment_creating", endpoint=spec.endpoint_name, deployment=name)
             raise NotReady(f"deployment {name} is being created")
         state = _state(deployment.provisioning_state)
         if state in FAILED:
@@ -205,7 +205,7 @@ class AzureDeployer:
                     policy=self._policy,
                 )
                 log.info(
-                    "azure_deployment_removed", endpoint=endpoint_name, deployment=deployment.name
+                    "azure.deployment_removed", endpoint=endpoint_name, deployment=deployment.name
                 )
 
     def _result(

@@ -162,7 +162,7 @@ class AzureEngine:
             )
             if job is None:
                 raise
-        log.info("azure_job_submitted", job_name=request.job_name)
+        log.info("azure.job_submitted", job_name=request.job_name)
         return job
 
     def _cached(self, job_name: str) -> JobStatus | None:
@@ -189,7 +189,7 @@ class AzureEngine:
         if known:  # an ended job whose best-run tag could not be read is asked again
             with self._lock:
                 self._seen[name] = _Seen(status, now + self._poll.interval(age))
-        log.info("azure_job_status", job_name=name, azure_status=job.status, state=state.value)
+        log.info("azure.job_status", job_name=name, azure_status=job.status, state=state.value)
         return status
 
     def _job_error(self, job_name: str) -> str:
@@ -205,7 +205,7 @@ class AzureEngine:
             if error is not None and error.message:
                 return f"{error.code or 'Error'}: {error.message}"
         except Exception as exc:  # the reason is a courtesy; the state is what counts
-            log.warning("azure_job_error_unavailable", job_name=job_name, error=str(exc))
+            log.warning("azure.job_error_unavailable", job_name=job_name, error=str(exc))
         return f"job {job_name} ended Failed"
 
     def _best_child_tag(self, job_name: str) -> tuple[str | None, bool]:
@@ -213,7 +213,7 @@ class AzureEngine:
         try:
             parent = self.tracking().get_run(job_name)
         except TransientError as exc:
-            log.warning("azure_best_child_unavailable", job_name=job_name, error=str(exc))
+            log.warning("azure.best_child_unavailable", job_name=job_name, error=str(exc))
             return None, False
         if parent is None:
             return None, False

@@ -76,7 +76,7 @@ class AzureRegistry:
 
         existing = self.find(request)
         if existing is not None:
-            log.info("azure_model_found", model=existing.name, version=existing.version)
+            log.info("azure.model_found", model=existing.name, version=existing.version)
             return existing
         run_id = selection.winner.run_id
         model = Model(
@@ -92,7 +92,7 @@ class AzureRegistry:
             model,
             policy=self._policy,
         )
-        log.info("azure_model_registered", model=created.name, version=created.version)
+        log.info("azure.model_registered", model=created.name, version=created.version)
         return ModelVersion(
             name=created.name,
             version=str(created.version),

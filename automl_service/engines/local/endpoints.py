@@ -38,11 +38,11 @@ from ...http_thread import local_url
 from ...logs import get_logger
 from ...metrics import Goal, Task
 from ...promotion import Verdict, compare_values
-from ...queues.sqlite import ensure_schema, transaction
 from ...request import AutoMLRequest
 from ...runs import Endpoint, ModelVersion
 from ...settings import LocalSettings
-from .registry import _mapped_errors
+from ...sqlite_db import ensure_schema, transaction
+from .mlflow_errors import mlflow_errors
 
 log = get_logger(__name__)
 
@@ -340,7 +340,7 @@ def load_registered(tracking_uri: str, name: str, version: str) -> Any:
     when the version does not exist or cannot be loaded, TransientError when the store is
     busy or unreachable."""
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    with _mapped_errors(f"finding model {name} version {version}"):
+    with mlflow_errors(f"finding model {name} version {version}"):
         source = client.get_model_version_download_uri(name, version)
     try:
         return mlflow.pyfunc.load_model(source)

@@ -123,14 +123,14 @@ def ensembles_wanted(request: AutoMLRequest) -> bool:
     return request.training.enable_vote_ensemble and request.task is not Task.FORECASTING
 
 
-def add_vote_ensemble(log: TrialLog, task: Task) -> RunRecord | None:
-    """Log a VotingEnsemble child run of ``log.top`` when a blend of two or more of those
+def add_vote_ensemble(trials: TrialLog, task: Task) -> RunRecord | None:
+    """Log a VotingEnsemble child run of ``trials.top`` when a blend of two or more of those
     trials beats the best one on the primary metric; returns its run, or None."""
-    if len(log.top) < 2:
+    if len(trials.top) < 2:
         return None
-    objective = log.objectives[0]
-    base = log.top[0].predictions
-    pool = [c for c in log.top if compatible([base, c.predictions])]
+    objective = trials.objectives[0]
+    base = trials.top[0].predictions
+    pool = [c for c in trials.top if compatible([base, c.predictions])]
 
     def loss(fold: Fold) -> float:
         value = fold.metrics(task, (objective.metric,)).get(objective.metric, math.nan)
@@ -148,4 +148,4 @@ def add_vote_ensemble(log: TrialLog, task: Task) -> RunRecord | None:
         "ensembled_algorithms": [c.record.algorithm for c, _ in chosen],
         "ensemble_weights": [round(n / sum(weights), 4) for n in weights],
     }
-    return log.log(ALGORITHM, params, blended.metrics(task), lambda: model)
+    return trials.log(ALGORITHM, params, blended.metrics(task), lambda: model)

@@ -11,19 +11,19 @@ Registration is keyed by the request id, written as a tag on the model version, 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
-from ...errors import PermanentError, TransientError
+from ...errors import PermanentError
 from ...logs import get_logger
 from ...request import AutoMLRequest
 from ...runs import ModelVersion
 from ...selection import Selection
 from ...tags import DATA_TAG, JOB_TAG, METRIC_TAG, METRIC_VALUE_TAG, REQUEST_TAG, RUN_TAG
+from .mlflow_errors import mlflow_errors
 
 log = get_logger(__name__)
 
@@ -33,7 +33,6 @@ T = TypeVar("T")
 #: Where a child run keeps its model: ``runs:/<run id>/model``.
 MODEL_ARTIFACT = "model"
 
-_TRANSIENT_CODES = {"INTERNAL_ERROR", "TEMPORARILY_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED"}
 _FAILED_STATUS = "FAILED_REGISTRATION"
 
 
@@ -74,7 +73,7 @@ class MlflowRegistry:
         if adopted is not None:
             return adopted
         source, model_id = self._model_source(run_id)
-        with _mapped_errors(f"registering run {run_id} as {name}"):
+        with mlflow_errors(f"registering run {run_id} as {name}"):
             self._ensure_registered_model(name)
             version = self.client.create_model_version(
                 name=name,
@@ -107,7 +106,7 @@ class MlflowRegistry:
         if not orphans:
             return None
         version = min(orphans, key=lambda v: int(v.version))
-        with _mapped_errors(f"tagging {name} version {version.version}"):
+        with mlflow_errors(f"tagging {name} version {version.version}"):
             for key, value in tags.items():
                 self.client.set_model_version_tag(name, version.version, key, value)
         log.info("registry.adopted_untagged", model=name, version=version.version, run_id=run_id)
@@ -116,7 +115,7 @@ class MlflowRegistry:
     def _model_source(self, run_id: str) -> tuple[str, str | None]:
         """Where the run's model lives: the run's own ``model`` folder, or (MLflow 3) the
         logged model named ``model`` whose source run it is."""
-        with _mapped_errors(f"reading run {run_id}"):
+        with mlflow_errors(f"reading run {run_id}"):
             run = self.client.get_run(run_id)
             # The run's own folder, read directly: the client's ``list_artifacts`` also
             # looks up logged models through MLflow's process-wide store, not this one.
@@ -155,7 +154,7 @@ class MlflowRegistry:
                 raise
 
     def _search(self, filter_string: str) -> list[Any]:
-        with _mapped_errors("searching model versions"):
+        with mlflow_errors("searching model versions"):
             return list(
                 _pages(
                     lambda token: self.client.search_model_versions(
@@ -183,21 +182,6 @@ def _record(version: Any, *, created: bool) -> ModelVersion:
         run_id=version.run_id or "",
         created=created,
     )
-
-
-@contextmanager
-def _mapped_errors(doing: str) -> Iterator[None]:
-    """MLflow and connection errors as the service's own: busy or unreachable stores are
-    transient, refusals permanent."""
-    try:
-        yield
-    except MlflowException as exc:
-        status: int = exc.get_http_status_code()  # type: ignore[no-untyped-call]
-        if exc.error_code in _TRANSIENT_CODES or status == 429 or status >= 500:
-            raise TransientError(f"{doing}: {exc.message}") from exc
-        raise PermanentError(f"{doing}: {exc.message}") from exc
-    except (ConnectionError, TimeoutError, OSError) as exc:
-        raise TransientError(f"{doing}: {exc}") from exc
 
 
 def _quote(value: str) -> str:
