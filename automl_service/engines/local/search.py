@@ -24,6 +24,7 @@ from ...metrics import Task, as_loss, goal_of
 from ...request import AutoMLRequest
 from ...runs import RunRecord
 from . import algorithms, baselines
+from .azure_only import flaml_n_jobs
 from .backtest import Window, aggregate, plan_windows, window_params
 from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
 from .forecasters import BaselineForecaster, FlamlForecaster
@@ -381,7 +382,7 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
     settings: dict[str, Any] = {
         "time_budget": limits.timeout_seconds,
         "early_stop": limits.enable_early_termination,
-        "n_jobs": limits.max_concurrent_trials,
+        "n_jobs": flaml_n_jobs(limits),
         "mlflow_logging": False,
         "verbose": 0,
         "seed": SEED,
