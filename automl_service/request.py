@@ -33,23 +33,67 @@ class _Strict(BaseModel):
 
 
 class Limits(_Strict):
-    """How long and how wide the search may run."""
+    """How long and how wide the search may run.
+
+    ``timeout_minutes`` and ``trial_timeout_minutes`` (the CLI v2 YAML's names) are read as
+    the seconds fields.
+    """
 
     timeout_seconds: int = Field(600, ge=5, le=7 * 24 * 3600)
     trial_timeout_seconds: int | None = Field(None, ge=1)
     max_trials: int | None = Field(None, ge=1, le=10_000)
     max_concurrent_trials: int = Field(1, ge=1, le=64)
+    #: Cores each trial may use; -1 means all of a node's cores.
+    max_cores_per_trial: int | None = Field(None, ge=-1)
+    #: Stop the search once the primary metric reaches this score.
+    exit_score: float | None = Field(None, allow_inf_nan=False)
     enable_early_termination: bool = True
+
+    @model_validator(mode="before")
+    @classmethod
+    def _minutes(cls, data: Any) -> Any:
+        return _renamed(
+            data,
+            {
+                "timeout_minutes": "timeout_seconds",
+                "trial_timeout_minutes": "trial_timeout_seconds",
+            },
+            scale=60,
+        )
+
+    @model_validator(mode="after")
+    def _cores(self) -> Limits:
+        if self.max_cores_per_trial == 0:
+            raise ValueError("max_cores_per_trial must be -1 (all cores) or at least 1")
+        return self
 
 
 class Training(_Strict):
-    """Which algorithms the search may use (Azure AutoML's names, e.g. ``LightGBM``)."""
+    """Which algorithms the search may use (Azure AutoML's names, e.g. ``LightGBM``), and
+    which extras it runs. Unset switches are left to Azure's defaults.
+
+    ``allowed_training_algorithms`` and ``blocked_training_algorithms`` (the CLI v2 YAML's
+    names) are read as ``allowed_algorithms`` and ``blocked_algorithms``.
+    """
 
     allowed_algorithms: list[str] | None = None
     blocked_algorithms: list[str] | None = None
-    enable_stack_ensemble: bool = False
+    enable_stack_ensemble: bool | None = None
     enable_vote_ensemble: bool = True
     enable_onnx_compatible_models: bool = False
+    enable_model_explainability: bool | None = None
+    enable_dnn_training: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _yaml_names(cls, data: Any) -> Any:
+        return _renamed(
+            data,
+            {
+                "allowed_training_algorithms": "allowed_algorithms",
+                "blocked_training_algorithms": "blocked_algorithms",
+            },
+        )
 
     @model_validator(mode="after")
     def _not_both(self) -> Training:
@@ -59,22 +103,101 @@ class Training(_Strict):
         return self
 
 
+class ColumnTransformer(_Strict):
+    """One transformer's parameters for some columns (``featurization.transformer_params``)."""
+
+    fields: list[str] = Field(min_length=1)
+    parameters: dict[str, str | int | float] | None = None
+
+
+class Featurization(_Strict):
+    """Feature engineering: ``auto``, ``off``, or ``custom`` with the settings below."""
+
+    mode: Literal["auto", "off", "custom"] = "auto"
+    #: Column name to its purpose, e.g. ``{"plan": "Categorical"}``.
+    column_name_and_types: dict[str, str] | None = None
+    #: Transformer name (``imputer``, ``hash_one_hot_encoder``) to its column settings.
+    transformer_params: dict[str, list[ColumnTransformer]] | None = None
+    blocked_transformers: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _custom_only(self) -> Featurization:
+        given = [name for name in _CUSTOM_FEATURIZATION if getattr(self, name) is not None]
+        if given and self.mode != "custom":
+            raise ValueError(f"{' and '.join(given)} need featurization mode 'custom'")
+        return self
+
+
+_CUSTOM_FEATURIZATION = ("column_name_and_types", "transformer_params", "blocked_transformers")
+
+
+class Resources(_Strict):
+    """Serverless compute for the job (Azure only): the VM size and how many nodes."""
+
+    instance_type: str | None = Field(None, min_length=1)
+    instance_count: int | None = Field(None, ge=1, le=1000)
+
+
+Auto = Literal["auto"]
+
+
 class Forecasting(_Strict):
-    """Settings only forecasting requests take."""
+    """Settings only forecasting requests take, with the SDK's names and values. Unset
+    settings are left to Azure's defaults."""
 
     time_column_name: str
-    forecast_horizon: int = Field(ge=1, le=10_000)
+    forecast_horizon: Annotated[int, Field(ge=1, le=10_000)] | Auto
     time_series_id_column_names: list[str] = Field(default_factory=list)
     frequency: str | None = None
     seasonality: int | Literal["auto"] = "auto"
+    target_lags: Annotated[int, Field(ge=1)] | list[Annotated[int, Field(ge=1)]] | Auto | None = (
+        None
+    )
+    target_rolling_window_size: Annotated[int, Field(ge=2)] | Auto | None = None
+    feature_lags: Literal["auto", "none"] | None = None
+    country_or_region_for_holidays: str | None = Field(None, min_length=2)
+    short_series_handling_config: Literal["auto", "pad", "drop", "none"] | None = None
+    target_aggregate_function: Literal["sum", "max", "min", "mean", "none"] | None = None
+    use_stl: Literal["season", "seasontrend", "none"] | None = None
+    features_unknown_at_forecast_time: list[str] | None = None
+    cv_step_size: int | None = Field(None, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lower_case_modes(cls, data: Any) -> Any:
+        """The SDK's YAML loader reads these settings' values in any case."""
+        if not isinstance(data, dict):
+            return data
+        modes = (
+            "feature_lags",
+            "short_series_handling_config",
+            "target_aggregate_function",
+            "use_stl",
+            "forecast_horizon",
+            "target_lags",
+            "target_rolling_window_size",
+            "seasonality",
+        )
+        return {
+            key: value.lower() if key in modes and isinstance(value, str) else value
+            for key, value in data.items()
+        }
+
+    @property
+    def horizon(self) -> int:
+        """The horizon in periods (the local engine refuses ``auto`` before it trains)."""
+        if self.forecast_horizon == "auto":
+            raise ValueError("forecast_horizon 'auto' is chosen by Azure; give a number")
+        return self.forecast_horizon
 
 
 class Validation(_Strict):
-    """How trials are scored: a validation table, a holdout fraction, or k-fold CV."""
+    """How trials are scored: a validation table, a holdout fraction, or k-fold CV
+    (``n_cross_validations``: a number of folds, or ``auto`` for the engine's choice)."""
 
     validation_data: str | None = None
     validation_size: float | None = Field(None, gt=0.0, lt=1.0)
-    n_cross_validations: int | None = Field(None, ge=2, le=20)
+    n_cross_validations: Annotated[int, Field(ge=2, le=20)] | Auto | None = None
     test_data: str | None = None
 
     @model_validator(mode="after")
@@ -87,6 +210,11 @@ class Validation(_Strict):
         if len(given) > 1:
             raise ValueError(f"choose one way to validate, not {' and '.join(given)}")
         return self
+
+    @property
+    def folds(self) -> int | None:
+        """The number of folds asked for; None when the engine chooses (unset or ``auto``)."""
+        return None if self.n_cross_validations == "auto" else self.n_cross_validations
 
 
 class Selection(_Strict):
@@ -127,15 +255,39 @@ class AutoMLRequest(_Strict):
     training: Training = Field(default_factory=Training)
     validation: Validation = Field(default_factory=Validation)
     forecasting: Forecasting | None = None
-    featurization: Literal["auto", "off"] = "auto"
+    featurization: Literal["auto", "off"] | Featurization = "auto"
     experiment_name: Name = "automl-service"
+    #: The job's description (the registered model's is ``registration.description``).
+    description: str | None = Field(None, max_length=5000)
+    log_verbosity: Literal["not_set", "debug", "info", "warning", "error", "critical"] | None = None
+    #: A compute cluster's name, plain or ``azureml:``-prefixed as in the CLI v2 YAML.
     compute: str | None = None
+    #: Serverless compute for the job; without ``compute`` the job runs serverless.
+    resources: Resources | None = None
     registration: Registration = Field(default_factory=Registration)
     deployment: Deployment | None = None
     reply_to: str | None = Field(None, pattern=r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?$")
     tags: dict[str, str] = Field(default_factory=dict)
     #: Set by ``submit`` (or the worker) from the data's content: see ``fingerprint.py``.
     data_fingerprint: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{32}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _top_level_cross_validation(cls, data: Any) -> Any:
+        """``n_cross_validations`` at the top level (as in the CLI v2 YAML) is
+        ``validation.n_cross_validations``."""
+        if not isinstance(data, dict) or "n_cross_validations" not in data:
+            return data
+        data = dict(data)
+        folds = data.pop("n_cross_validations")
+        validation = data.get("validation") or {}
+        if isinstance(validation, dict):
+            if "n_cross_validations" in validation:
+                raise ValueError(
+                    "n_cross_validations is given twice: at the top level and in 'validation'"
+                )
+            data["validation"] = {**validation, "n_cross_validations": folds}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> AutoMLRequest:
@@ -154,6 +306,13 @@ class AutoMLRequest(_Strict):
         return self
 
     # Derived values -----------------------------------------------------------------
+
+    @property
+    def featurization_settings(self) -> Featurization:
+        """The featurization block, the short ``"auto"`` / ``"off"`` form included."""
+        if isinstance(self.featurization, Featurization):
+            return self.featurization
+        return Featurization(mode=self.featurization)
 
     @property
     def id(self) -> str:
@@ -207,6 +366,23 @@ class AutoMLRequest(_Strict):
         stem = re.split(r"[/:\\]", self.training_data.rstrip("/"))[-1].split(".")[0]
         name = f"{self.experiment_name}-{_slug(stem)}-{_slug(self.target_column_name)}"
         return name[:255]
+
+
+def _renamed(data: Any, names: dict[str, str], *, scale: int = 1) -> Any:
+    """``data`` with each key of ``names`` (another spelling) renamed to its value, values
+    multiplied by ``scale``; giving both spellings is an error."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    for other, own in names.items():
+        if other not in data:
+            continue
+        if own in data:
+            raise ValueError(f"give {own} or {other}, not both")
+        value = data.pop(other)
+        is_number = isinstance(value, int) and not isinstance(value, bool)
+        data[own] = value * scale if is_number and scale != 1 else value
+    return data
 
 
 def _slug(text: str) -> str:

@@ -197,3 +197,72 @@ def test_request_shaped_json_parses_or_is_refused(data: dict[str, object]) -> No
 def test_unnamed_models_are_named_by_data_and_target(data: str, target: str, name: str) -> None:
     """Without registration.model_name, unrelated requests get models of their own."""
     assert parse(body(training_data=data, target_column_name=target)).model_name == name
+
+
+def test_cli_v2_yaml_names_are_read_as_the_request_names() -> None:
+    """``timeout_minutes``, ``*_training_algorithms`` and a top-level ``n_cross_validations``
+    (the CLI v2 job YAML's names) land in the request's own fields."""
+    request = parse(
+        body(
+            n_cross_validations="auto",
+            limits={"timeout_minutes": 90, "trial_timeout_minutes": 2},
+            training={"allowed_training_algorithms": ["LightGBM"]},
+        )
+    )
+    assert request.limits.timeout_seconds == 5400
+    assert request.limits.trial_timeout_seconds == 120
+    assert request.training.allowed_algorithms == ["LightGBM"]
+    assert request.validation.n_cross_validations == "auto"
+    assert request.validation.folds is None
+    assert parse(body(n_cross_validations=4)).validation.folds == 4
+
+
+def test_new_settings_default_to_unset() -> None:
+    """Settings Azure has its own defaults for stay unset unless the request gives them."""
+    request = parse(body())
+    assert request.training.enable_stack_ensemble is None
+    assert request.training.enable_model_explainability is None
+    assert request.limits.exit_score is None
+    assert request.limits.max_cores_per_trial is None
+    assert request.resources is None
+    assert request.featurization_settings.mode == "auto"
+
+
+@pytest.mark.parametrize(
+    ("changes", "fragment"),
+    [
+        ({"limits": {"timeout_minutes": 5, "timeout_seconds": 300}}, "not both"),
+        ({"n_cross_validations": 3, "validation": {"n_cross_validations": 3}}, "given twice"),
+        ({"limits": {"max_cores_per_trial": 0}}, "all cores"),
+        ({"featurization": {"blocked_transformers": ["TfIdf"]}}, "mode 'custom'"),
+        ({"featurization": {"mode": "custom", "column_name_and_types": []}}, "column_name_and"),
+        ({"validation": {"n_cross_validations": "some"}}, "validation.n_cross_validations"),
+        ({"resources": {"instance_count": 0}}, "resources.instance_count"),
+        ({"log_verbosity": "loud"}, "log_verbosity"),
+    ],
+)
+def test_bad_azure_settings_name_the_problem(changes: dict[str, Any], fragment: str) -> None:
+    """Contradictory or malformed Azure settings are refused naming the setting."""
+    with pytest.raises(InvalidRequest) as caught:
+        parse(body(**changes))
+    assert fragment in str(caught.value)
+
+
+def test_forecasting_modes_are_read_in_any_case() -> None:
+    """Forecasting mode values are read case-insensitively, as the SDK's YAML loader reads
+    them, and kept in its spelling."""
+    fc = parse(
+        body(
+            task="forecasting",
+            primary_metric=None,
+            forecasting={
+                "time_column_name": "d",
+                "forecast_horizon": "Auto",
+                "use_stl": "SeasonTrend",
+                "target_lags": [1, 7],
+            },
+        )
+    ).forecasting
+    assert (fc.forecast_horizon, fc.use_stl, fc.target_lags) == ("auto", "seasontrend", [1, 7])
+    with pytest.raises(ValueError, match="chosen by Azure"):
+        _ = fc.horizon

@@ -1,9 +1,14 @@
 """Azure AutoML job objects from a request: pure building, no network.
 
-Every option the request schema carries reaches the job: primary metric, limits
-(seconds rounded up to the SDK's minutes), training (one ``set_training`` call, since a
-second call resets the algorithm lists), featurization, validation / cross-validation /
-test data, forecasting settings, compute, experiment, and tags carrying the request id.
+Every option the request schema carries reaches the job through the SDK's own classes and
+setters, so the body sent is the one the SDK's YAML loader sends for the same settings:
+primary metric, limits (seconds rounded up to the SDK's minutes), training (one
+``set_training`` call, since a second call resets the algorithm lists), featurization (custom
+column purposes, transformer parameters, blocked transformers), validation /
+cross-validation / test data, forecasting settings, compute (``azureml:`` prefix stripped,
+as the YAML loader does) or serverless resources, description, log verbosity, experiment,
+and tags carrying the request id. Settings the request leaves unset are not sent, so Azure's
+defaults apply.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...metrics import Task
-from ...request import AutoMLRequest
+from ...request import AutoMLRequest, Featurization
 from ...tags import REQUEST_TAG
 
 #: Tag on the job (and the registered model) naming the request.
@@ -32,6 +37,14 @@ def job_tags(request: AutoMLRequest) -> dict[str, str]:
     return {**request.tags, REQUEST_TAG: request.id}
 
 
+def compute_name(request: AutoMLRequest, default: str | None) -> str | None:
+    """The compute the job runs on: the request's, else ``default`` unless the request asks
+    for serverless ``resources``; ``azureml:cpu-cluster`` is ``cpu-cluster``, as the SDK's
+    YAML loader reads it."""
+    name = request.compute or (None if request.resources else default)
+    return name.removeprefix("azureml:") if name else None
+
+
 def build_automl_job(
     request: AutoMLRequest,
     *,
@@ -46,6 +59,7 @@ def build_automl_job(
     """
     from azure.ai.ml import Input, automl
     from azure.ai.ml.constants import AssetTypes
+    from azure.ai.ml.entities import JobResourceConfiguration
 
     resolve = resolve_data or (lambda reference, _role: reference)
 
@@ -65,10 +79,17 @@ def build_automl_job(
         "test_data": table(validation.test_data, "test"),
         "name": request.job_name,
         "experiment_name": request.experiment_name,
-        "compute": request.compute or compute,
+        "compute": compute_name(request, compute),
         "tags": job_tags(request),
         "display_name": request.job_name,
+        "description": request.description,
+        "log_verbosity": request.log_verbosity,
     }
+    if request.resources is not None:
+        common["resources"] = JobResourceConfiguration(
+            instance_type=request.resources.instance_type,
+            instance_count=request.resources.instance_count,
+        )
     factories = {
         Task.CLASSIFICATION: automl.classification,
         Task.REGRESSION: automl.regression,
@@ -82,6 +103,8 @@ def build_automl_job(
         trial_timeout_minutes=minutes(limits.trial_timeout_seconds),
         max_trials=limits.max_trials,
         max_concurrent_trials=limits.max_concurrent_trials,
+        max_cores_per_trial=limits.max_cores_per_trial,
+        exit_score=limits.exit_score,
         enable_early_termination=limits.enable_early_termination,
     )
     training = request.training
@@ -91,8 +114,16 @@ def build_automl_job(
         enable_stack_ensemble=training.enable_stack_ensemble,
         enable_vote_ensemble=training.enable_vote_ensemble,
         enable_onnx_compatible_models=training.enable_onnx_compatible_models,
+        enable_model_explainability=training.enable_model_explainability,
+        enable_dnn_training=training.enable_dnn_training,
     )
-    job.set_featurization(mode=request.featurization)
+    featurization = request.featurization_settings
+    job.set_featurization(
+        mode=featurization.mode,
+        column_name_and_types=featurization.column_name_and_types,
+        transformer_params=_transformer_params(featurization),
+        blocked_transformers=featurization.blocked_transformers,
+    )
     if request.task is Task.FORECASTING and request.forecasting is not None:
         fc = request.forecasting
         job.set_forecast_settings(
@@ -101,5 +132,26 @@ def build_automl_job(
             time_series_id_column_names=fc.time_series_id_column_names or None,
             frequency=fc.frequency,
             seasonality=fc.seasonality,
+            target_lags=fc.target_lags,
+            target_rolling_window_size=fc.target_rolling_window_size,
+            feature_lags=fc.feature_lags,
+            country_or_region_for_holidays=fc.country_or_region_for_holidays,
+            short_series_handling_config=fc.short_series_handling_config,
+            target_aggregate_function=fc.target_aggregate_function,
+            use_stl=fc.use_stl,
+            features_unknown_at_forecast_time=fc.features_unknown_at_forecast_time,
+            cv_step_size=fc.cv_step_size,
         )
     return job
+
+
+def _transformer_params(featurization: Featurization) -> dict[str, list[Any]] | None:
+    """The request's transformer parameters as the SDK's ``ColumnTransformer`` objects."""
+    from azure.ai.ml.automl import ColumnTransformer
+
+    if featurization.transformer_params is None:
+        return None
+    return {
+        name: [ColumnTransformer(fields=c.fields, parameters=c.parameters) for c in columns]
+        for name, columns in featurization.transformer_params.items()
+    }

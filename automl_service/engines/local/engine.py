@@ -22,6 +22,7 @@ from ...scan import scan_child_runs
 from ...settings import LocalSettings
 from ...tags import BEST_CHILD_TAG, DATA_TAG, JOB_TAG, REQUEST_TAG
 from ..base import JobState, JobStatus
+from .azure_only import refuse_azure_only
 from .layout import JobDir, TrainerConfig, open_private, write_atomic
 from .locks import free_slots, is_locked, locked, pid_alive
 from .trials import ERROR_TAG
@@ -29,6 +30,8 @@ from .trials import ERROR_TAG
 log = get_logger(__name__)
 
 TASK_TAG = "automl_service.task"
+#: MLflow's run description: the request's ``description``.
+NOTE_TAG = "mlflow.note.content"
 
 #: How long ensure_job waits for a new trainer to say whether it got a slot.
 SPAWN_WAIT_SECONDS = 20.0
@@ -66,8 +69,10 @@ class LocalEngine:
 
         Returns within seconds: it waits only for a new trainer to take its locks. A
         RUNNING job whose trainer died is re-trained under the same parent run, up to
-        ``max_trainer_starts`` starts in all, then ends FAILED.
+        ``max_trainer_starts`` starts in all, then ends FAILED. A request with settings
+        only Azure honours is refused (PermanentError) before anything is created.
         """
+        refuse_azure_only(request)
         self._reap()
         job = self._job(request.job_name)
         job.path.mkdir(parents=True, exist_ok=True)
@@ -150,6 +155,7 @@ class LocalEngine:
                     TASK_TAG: request.task.value,
                     "automl_service.primary_metric": request.metric,
                     **({DATA_TAG: request.data_fingerprint} if request.data_fingerprint else {}),
+                    **({NOTE_TAG: request.description} if request.description else {}),
                 },
             )
             parent_id = run.info.run_id

@@ -60,7 +60,7 @@ def search_panel(
             "series) and the baselines; none of them is allowed"
         )
     panel = split_panel(frame, ids, time_col, target)
-    windows = panel.windows(fc.forecast_horizon, request.validation.n_cross_validations)
+    windows = panel.windows(fc.horizon, request.validation.folds)
     freq = fc.frequency or panel_frequency(panel)
     if freq is None:
         raise PermanentError("the time column has no regular frequency; give 'frequency'")
@@ -69,7 +69,7 @@ def search_panel(
         "time_column": time_col,
         "id_columns": ids,
         "freq": freq,
-        "horizon": fc.forecast_horizon,
+        "horizon": fc.horizon,
         "ends": {s.key: s.times[-1] for s in panel.series},
     }
     common = {"series": len(panel.series), "freq": freq, **window_params(windows)}
@@ -88,7 +88,7 @@ def search_panel(
             _constant(PanelBaseline(kind, histories, season, **grid)),
         )
     if GLOBAL_LEARNER in learners:
-        lags = lag_count(season, fc.forecast_horizon)
+        lags = lag_count(season, fc.horizon)
         params = {"model": "global", "lags": lags, **common}
         try:
             folds = [_global_fold(panel, window, lags) for window in windows]
@@ -99,7 +99,7 @@ def search_panel(
             GLOBAL_ALGORITHM,
             params,
             aggregate([f.metrics(Task.FORECASTING) for f in folds]),
-            lambda: _final_global(panel, lags, fc.forecast_horizon, grid),
+            lambda: _final_global(panel, lags, fc.horizon, grid),
         )
 
 

@@ -24,6 +24,7 @@ from ...metrics import Task, as_loss, goal_of
 from ...request import AutoMLRequest
 from ...runs import RunRecord
 from . import algorithms, baselines
+from .azure_only import flaml_n_jobs
 from .backtest import Window, aggregate, plan_windows, window_params
 from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
 from .forecasters import BaselineForecaster, FlamlForecaster
@@ -66,8 +67,8 @@ def split_tabular(request: AutoMLRequest, frame: pd.DataFrame) -> Split:
     frame = frame.dropna(subset=[target])
     X, y = frame.drop(columns=[target]), frame[target]
     validation = request.validation
-    if validation.n_cross_validations:
-        return Split(X, y, None, None, validation.n_cross_validations)
+    if validation.folds:
+        return Split(X, y, None, None, validation.folds)
     if not (validation.validation_data or validation.validation_size) and len(X) < CV_BELOW_ROWS:
         return Split(X, y, None, None, DEFAULT_FOLDS)
     if validation.validation_data:
@@ -103,7 +104,7 @@ def prepare_series(
         holdout = _by_time(holdout, time_col, target)
         joined = pd.concat([series, holdout], ignore_index=True)
         return joined, [Window(0, len(series), len(holdout))]
-    windows = plan_windows(len(series), fc.forecast_horizon, request.validation.n_cross_validations)
+    windows = plan_windows(len(series), fc.horizon, request.validation.folds)
     return series, windows
 
 
@@ -137,7 +138,7 @@ def scored_grid(
         time_col,
         freq,
         pd.Timestamp(series[time_col].iloc[window.cutoff - 1]),
-        max(window.length, request.forecasting.forecast_horizon),
+        max(window.length, request.forecasting.horizon),
     )
 
 
@@ -161,7 +162,7 @@ def run_baselines(
         time_col,
         freq,
         pd.Timestamp(series[time_col].iloc[-1]),
-        request.forecasting.forecast_horizon,
+        request.forecasting.horizon,
     )
     for kind in kinds:
         params = {"season": season, "freq": freq, **window_params(windows)}
@@ -381,7 +382,7 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
     settings: dict[str, Any] = {
         "time_budget": limits.timeout_seconds,
         "early_stop": limits.enable_early_termination,
-        "n_jobs": limits.max_concurrent_trials,
+        "n_jobs": flaml_n_jobs(limits),
         "mlflow_logging": False,
         "verbose": 0,
         "seed": SEED,
