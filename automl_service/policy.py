@@ -144,6 +144,30 @@ def _compute(request: AutoMLRequest, policy: PolicySettings) -> None:
                 f"compute {request.compute!r} is not allowed "
                 f"(policy.allowed_computes: {', '.join(allowed)})"
             )
+    resources = request.resources
+    if resources is None:
+        return
+    if request.compute is None and allowed and "serverless" not in allowed:
+        raise InvalidRequest(
+            "serverless compute (resources without compute) is not allowed "
+            f"(policy.allowed_computes: {', '.join(allowed)})"
+        )
+    types = policy.allowed_training_instance_types
+    if resources.instance_type is not None and types and resources.instance_type not in types:
+        raise InvalidRequest(
+            f"resources.instance_type {resources.instance_type!r} is not allowed "
+            f"(policy.allowed_training_instance_types: {', '.join(types)})"
+        )
+    most = policy.max_training_instance_count
+    if (
+        resources.instance_count is not None
+        and most is not None
+        and resources.instance_count > most
+    ):
+        raise InvalidRequest(
+            f"resources.instance_count is {resources.instance_count}; this service allows at "
+            f"most {most} (policy.max_training_instance_count)"
+        )
 
 
 def _deployment(

@@ -135,8 +135,13 @@ class PolicySettings(_Section):
     #: Prefixes remote data references must start with, e.g. ``azureml://datastores/x/``
     #: (empty: any).
     allowed_data_prefixes: list[str] = Field(default_factory=list)
-    #: Compute targets a request may name (empty: any).
+    #: Compute targets a request may name (empty: any); "serverless" allows jobs on
+    #: serverless ``resources`` without a named compute.
     allowed_computes: list[str] = Field(default_factory=list)
+    #: VM sizes a request's serverless ``resources`` may ask for (empty: any), and at most
+    #: how many nodes.
+    allowed_training_instance_types: list[str] = Field(default_factory=list)
+    max_training_instance_count: int | None = Field(None, ge=1)
     #: Endpoint names must start with this.
     endpoint_name_prefix: str = ""
     #: Queues a request may name in ``reply_to`` (empty: any).

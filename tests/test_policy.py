@@ -210,3 +210,22 @@ def test_any_request_meets_every_cap_or_is_refused(data: dict[str, Any], clamp: 
     assert limits.timeout_seconds <= 600 and limits.max_concurrent_trials <= 2
     assert limits.max_trials is None or limits.max_trials <= 50
     assert limits.trial_timeout_seconds is None or limits.trial_timeout_seconds <= 60
+
+
+def test_serverless_training_resources_are_checked() -> None:
+    """Serverless jobs need "serverless" among the allowed computes when computes are
+    restricted, and their VM size and node count are capped by name."""
+    policy = PolicySettings(
+        allowed_computes=["cpu-cluster"],
+        allowed_training_instance_types=["Standard_DS3_v2"],
+        max_training_instance_count=2,
+    )
+    serverless = {"instance_type": "Standard_DS3_v2", "instance_count": 2}
+    with pytest.raises(InvalidRequest, match="serverless compute"):
+        enforce(request(resources=serverless), policy)
+    open_policy = policy.model_copy(update={"allowed_computes": ["cpu-cluster", "serverless"]})
+    assert enforce(request(resources=serverless), open_policy).changes == ()
+    with pytest.raises(InvalidRequest, match=r"policy\.allowed_training_instance_types"):
+        enforce(request(resources={"instance_type": "Standard_NC24"}), open_policy)
+    with pytest.raises(InvalidRequest, match=r"at most 2 \(policy\.max_training_instance_count\)"):
+        enforce(request(resources={"instance_count": 3}), open_policy)
