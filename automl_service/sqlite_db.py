@@ -8,6 +8,7 @@ as TransientError.
 
 from __future__ import annotations
 
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
     except sqlite3.Error as exc:
-        raise TransientError(f"cannot open SQLite database {path}: {exc}") from exc
+        raise TransientError(f"cannot open SQLite database {path}: {why(path, exc)}") from exc
     return conn
 
 
@@ -46,7 +47,7 @@ def transaction(path: Path, *, immediate: bool = False) -> Iterator[sqlite3.Conn
             raise
         conn.execute("COMMIT")
     except sqlite3.Error as exc:
-        raise TransientError(f"SQLite database {path}: {exc}") from exc
+        raise TransientError(f"SQLite database {path}: {why(path, exc)}") from exc
     finally:
         conn.close()
 
@@ -58,6 +59,22 @@ def ensure_schema(path: Path, schema: str) -> None:
     try:
         conn.executescript(f"BEGIN IMMEDIATE;\n{schema}\nCOMMIT;")
     except sqlite3.Error as exc:
-        raise TransientError(f"cannot create tables in {path}: {exc}") from exc
+        raise TransientError(f"cannot create tables in {path}: {why(path, exc)}") from exc
     finally:
         conn.close()
+
+
+#: Below this much free space, a write error is reported as a full folder.
+FULL_BELOW_BYTES = 1 << 20
+
+
+def why(path: Path, exc: sqlite3.Error) -> str:
+    """SQLite's error, or what it means: SQLite reports a full disk under its WAL as a
+    "disk I/O error", which sends an operator looking for a broken disk."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        return str(exc)
+    if free < FULL_BELOW_BYTES:
+        return f"the folder {path.parent} is full ({free} bytes free; SQLite said: {exc})"
+    return str(exc)

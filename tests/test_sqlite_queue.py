@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fixtures_worker import FakeClock
 
-from automl_service.errors import StaleReceipt
+from automl_service.errors import StaleReceipt, TransientError
 from automl_service.queues.base import Queue
 from automl_service.queues.sqlite import SqliteQueue
 
@@ -217,3 +219,29 @@ def test_concurrent_receivers_never_share_a_message(tmp_path: Path) -> None:
     received = [body for got in results for body in got]
     assert sorted(received, key=int) == bodies
     assert len(set(received)) == len(received)
+
+
+@pytest.fixture
+def tiny_folder(tmp_path: Path) -> Iterator[Path]:
+    """A real 256 KiB file system (tmpfs), mounted for the test; skipped where mounting is
+    not permitted (not root, or a container without the capability)."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small file system here: {mounted.stderr.decode().strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_full_data_folder_is_reported_as_full(tiny_folder: Path) -> None:
+    """When the folder fills up, the error says the folder is full and how much is free,
+    not only SQLite's "disk I/O error"."""
+    queue = SqliteQueue(tiny_folder / "queue.db", "q")
+    with pytest.raises(TransientError, match=r"the folder .*tiny is full \(\d+ bytes free"):
+        for _ in range(10_000):
+            queue.send("x" * 2000)
