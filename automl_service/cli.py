@@ -253,7 +253,7 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
             RequestResult(
                 request_id=request.id,
                 state=RequestState.RECEIVED,
-                task=request.task.value,
+                task=request.task,
                 job_name=request.job_name,
                 digest=request.digest,
                 data_fingerprint=request.data_fingerprint,

@@ -199,12 +199,17 @@ class Worker:
             log.warning("worker.admit_failed", error=reason, retry_in=round(decision.delay, 1))
             self.queue.hide(message, decision.delay, failed=True)
         elif decision.action is Action.STOP:
-            log.error("worker.misconfigured", error=reason)
-            self.stop_code = EXIT_USAGE
-            self.queue.hide(message, 0)
+            self._stop(message, reason)
         else:
             log.error("worker.admit_gave_up", error=reason)
             self.queue.dead_letter(message, f"could not be admitted: {reason}")
+
+    def _stop(self, message: Message, reason: str) -> None:
+        """Settings the service cannot work with: release the message untouched for a
+        worker that can, and stop this one with exit code 2."""
+        log.error("worker.misconfigured", error=reason)
+        self.stop_code = EXIT_USAGE
+        self.queue.hide(message, 0)
 
     def _settle(
         self, message: Message, request: AutoMLRequest, changes: tuple[str, ...] = ()
@@ -236,7 +241,7 @@ class Worker:
         fallback = current or RequestResult(
             request_id=request.id,
             state=RequestState.RECEIVED,
-            task=request.task.value,
+            task=request.task,
             job_name=request.job_name,
         )
         action = decision.action
@@ -277,9 +282,7 @@ class Worker:
         elif action is Action.POISON:
             self._poison_invalid(message, str(error))
         elif action is Action.STOP:
-            log.error("worker.misconfigured", error=str(error))
-            self.stop_code = EXIT_USAGE
-            self.queue.hide(message, 0)
+            self._stop(message, str(error))
         else:  # pragma: no cover - decide() gives no other action for these outcomes
             raise AssertionError(f"no handling for {action} after {outcome}")
 
