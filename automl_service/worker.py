@@ -77,6 +77,10 @@ class Worker:
         self.fingerprint = fingerprint
         #: Set when the worker must stop (settings it cannot work with): the exit code.
         self.stop_code: int | None = None
+        #: When the earliest message this worker hid is due back (time.monotonic()): an
+        #: idle worker does not sleep past it, so a re-check aimed at a job's end happens
+        #: then, not at the next idle poll.
+        self._next_due: float | None = None
 
     # The loop -------------------------------------------------------------------------
 
@@ -116,13 +120,12 @@ class Worker:
             if drain:
                 return EXIT_OK
             empty_polls += 1
-            stop.wait(
-                idle_delay(
-                    empty_polls,
-                    self.settings.poll_interval_seconds,
-                    self.settings.max_poll_interval_seconds,
-                )
+            idle = idle_delay(
+                empty_polls,
+                self.settings.poll_interval_seconds,
+                self.settings.max_poll_interval_seconds,
             )
+            stop.wait(self._until_due(idle))
         return self.stop_code if self.stop_code is not None else EXIT_OK
 
     def run_once(self, stop: threading.Event | None = None) -> int:
@@ -137,6 +140,23 @@ class Worker:
             self.handle(message)
             self.stats.beat()
         return len(messages)
+
+    def _due_in(self, delay: float) -> None:
+        now = time.monotonic()
+        due = now + delay
+        if self._next_due is None or self._next_due <= now or due < self._next_due:
+            self._next_due = due
+
+    def _until_due(self, idle: float) -> float:
+        """How long an idle worker waits: ``idle``, or less when a message it hid is due
+        back sooner (a little after, so that the message is visible by then)."""
+        if self._next_due is None:
+            return idle
+        wait = self._next_due - time.monotonic() + 0.05
+        if wait <= 0.05:
+            self._next_due = None
+            return min(idle, 0.05)
+        return min(idle, wait)
 
     def _release(self, messages: list[Message]) -> None:
         """Make unhandled messages visible again at once (on shutdown), best effort: a
@@ -255,6 +275,7 @@ class Worker:
             self.stats.count("rechecked")
             log.info("worker.not_ready", reason=str(error), recheck_in=round(decision.delay, 1))
             self.queue.hide(message, decision.delay)
+            self._due_in(decision.delay)
         elif action is Action.RETRY:
             self.stats.count("errors")
             log.warning(
@@ -264,6 +285,7 @@ class Worker:
                 error=reason,
             )
             self.queue.hide(message, decision.delay, failed=True)
+            self._due_in(decision.delay)
             try:  # after the hide: a store that is itself failing must not undo the count
                 self._record(
                     self._latest(request, fallback).merged(attempts=decision.failures, error=reason)

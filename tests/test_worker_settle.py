@@ -5,8 +5,10 @@ end-to-end tests in test_worker.py drive the real one."""
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -314,3 +316,44 @@ def test_the_policy_is_applied_again_at_receive(tmp_path: Path) -> None:
     result = worker.results.get("clamped")
     assert result is not None and result.state is RequestState.SUCCEEDED
     assert result.policy_changes == ["limits.timeout_seconds lowered from 7200 to 900 (policy)"]
+
+
+def test_an_idle_worker_wakes_for_a_recheck_it_scheduled(tmp_path: Path) -> None:
+    """A long-running worker whose only message is hidden until a job's expected end
+    does not sleep through it on its idle schedule (20 s here): it checks again when the
+    message is due, so the result follows the job's end within a second or so."""
+    checks: list[float] = []
+
+    def running_then_done(request: AutoMLRequest) -> JobStatus:
+        checks.append(time.monotonic())
+        if len(checks) < 3:
+            return JobStatus(request.job_name, JobState.RUNNING, recheck_after=0.3)
+        return completed(request)
+
+    engine = ScriptedEngine(running_then_done)
+    worker, queue = make(tmp_path, engine)
+    worker.settings = worker.settings.model_copy(
+        update={
+            "poll_interval_seconds": 20.0,
+            "max_poll_interval_seconds": 20.0,
+            "recheck_seconds": 20.0,
+            "max_recheck_seconds": 20.0,
+        }
+    )
+    queue.send(request_body("due"))
+    stop = threading.Event()
+    loop = threading.Thread(target=worker.run, args=(stop,))
+    loop.start()
+    try:
+        ends = time.monotonic() + 15
+        while time.monotonic() < ends:
+            result = worker.results.get("due")
+            if result is not None and result.state.terminal:
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join(30)
+    assert result is not None and result.state is RequestState.SUCCEEDED
+    gaps = [later - earlier for earlier, later in itertools.pairwise(checks)]
+    assert len(gaps) == 2 and all(0.25 <= gap < 5.0 for gap in gaps), gaps
