@@ -37,6 +37,7 @@ from .settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from .health import HealthServer
+    from .queues.base import Queue
     from .results import ResultStore
     from .worker import Worker
 
@@ -247,7 +248,8 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
             f"request id {request.id!r} was sent before with other settings or other data; "
             "send this one with a new request_id, or without one"
         )
-    build_queue(settings).send(text)
+    queue = build_queue(settings)
+    queue.send(text)
     if existing is None:
         results.put(
             RequestResult(
@@ -265,7 +267,9 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         print(request.id)
     if not args.wait:
         return EXIT_OK
-    final = _wait_for(results, [request.id], args.timeout, quiet=args.json)[request.id]
+    hint = _no_worker_hint(results, queue, request.id, after=min(30.0, args.timeout / 2))
+    ended = _wait_for(results, [request.id], args.timeout, quiet=args.json, step=hint)
+    final = ended[request.id]
     _print_result(final, as_json=args.json)
     return EXIT_OK if final.state is RequestState.SUCCEEDED else EXIT_FAILED
 
@@ -485,8 +489,39 @@ def _secrets(settings: Settings) -> list[str]:
     return secret_values(settings)
 
 
+def _no_worker_hint(
+    results: ResultStore, queue: Queue, request_id: str, *, after: float
+) -> Callable[[], None]:
+    """A wait step that says once, ``after`` seconds, when the request is still waiting
+    on the queue untouched: the likeliest cause is that no worker is running."""
+    started = time.monotonic()
+    said = False
+
+    def step() -> None:
+        nonlocal said
+        if said or time.monotonic() - started < after:
+            return
+        current = results.get(request_id)
+        untouched = current is not None and current.state is RequestState.RECEIVED
+        if untouched and queue.visible_count() > 0:
+            print(
+                "note: no worker has taken the request yet; is `automl-service worker` "
+                "(or `drain`) running on this queue and data folder?",
+                file=sys.stderr,
+                flush=True,
+            )
+        said = True
+
+    return step
+
+
 def _wait_for(
-    results: ResultStore, request_ids: list[str], timeout: float, *, quiet: bool
+    results: ResultStore,
+    request_ids: list[str],
+    timeout: float,
+    *,
+    quiet: bool,
+    step: Callable[[], object] | None = None,
 ) -> dict[str, RequestResult]:
     """Each request's terminal result (``waiting.wait_for_results``); unless ``quiet``,
     each state change is shown on standard error."""
@@ -497,7 +532,7 @@ def _wait_for(
         print(f"{request_id}: {label} ({elapsed:.0f}s)", file=sys.stderr, flush=True)
 
     return wait_for_results(
-        results, request_ids, timeout=timeout, on_change=None if quiet else show
+        results, request_ids, timeout=timeout, step=step, on_change=None if quiet else show
     )
 
 

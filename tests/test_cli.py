@@ -185,3 +185,19 @@ def test_submit_gives_new_data_a_new_id(tmp_path: Path) -> None:
     refused = cli(tmp_path, "submit", str(request))
     assert refused.returncode == 2
     assert "'fixed' was sent before with other settings or other data" in refused.stderr
+
+
+def test_submit_wait_without_a_worker_says_so(tmp_path: Path) -> None:
+    """`submit --wait` with no worker running says that no worker took the request,
+    then times out with exit 3, instead of only 'unreachable'."""
+    body = {
+        "task": "classification",
+        "training_data": "sample:iris",
+        "target_column_name": "target",
+    }
+    request = tmp_path / "r.json"
+    request.write_text(json.dumps(body))
+    done = cli(tmp_path, "submit", "--wait", "--timeout", "4", str(request))
+    assert done.returncode == 3
+    assert "no worker has taken the request yet" in done.stderr
+    assert done.stderr.count("no worker has taken") == 1
