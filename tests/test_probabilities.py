@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,12 +17,16 @@ from fixtures_models import IRIS_CLASSES, flaml_model, iris_named, register_pyfu
 from automl_service.backends import build_scoring_server
 from automl_service.engines.local.endpoints import LocalDeployer
 from automl_service.engines.local.ensemble import EnsembleModel
+from automl_service.engines.local.model import log_pyfunc
 from automl_service.engines.local.probabilities import decide, labelled, split_output
 from automl_service.request import AutoMLRequest
 from automl_service.serving import answer_json
 from automl_service.settings import LocalSettings
 
-pytest_plugins = ["fixtures_local"]
+if TYPE_CHECKING:
+    from fixtures_mlflow_store import MlflowStore
+
+pytest_plugins = ["fixtures_local", "fixtures_mlflow_store"]
 
 
 def test_labels_are_the_likeliest_class_unless_a_threshold_is_given() -> None:
@@ -97,3 +102,21 @@ def test_a_deployed_multiclass_ensemble_answers_probabilities_over_http(
     mean = (2 * members[0].predict_proba(rows)[0] + members[1].predict_proba(rows)[0]) / 3
     got = np.array([[row[c] for c in IRIS_CLASSES] for row in probabilities])
     assert got == pytest.approx(mean, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_models_saved_before_thresholds_existed_still_score(mlflow_store: MlflowStore) -> None:
+    """A FLAML model and an ensemble pickled without ``decision_threshold`` (as every
+    model logged before it) load back and answer the likeliest label with probabilities."""
+    X, y = iris_named()
+    member = flaml_model(X, y, "lgbm", budget=1.0)
+    ensemble = EnsembleModel([member], [1], classify=True)
+    mlflow.set_tracking_uri(mlflow_store.uri)
+    for model in (member, ensemble):
+        del model.decision_threshold
+        run_id = mlflow_store.client.create_run(mlflow_store.experiment_id).info.run_id
+        log_pyfunc(mlflow_store.uri, run_id, model)
+        answer: Any = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(X.head(20))
+        proba = answer[[f"proba_{c}" for c in IRIS_CLASSES]].to_numpy()
+        assert answer["prediction"].tolist() == IRIS_CLASSES[proba.argmax(axis=1)].tolist()
+        assert proba.sum(axis=1) == pytest.approx(np.ones(20))
