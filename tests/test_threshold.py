@@ -7,10 +7,15 @@ from typing import TYPE_CHECKING, Any
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
+from fixtures_local import make_request, wait_terminal
 from fixtures_models import breast_cancer, flaml_model, register_pyfunc
 from mlflow.pyfunc.model import PythonModel
 
+from automl_service.datasets import load_table
+from automl_service.engines.base import JobState
+from automl_service.engines.local import LocalEngine
 from automl_service.engines.local.model import log_pyfunc
 from automl_service.engines.local.threshold import (
     THRESHOLD_TAG,
@@ -107,3 +112,43 @@ def test_the_registered_version_carries_the_threshold(local_settings: LocalSetti
     without = register_pyfunc(local_settings, Constant(), "m", "without")
     assert client.get_model_version("m", with_threshold.version).tags[THRESHOLD_TAG] == "0.25"
     assert THRESHOLD_TAG not in client.get_model_version("m", without.version).tags
+
+
+@pytest.mark.slow
+def test_a_trained_job_records_the_threshold_and_its_model_applies_it(
+    engine: LocalEngine,
+) -> None:
+    """A real training job asked for a high threshold tags its best run with it, and that
+    run's model labels a row 1 only at that probability or above, so rows between 0.5 and
+    the threshold are 0; a regression asked for one is refused before anything is made."""
+    request = make_request(
+        "classification",
+        request_id="t-threshold",
+        limits={"timeout_seconds": 5, "max_trials": 4},
+        training={"decision_threshold": 0.95, "enable_vote_ensemble": False},
+    )
+    engine.ensure_job(request)
+    status = wait_terminal(engine, request.job_name)
+    assert status.state is JobState.COMPLETED, status.error
+    best = status.best_child_run_id
+    assert best is not None
+    client = mlflow.MlflowClient(tracking_uri=engine.settings.mlflow_uri)
+    assert client.get_run(best).data.tags[THRESHOLD_TAG] == "0.95"
+
+    mlflow.set_tracking_uri(engine.settings.mlflow_uri)
+    features = load_table("sample:breast_cancer").drop(columns=["target"])
+    # Blends of random pairs of rows: the model is unsure of many of them.
+    rng = np.random.default_rng(0)
+    left, right = (features.iloc[rng.integers(0, len(features), 1000)] for _ in range(2))
+    alpha = rng.uniform(size=(1000, 1))
+    blends = alpha * left.to_numpy() + (1 - alpha) * right.to_numpy()
+    rows = pd.DataFrame(blends, columns=features.columns)
+    answer: Any = mlflow.pyfunc.load_model(f"runs:/{best}/model").predict(rows)
+    positive = answer["proba_1"]  # the target is 0/1: 1 is the positive class
+    assert answer["prediction"].tolist() == np.where(positive >= 0.95, 1, 0).tolist()
+    unsure = (positive >= 0.5) & (positive < 0.95)
+    assert unsure.any() and (answer["prediction"][unsure] == 0).all()
+
+    regression = make_request("regression", training={"decision_threshold": 0.5})
+    with pytest.raises(PermanentError, match="applies to classification"):
+        engine.ensure_job(regression)
