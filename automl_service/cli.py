@@ -165,7 +165,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--port", type=int, help="port to listen on (0 picks a free one)")
     serve.set_defaults(handler=cmd_serve)
+
+    predict = commands.add_parser(
+        "predict",
+        parents=[common],
+        help="score a CSV or Parquet file with a registered model",
+        description=(
+            "Score every row of a CSV or Parquet file with a model of the local registry and "
+            "write the input's columns followed by 'prediction' (the label or value) and, for "
+            "a classifier, one 'proba_<class>' column per class. The file is read and "
+            "written in chunks, so its size is not bounded by memory; the output appears "
+            "only once complete. Formats follow the suffixes (.csv, .parquet, .pq)."
+        ),
+        epilog=(
+            "Example: automl-service predict --model churn-classifier:3 --input "
+            "customers.parquet --output scored.csv. Exit 2 when the model, a file or an "
+            "input column the model needs is missing (each missing column is named)."
+        ),
+    )
+    predict.add_argument(
+        "--model",
+        required=True,
+        metavar="NAME[:VERSION|@ALIAS]",
+        help="registered model; without a version, its latest",
+    )
+    predict.add_argument("--input", required=True, type=Path, metavar="FILE", help="rows to score")
+    predict.add_argument(
+        "--output", required=True, type=Path, metavar="FILE", help="file to write (replaced)"
+    )
+    predict.add_argument(
+        "--chunk-rows",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="rows read, scored and written at a time (default 50000)",
+    )
+    predict.set_defaults(handler=cmd_predict)
     return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -356,6 +399,36 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         server.stop()
         for sig, old_handler in previous.items():
             signal.signal(sig, old_handler)
+    return EXIT_OK
+
+
+def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
+    from .batch import CHUNK_ROWS, predict_file
+
+    if settings.backend != "local":
+        raise ConfigurationError("predict scores models of the local registry; set backend=local")
+    shown = sys.stderr.isatty() and not args.json
+
+    def progress(rows: int) -> None:
+        if shown:
+            print(f"\rscored {rows:,} rows", end="", file=sys.stderr, flush=True)
+
+    scored = predict_file(
+        settings.local.mlflow_uri,
+        args.model,
+        args.input,
+        args.output,
+        chunk_rows=args.chunk_rows or CHUNK_ROWS,
+        progress=progress,
+    )
+    if shown:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(scored.as_json()))
+    else:
+        print(
+            f"{scored.rows} rows scored by {scored.model} version {scored.version}: {scored.output}"
+        )
     return EXIT_OK
 
 

@@ -83,6 +83,9 @@ class Training(_Strict):
     enable_onnx_compatible_models: bool = False
     enable_model_explainability: bool | None = None
     enable_dnn_training: bool | None = None
+    #: Two classes: the positive (second, sorted) class's probability from which it is
+    #: the label; unset, the likeliest class (local backend).
+    decision_threshold: float | None = Field(None, gt=0.0, lt=1.0)
 
     @model_validator(mode="before")
     @classmethod

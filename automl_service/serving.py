@@ -3,7 +3,9 @@
 ``ScoringServer`` answers from a daemon thread (standard library ``ThreadingHTTPServer``):
 
 - ``POST /endpoints/{name}/score``: the live deployment's predictions,
-  ``{"predictions": [...], "deployment": "<name>"}``. The body takes the Azure ML and MLflow
+  ``{"predictions": [...], "deployment": "<name>"}``; a classifier's answer also has
+  ``"probabilities": [{"<class>": p, ...}, ...]``, one object per row (a model registered
+  before probabilities were answered has none). The body takes the Azure ML and MLflow
   scoring formats: ``{"input_data": {"columns": [...], "data": [[...]]}}``,
   ``{"dataframe_split": {"columns": [...], "data": [[...]]}}`` or
   ``{"dataframe_records": [{...}, ...]}``.
@@ -41,6 +43,7 @@ from .engines.local.endpoints import (
     scoring_uri,
 )
 from .engines.local.horizon import OutsideHorizon
+from .engines.local.probabilities import split_output
 from .errors import AutoMLServiceError, PermanentError, TransientError
 from .http_thread import BackgroundHTTPServer
 from .logs import get_logger
@@ -135,6 +138,16 @@ def predictions_json(output: Any) -> list[Any]:
     else:
         values = [output]
     return [_plain(v) for v in values]
+
+
+def answer_json(output: Any) -> dict[str, Any]:
+    """A model's output as the scoring answer: ``predictions`` (labels or values), and a
+    classifier's ``probabilities``, one ``{class: probability}`` object per row."""
+    labels, proba = split_output(output)
+    answer: dict[str, Any] = {"predictions": predictions_json(labels)}
+    if proba is not None:
+        answer["probabilities"] = predictions_json(proba)
+    return answer
 
 
 def _plain(value: Any) -> Any:
@@ -304,9 +317,7 @@ class ScoringServer(BackgroundHTTPServer):
             return _json(
                 HTTPStatus.BAD_REQUEST, {"error": f"the model could not score this input: {reason}"}
             )
-        return _json(
-            HTTPStatus.OK, {"predictions": predictions_json(output), "deployment": live.name}
-        )
+        return _json(HTTPStatus.OK, {**answer_json(output), "deployment": live.name})
 
     def _describe(self, record: EndpointRecord) -> dict[str, Any]:
         return {

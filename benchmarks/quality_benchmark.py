@@ -131,7 +131,10 @@ def by_service(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int)
         mlflow.set_tracking_uri(settings.mlflow_uri)
         model = mlflow.pyfunc.load_model(f"runs:/{chosen.winner.run_id}/model")
         features = test.drop(columns=[case.target])
-        return model.predict(features), chosen.winner.algorithm
+        answer = model.predict(features)
+        if isinstance(answer, pd.DataFrame) and "prediction" in answer.columns:
+            answer = answer["prediction"]  # a classifier's label, beside its probabilities
+        return answer, chosen.winner.algorithm
 
 
 def by_flaml(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -> Any:

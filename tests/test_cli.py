@@ -12,7 +12,7 @@ import pytest
 
 from automl_service.cli import build_parser
 
-COMMANDS = ["worker", "drain", "submit", "status", "demo", "health", "report", "serve"]
+COMMANDS = ["worker", "drain", "submit", "status", "demo", "health", "report", "serve", "predict"]
 
 
 def cli(

@@ -116,7 +116,7 @@ def test_trial_log_keeps_each_algorithms_best(mlflow_store: MlflowStore) -> None
 @pytest.mark.slow
 def test_blended_model_predicts_labels_from_averaged_probabilities() -> None:
     """Two real FLAML models on iris with string labels: the ensemble answers, row by
-    row, the label of the largest weighted mean probability."""
+    row, the label of the largest weighted mean probability, and those probabilities."""
     from flaml.automl import AutoML
     from sklearn.datasets import load_iris
 
@@ -142,5 +142,9 @@ def test_blended_model_predicts_labels_from_averaged_probabilities() -> None:
     probas = [m.predict_proba(rows)[0] for m in models]
     mean = (2 * probas[0] + probas[1]) / 3
     expected = np.array(["setosa", "versicolor", "virginica"])[mean.argmax(axis=1)]
-    assert ensemble.predict(None, rows).tolist() == expected.tolist()
-    assert set(ensemble.predict(None, X)) <= {"setosa", "versicolor", "virginica"}
+    answer = ensemble.predict(None, rows)
+    assert answer["prediction"].tolist() == expected.tolist()
+    assert answer[["proba_setosa", "proba_versicolor", "proba_virginica"]].to_numpy() == (
+        pytest.approx(mean)
+    )
+    assert set(ensemble.predict(None, X)["prediction"]) <= {"setosa", "versicolor", "virginica"}

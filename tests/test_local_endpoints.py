@@ -528,7 +528,8 @@ def test_worker_deploys_a_request_and_it_scores_over_http(
         status, answer = call(f"{server.url}/endpoints/iris-e2e/score", input_data(features))
     assert status == 200, answer
     assert answer["deployment"] == f"iris-deployed-v{version}"
-    assert answer["predictions"] == np.asarray(expected).tolist()
+    assert answer["predictions"] == expected["prediction"].tolist()
+    assert [sorted(row) for row in answer["probabilities"]] == [["0", "1", "2"]] * len(features)
 
 
 def run_worker_until_done(

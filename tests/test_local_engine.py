@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -149,14 +150,15 @@ def test_classification_end_to_end(engine: LocalEngine, tmp_path: Path) -> None:
     python_model = model.unwrap_python_model()  # type: ignore[no-untyped-call]
     assert python_model.fitted_rows == len(table), "refit on every row"
     features = table.drop(columns=["target"])
-    predicted: np.ndarray = np.asarray(model.predict(features))
+    answer: Any = model.predict(features)
+    predicted: np.ndarray = answer["prediction"].to_numpy()
     assert set(predicted) <= {"malignant", "benign"}
     assert (predicted == table["target"].to_numpy()).mean() > 0.9
+    proba = answer[["proba_benign", "proba_malignant"]].to_numpy()
+    assert proba.sum(axis=1) == pytest.approx(np.ones(len(table)))
     by_loss = select_best(children, "log_loss", Goal.MINIMIZE).winner
-    assert set(load_model(engine, by_loss.run_id).predict(features.head(20))) <= {
-        "malignant",
-        "benign",
-    }
+    other: Any = load_model(engine, by_loss.run_id).predict(features.head(20))
+    assert set(other["prediction"]) <= {"malignant", "benign"}
 
 
 @pytest.mark.slow

@@ -25,6 +25,7 @@ from ..base import JobState, JobStatus
 from .azure_only import refuse_azure_only
 from .layout import JobDir, TrainerConfig, open_private, write_atomic
 from .locks import free_slots, is_locked, locked, pid_alive
+from .threshold import refuse_misplaced_threshold
 from .trials import ERROR_TAG
 
 log = get_logger(__name__)
@@ -70,9 +71,11 @@ class LocalEngine:
         Returns within seconds: it waits only for a new trainer to take its locks. A
         RUNNING job whose trainer died is re-trained under the same parent run, up to
         ``max_trainer_starts`` starts in all, then ends FAILED. A request with settings
-        only Azure honours is refused (PermanentError) before anything is created.
+        only Azure honours, or a decision threshold without classes, is refused
+        (PermanentError) before anything is created.
         """
         refuse_azure_only(request)
+        refuse_misplaced_threshold(request)
         self._reap()
         job = self._job(request.job_name)
         job.path.mkdir(parents=True, exist_ok=True)

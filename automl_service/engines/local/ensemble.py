@@ -23,6 +23,7 @@ from ...request import AutoMLRequest
 from ...runs import RunRecord
 from .model import FlamlModel
 from .predictions import Fold
+from .probabilities import decide, labelled, normalized
 from .trials import TrialLog
 
 ALGORITHM = "VotingEnsemble"
@@ -93,13 +94,16 @@ class EnsembleModel(PythonModel):
     """The members' predictions averaged with the chosen weights (pyfunc).
 
     Classification averages the FLAML members' class probabilities and answers the
-    likeliest label; regression averages the members' predicted values.
+    likeliest label (or applies ``decision_threshold``) beside the averaged probabilities
+    (see ``probabilities``); regression averages the members' predicted values.
     """
 
     def __init__(self, members: Sequence[Any], weights: Sequence[float], classify: bool):
         self.members = list(members)
         self.weights = [float(w) for w in weights]
         self.classify = classify
+        #: Two classes: the positive class's probability from which it is the label.
+        self.decision_threshold: float | None = None
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         total = sum(self.weights)
@@ -111,7 +115,10 @@ class EnsembleModel(PythonModel):
             for weight, (part, part_classes) in zip(self.weights, parts, strict=True):
                 proba[:, np.searchsorted(classes, part_classes)] += weight / total * part
             first: FlamlModel = self.members[0]
-            return first.decode(classes[np.argmax(proba, axis=1)])
+            threshold = getattr(self, "decision_threshold", None)  # older pickles lack it
+            labels = first.decode(decide(proba, classes, threshold))
+            index = model_input.index if isinstance(model_input, pd.DataFrame) else None
+            return labelled(labels, normalized(proba), list(first.decode(classes)), index)
         values = [np.asarray(m.predict(context, model_input), dtype=float) for m in self.members]
         return sum(w / total * v for w, v in zip(self.weights, values, strict=True))
 

@@ -1,9 +1,10 @@
 """MLflow pyfunc wrappers of tabular models, and how every trial model is logged.
 
-``mlflow.pyfunc.load_model(uri).predict(df)`` takes raw feature columns and returns labels
-or values. Forecasters are in ``forecasters`` (``panel_forecasters`` for many series): they
-are logged with their input signature (the time column and any exogenous or series id
-columns) and an input example.
+``mlflow.pyfunc.load_model(uri).predict(df)`` takes raw feature columns and returns values
+(regression) or, for a classifier, the label and one probability column per class (see
+``probabilities``). Forecasters are in ``forecasters`` (``panel_forecasters`` for many
+series): they are logged with their input signature (the time column and any exogenous or
+series id columns) and an input example.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
+
+from .probabilities import decide, labelled, normalized
 
 
 class FlamlModel(PythonModel):
@@ -35,12 +38,26 @@ class FlamlModel(PythonModel):
         self.refit_error: str | None = None
         #: Rows of the final fit, when refitted on every training row.
         self.fitted_rows: int | None = None
+        #: Two classes: the positive class's probability from which it is the label.
+        self.decision_threshold: float | None = None
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
+        """Values, or for a classifier the label and class probabilities (a table)."""
+        if self.classifies:
+            proba, classes = self.predict_proba(model_input)
+            threshold = getattr(self, "decision_threshold", None)  # older pickles lack it
+            labels = self.decode(decide(proba, classes, threshold))
+            index = model_input.index if isinstance(model_input, pd.DataFrame) else None
+            return labelled(labels, normalized(proba), list(self.decode(classes)), index)
         y = np.asarray(self.estimator.predict(self._features(model_input)))
         if y.ndim > 1:
             y = y.ravel()
         return self.decode(y)
+
+    @property
+    def classifies(self) -> bool:
+        """Whether the model answers classes (and so probabilities)."""
+        return bool(self.task.is_classification())
 
     def predict_proba(self, model_input: pd.DataFrame) -> tuple[Any, Any]:
         """Class probabilities, and the estimator's (encoded) class of each column."""

@@ -24,6 +24,7 @@ from ...runs import ModelVersion
 from ...selection import Selection
 from ...tags import DATA_TAG, JOB_TAG, METRIC_TAG, METRIC_VALUE_TAG, REQUEST_TAG, RUN_TAG
 from .mlflow_errors import mlflow_errors
+from .threshold import THRESHOLD_TAG
 
 log = get_logger(__name__)
 
@@ -51,9 +52,10 @@ class MlflowRegistry:
 
     def register(self, request: AutoMLRequest, selection: Selection) -> ModelVersion:
         """Register the winner's ``model`` artifact under ``request.model_name``, tagged with
-        the request id, job name, run id, selection metric and value and the request's
-        registration tags. Idempotent: returns the version already registered for the
-        request (``created=False``) instead of making another."""
+        the request id, job name, run id, selection metric and value, the decision threshold
+        when one was asked, and the request's registration tags. Idempotent: returns the
+        version already registered for the request (``created=False``) instead of making
+        another."""
         name = request.model_name
         run_id = selection.winner.run_id
         found = self.find(request)
@@ -69,6 +71,8 @@ class MlflowRegistry:
         }
         if request.data_fingerprint:
             tags[DATA_TAG] = request.data_fingerprint
+        if request.training.decision_threshold is not None:
+            tags[THRESHOLD_TAG] = repr(request.training.decision_threshold)
         adopted = self._adopt_untagged(name, run_id, tags)
         if adopted is not None:
             return adopted

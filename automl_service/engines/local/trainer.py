@@ -126,6 +126,7 @@ def run_attempt(
     from .ensemble import MAX_MEMBERS, ensembles_wanted
     from .model import log_pyfunc
     from .search import search
+    from .threshold import check_two_classes, record_threshold
     from .trials import BEST_CHILD_TAG, Objective, TrialLog
 
     objectives = [Objective(request.metric, _goal(request.metric, request))]
@@ -135,6 +136,7 @@ def run_attempt(
     log = TrialLog(
         client, experiment_id, parent_id, request.job_name, attempt, objectives, keep_top
     )
+    check_two_classes(request)
     leaders = search(request, log)
     say("trainer.searched", trials=len(log.records), leaders=len(leaders))
     primary = log.leaders.get(request.metric)
@@ -142,6 +144,7 @@ def run_attempt(
         raise NoEligibleRun(
             f"no trial produced a finite {request.metric} ({len(log.records)} trials)"
         )
+    record_threshold(client, request, leaders)
     for record, model in leaders:
         if model is not None:
             log_pyfunc(tracking_uri, record.run_id, model, record.end_time_ms)

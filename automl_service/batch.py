@@ -1,0 +1,296 @@
+"""Batch scoring of a registered model (``automl-service predict``), local backend.
+
+A CSV or Parquet file (chosen by suffix: ``.csv``, ``.parquet``, ``.pq``) is read and
+scored ``chunk_rows`` rows at a time (pandas' ``chunksize`` for CSV, pyarrow record
+batches for Parquet), and each scored chunk is appended to the output before the next is
+read, so memory stays bounded whatever the file's size. The output holds the input's
+columns, then the model's: ``prediction`` (the label or value) and, for a classifier, one
+``proba_<class>`` column per class. It is written beside its final name and moved there
+once complete: a failed run leaves no partial file.
+
+The model is ``NAME`` (its latest version), ``NAME:VERSION`` or ``NAME@ALIAS``. Bad input
+raises InvalidRequest (exit 2): an unknown model or version, an unsupported format, input
+columns the model needs and the file lacks (all named), rows the model refuses.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from .engines.local.endpoints import input_columns, load_registered
+from .engines.local.mlflow_errors import mlflow_errors
+from .engines.local.probabilities import PREDICTION_COLUMN
+from .errors import InvalidRequest
+
+#: Rows read, scored and written at a time.
+CHUNK_ROWS = 50_000
+
+Format = Literal["csv", "parquet"]
+_FORMATS: dict[str, Format] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+Progress = Callable[[int], object]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A registered model named on the command line."""
+
+    name: str
+    version: str | None = None
+    alias: str | None = None
+
+    def __str__(self) -> str:
+        if self.version:
+            return f"{self.name}:{self.version}"
+        return f"{self.name}@{self.alias}" if self.alias else self.name
+
+
+@dataclass(frozen=True)
+class Scored:
+    """What a batch run wrote."""
+
+    model: str
+    version: str
+    output: Path
+    rows: int
+    columns: list[str]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "version": self.version,
+            "output": str(self.output),
+            "rows": self.rows,
+            "columns": self.columns,
+        }
+
+
+def parse_model_ref(text: str) -> ModelRef:
+    """``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``; raises InvalidRequest otherwise."""
+    name, alias = text.split("@", 1) if "@" in text else (text, None)
+    name, version = name.split(":", 1) if ":" in name else (name, None)
+    if not name or (version is not None and not version.isdigit()) or alias == "":
+        raise InvalidRequest(f"--model {text!r}: give NAME, NAME:VERSION (a number) or NAME@ALIAS")
+    if version is not None and alias is not None:
+        raise InvalidRequest(f"--model {text!r}: give a version or an alias, not both")
+    return ModelRef(name, version, alias)
+
+
+def resolve_version(tracking_uri: str, ref: ModelRef) -> str:
+    """The version ``ref`` names (the latest when it names none); InvalidRequest when the
+    model, version or alias does not exist."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    try:
+        if ref.alias:
+            return str(client.get_model_version_by_alias(ref.name, ref.alias).version)
+        if ref.version:
+            return str(client.get_model_version(ref.name, ref.version).version)
+        quoted = ref.name.replace("'", "\\'")
+        versions = client.search_model_versions(f"name = '{quoted}'")
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            raise InvalidRequest(f"no registered model {ref}") from None
+        with mlflow_errors(f"finding model {ref}"):
+            raise
+    if not versions:
+        raise InvalidRequest(f"no registered model named {ref.name!r}")
+    return str(max(int(v.version) for v in versions))
+
+
+def table_format(path: Path) -> Format:
+    """The file's format by its suffix; InvalidRequest for another."""
+    found = _FORMATS.get(path.suffix.lower())
+    if found is None:
+        raise InvalidRequest(
+            f"{path}: unsupported format {path.suffix or '(no suffix)'!r}; "
+            f"use {', '.join(sorted(_FORMATS))}"
+        )
+    return found
+
+
+def model_columns(model: Any) -> tuple[str, ...]:
+    """The input columns a loaded pyfunc model needs: its signature's, else its own
+    feature columns (an ensemble's first member's), else () when it names none."""
+    named = input_columns(model)
+    if named:
+        return named
+    try:
+        inner = model.unwrap_python_model()
+    except Exception:  # not a python model: nothing more to learn
+        return ()
+    members = getattr(inner, "members", None)
+    source = members[0] if members else inner
+    return tuple(str(c) for c in getattr(source, "feature_columns", None) or ())
+
+
+def file_columns(path: Path, fmt: Format) -> list[str]:
+    """The column names of the file, read from its header or schema alone."""
+    if fmt == "csv":
+        with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+            return next(csv.reader(handle), [])
+    import pyarrow.parquet as pq
+
+    return list(pq.ParquetFile(path).schema_arrow.names)
+
+
+def read_chunks(path: Path, fmt: Format, rows: int) -> Iterator[pd.DataFrame]:
+    """The file's rows, ``rows`` at a time."""
+    if fmt == "csv":
+        with pd.read_csv(path, chunksize=rows, encoding="utf-8-sig") as reader:
+            yield from reader
+        return
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=rows):
+        yield batch.to_pandas()
+
+
+class ChunkWriter:
+    """Appends scored chunks to a CSV or Parquet file (``close`` ends it)."""
+
+    def __init__(self, path: Path, fmt: Format) -> None:
+        self.path = path
+        self.fmt = fmt
+        self._parquet: Any = None
+        self._started = False
+
+    def write(self, chunk: pd.DataFrame) -> None:
+        if self.fmt == "csv":
+            chunk.to_csv(self.path, mode="a" if self._started else "w", header=not self._started,
+                          index=False)  # fmt: skip
+            self._started = True
+            return
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(chunk, preserve_index=False)
+        if self._parquet is None:
+            self._parquet = pq.ParquetWriter(self.path, table.schema)
+        elif not table.schema.equals(self._parquet.schema):
+            table = self._cast(table)
+        self._parquet.write_table(table)
+
+    def _cast(self, table: Any) -> Any:
+        import pyarrow as pa
+
+        schema = self._parquet.schema
+        try:
+            return table.cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+            changed = [
+                f"{field.name} ({schema.field(field.name).type} then {field.type})"
+                for field in table.schema
+                if field.name in schema.names and schema.field(field.name).type != field.type
+            ]
+            raise InvalidRequest(
+                f"column types change between chunks: {', '.join(changed) or exc}; "
+                "give the input as Parquet, or write CSV"
+            ) from None
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        elif not self._started and self.fmt == "csv":
+            self.path.write_text("")
+
+
+def score_file(
+    model: Any,
+    source: Path,
+    target: Path,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> tuple[int, list[str]]:
+    """Score ``source`` into ``target`` chunk by chunk (see the module docstring); returns
+    the rows written and the output's columns."""
+    source_format, target_format = table_format(source), table_format(target)
+    if not source.is_file():
+        raise InvalidRequest(f"input file not found: {source}")
+    present = file_columns(source, source_format)
+    needed = model_columns(model)
+    missing = [c for c in needed if c not in present]
+    if missing:
+        raise InvalidRequest(
+            f"{source} lacks the model's input column(s): {', '.join(missing)} "
+            f"(the model needs: {', '.join(needed)})"
+        )
+    partial = target.with_name(f".{target.name}.partial")
+    writer = ChunkWriter(partial, target_format)
+    rows, columns = 0, list(present)
+    try:
+        for chunk in read_chunks(source, source_format, chunk_rows):
+            scored = _score_chunk(model, chunk, needed, rows, source)
+            writer.write(scored)
+            rows += len(chunk)
+            columns = [str(c) for c in scored.columns]
+            if progress is not None:
+                progress(rows)
+        writer.close()
+        os.replace(partial, target)
+    except BaseException:
+        writer.close()
+        partial.unlink(missing_ok=True)
+        raise
+    return rows, columns
+
+
+def _score_chunk(
+    model: Any, chunk: pd.DataFrame, needed: tuple[str, ...], first_row: int, source: Path
+) -> pd.DataFrame:
+    """The chunk's rows followed by the model's answer for each."""
+    features = chunk[list(needed)] if needed else chunk
+    try:
+        output = model.predict(features)
+    except Exception as exc:  # the model refused these rows
+        last = first_row + len(chunk)
+        raise InvalidRequest(
+            f"rows {first_row + 1}-{last} of {source} could not be scored: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    answer = (
+        output.reset_index(drop=True)
+        if isinstance(output, pd.DataFrame)
+        else pd.DataFrame({PREDICTION_COLUMN: list(output)})
+    )
+    clash = [str(c) for c in answer.columns if c in chunk.columns]
+    if clash:
+        raise InvalidRequest(
+            f"{source} already has column(s) {', '.join(clash)} that the model's answer "
+            "would write; rename them"
+        )
+    return pd.concat([chunk.reset_index(drop=True), answer], axis=1)
+
+
+def predict_file(
+    tracking_uri: str,
+    model: str,
+    source: Path,
+    target: Path,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> Scored:
+    """Score ``source`` with registered ``model`` (``NAME[:VERSION|@ALIAS]``) into
+    ``target``. Raises InvalidRequest for bad input (see the module docstring),
+    PermanentError when the model cannot be loaded, TransientError when the store is
+    busy or unreachable."""
+    ref = parse_model_ref(model)
+    table_format(source)  # both checked before anything is loaded
+    table_format(target)
+    if not source.is_file():
+        raise InvalidRequest(f"input file not found: {source}")
+    version = resolve_version(tracking_uri, ref)
+    loaded = load_registered(tracking_uri, ref.name, version)
+    rows, columns = score_file(loaded, source, target, chunk_rows=chunk_rows, progress=progress)
+    return Scored(ref.name, version, target, rows, columns)

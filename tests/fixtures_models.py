@@ -1,0 +1,79 @@
+"""Real FLAML models on bundled tables, logged as the trainer logs them and registered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+from automl_service.datasets import load_sample
+from automl_service.engines.local.model import FlamlModel, log_pyfunc
+from automl_service.engines.local.registry import MlflowRegistry
+from automl_service.metrics import Goal
+from automl_service.request import AutoMLRequest
+from automl_service.runs import ModelVersion, RunRecord, RunStatus
+from automl_service.selection import select_best
+from automl_service.settings import LocalSettings
+
+IRIS_CLASSES = np.array(["setosa", "versicolor", "virginica"])
+
+
+def iris_named() -> tuple[pd.DataFrame, pd.Series]:
+    """Iris features and its species as strings."""
+    table = load_sample("iris")
+    return table.drop(columns=["target"]), pd.Series(IRIS_CLASSES[table["target"]])
+
+
+def breast_cancer() -> tuple[pd.DataFrame, pd.Series]:
+    """Breast cancer features and its diagnosis, ``malignant`` (0) or ``benign`` (1)."""
+    table = load_sample("breast_cancer")
+    names = np.array(["malignant", "benign"])
+    return table.drop(columns=["target"]), pd.Series(names[table["target"]])
+
+
+def flaml_model(X: pd.DataFrame, y: pd.Series, learner: str, budget: float = 3.0) -> FlamlModel:
+    """A FLAML classifier of one learner fitted within ``budget`` seconds."""
+    from flaml.automl import AutoML
+
+    automl: Any = AutoML()  # type: ignore[no-untyped-call]
+    automl.fit(X, y, task="classification", estimator_list=[learner], max_iter=3,
+               time_budget=budget, verbose=0, mlflow_logging=False, seed=1)  # fmt: skip
+    return FlamlModel(
+        automl.model,
+        automl._state.task,
+        automl._transformer,
+        automl._label_transformer,
+        list(X.columns),
+    )
+
+
+def register_pyfunc(
+    settings: LocalSettings, model: Any, model_name: str, request_id: str, **request: Any
+) -> ModelVersion:
+    """Log ``model`` as a finished run's pyfunc (as the trainer does) and register it."""
+    uri = settings.mlflow_uri
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    found = client.get_experiment_by_name("models")
+    experiment_id = (
+        found.experiment_id
+        if found
+        else client.create_experiment("models", artifact_location=settings.artifact_root.as_uri())
+    )
+    run_id = client.create_run(experiment_id).info.run_id
+    client.log_metric(run_id, "accuracy", 0.9)
+    log_pyfunc(uri, run_id, model)
+    client.set_terminated(run_id, "FINISHED")
+    body = {
+        "request_id": request_id,
+        "task": "classification",
+        "training_data": "sample:iris",
+        "target_column_name": "target",
+        "registration": {"model_name": model_name},
+        **request,
+    }
+    selection = select_best(
+        [RunRecord(run_id, RunStatus.FINISHED, {"accuracy": 0.9})], "accuracy", Goal.MAXIMIZE
+    )
+    return MlflowRegistry(uri).register(AutoMLRequest.model_validate(body), selection)
