@@ -393,8 +393,13 @@ def _slug(text: str) -> str:
 
 
 def content_id(request: AutoMLRequest) -> str:
-    """A stable id from the request's content (all fields but ``request_id``)."""
-    body = request.model_dump(mode="json", exclude={"request_id"})
+    """A stable id from the request's content (all fields but ``request_id``).
+
+    Fields left at their defaults are not hashed, so a new optional field added to the
+    schema leaves the ids of requests that do not use it as they were, and a field spelled
+    out at its default names the same request as one that leaves it out.
+    """
+    body = request.model_dump(mode="json", exclude={"request_id"}, exclude_defaults=True)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return "req-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
 

@@ -318,3 +318,13 @@ def test_settings_the_sdk_refuses_end_the_request(fake_aml: FakeAzureML, ml_clie
     with pytest.raises(PermanentError, match="not a valid Azure AutoML job"):
         engine_for(ml_client).ensure_job(request)
     assert not fake_aml.calls_to("PUT", r"/jobs/")
+
+
+def test_a_threshold_only_the_local_backend_applies_is_refused_not_dropped() -> None:
+    """training.decision_threshold fails the request on Azure with a message saying why,
+    instead of a job that silently ignores it."""
+    from automl_service.engines.azure.jobs import build_automl_job
+
+    request = make_request(training={"decision_threshold": 0.7})
+    with pytest.raises(PermanentError, match="decision_threshold is applied by the local"):
+        build_automl_job(request, compute="cpu-cluster")

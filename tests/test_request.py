@@ -266,3 +266,12 @@ def test_forecasting_modes_are_read_in_any_case() -> None:
     assert (fc.forecast_horizon, fc.use_stl, fc.target_lags) == ("auto", "seasontrend", [1, 7])
     with pytest.raises(ValueError, match="chosen by Azure"):
         _ = fc.horizon
+
+
+def test_fields_at_their_defaults_do_not_change_the_id() -> None:
+    """A request spelling out defaults names the same request as one leaving them out,
+    so optional fields added later keep today's ids; a changed value changes it."""
+    plain = parse(body())
+    spelled = parse(body(limits={"timeout_seconds": 600}, featurization="auto", tags={}))
+    assert spelled.id == plain.id
+    assert parse(body(limits={"timeout_seconds": 601})).id != plain.id

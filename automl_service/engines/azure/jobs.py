@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from ...errors import PermanentError
 from ...metrics import Task
 from ...request import AutoMLRequest, Featurization
 from ...tags import REQUEST_TAG
@@ -55,8 +56,15 @@ def build_automl_job(
 
     ``compute`` is used when the request names none; with neither, the job runs on
     serverless compute. ``resolve_data(reference, role)`` turns each data reference into
-    an MLTable path (default: used as it is).
+    an MLTable path (default: used as it is). Raises PermanentError for a setting only
+    the local backend applies (``training.decision_threshold``), rather than dropping it.
     """
+    if request.training.decision_threshold is not None:
+        raise PermanentError(
+            "training.decision_threshold is applied by the local backend only; Azure AutoML "
+            "models answer with the likeliest class: drop it, or apply the threshold to "
+            "the returned probabilities"
+        )
     from azure.ai.ml import Input, automl
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import JobResourceConfiguration
