@@ -59,6 +59,8 @@ class RequestResult(BaseModel):
     #: request id sent again with another digest is refused.
     data_fingerprint: str | None = None
     digest: str | None = None
+    #: While the job runs: trials so far, the metric and best value so far, seconds left.
+    progress: dict[str, Any] | None = None
     #: What the operator's policy changed in the request (e.g. a lowered time limit).
     policy_changes: list[str] = Field(default_factory=list)
     attempts: int = 0

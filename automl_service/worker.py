@@ -407,11 +407,12 @@ class Worker:
         current = current.merged(parent_run_id=status.parent_run_id)
         if not status.state.terminal:
             waiting = status.state is JobState.QUEUED
-            self._record(
-                current.merged(state=RequestState.QUEUED if waiting else RequestState.TRAINING)
-            )
+            state = RequestState.QUEUED if waiting else RequestState.TRAINING
+            self._record(current.merged(state=state, progress=status.progress))
+            progress = status.progress or {}
             raise NotReady(
-                f"job {status.job_name} is {status.state.value}",
+                f"job {status.job_name} is {status.state.value}"
+                + "".join(f"; {key} {value}" for key, value in progress.items()),
                 recheck_after=status.recheck_after,
             )
         if status.state is not JobState.COMPLETED:

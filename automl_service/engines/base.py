@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..request import AutoMLRequest
 from ..runs import Endpoint, ModelVersion, RunRecord
@@ -39,6 +39,8 @@ class JobStatus:
     #: When the engine expects news (seconds): a local job's deadline, a free slot. None
     #: leaves the worker's growing re-check schedule (remote engines are throttled).
     recheck_after: float | None = None
+    #: While it runs: trials so far, the metric and best value so far, seconds left.
+    progress: dict[str, Any] | None = None
 
 
 class Engine(Protocol):

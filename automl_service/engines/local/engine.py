@@ -40,10 +40,11 @@ SPAWN_WAIT_SECONDS = 20.0
 #: WAITING_STALE_SECONDS has left the line (its request ended or went away).
 QUEUED_RECHECK_SECONDS = 2.0
 WAITING_STALE_SECONDS = 60.0
-#: A running job is re-checked at the end of its budget, then this often while it
-#: finishes (refit, ensemble, logging), and never less often than the longest wait.
+#: A running job is re-checked every LONGEST_RUNNING_RECHECK_SECONDS (its progress is
+#: read then) or at the end of its budget if sooner, then every FINISHING_RECHECK_SECONDS
+#: while it finishes (refit, ensemble, logging).
 FINISHING_RECHECK_SECONDS = 1.0
-LONGEST_RUNNING_RECHECK_SECONDS = 30.0
+LONGEST_RUNNING_RECHECK_SECONDS = 5.0
 
 
 class LocalEngine:
@@ -235,20 +236,24 @@ class LocalEngine:
 
     @staticmethod
     def _hinted(job: JobDir, config: TrainerConfig, status: JobStatus) -> JobStatus:
-        """``status`` with when to look again: soon for a job waiting for a slot; at the
-        end of its budget for a running one, then every second while it finishes."""
+        """``status`` with when to look again, and a running job's progress: soon for a
+        job waiting for a slot; every few seconds for a running one (at the end of its
+        budget if sooner), then every second while it finishes."""
         if status.state is JobState.QUEUED:
             return dataclasses.replace(status, recheck_after=QUEUED_RECHECK_SECONDS)
         if status.state is not JobState.RUNNING:
             return status
         wait = FINISHING_RECHECK_SECONDS
+        progress = job.read_progress()
         if config.timeout_seconds is not None and _read(job.phase_file) == "running":
             try:
-                ends = job.phase_file.stat().st_mtime + config.timeout_seconds
-                wait = min(LONGEST_RUNNING_RECHECK_SECONDS, max(wait, ends - time.time()))
+                left = job.phase_file.stat().st_mtime + config.timeout_seconds - time.time()
+                wait = min(LONGEST_RUNNING_RECHECK_SECONDS, max(wait, left))
+                if progress is not None:
+                    progress["seconds_left"] = max(0, round(left))
             except OSError:
                 pass
-        return dataclasses.replace(status, recheck_after=wait)
+        return dataclasses.replace(status, recheck_after=wait, progress=progress)
 
     @staticmethod
     def _count_start_crash(job: JobDir) -> None:

@@ -6,7 +6,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,18 @@ class JobDir:
     def phase_file(self) -> Path:
         """What the last trainer started did: running, queued, duplicate or failed."""
         return self.path / "phase"
+
+    @property
+    def progress_file(self) -> Path:
+        """Trials so far and the best value, rewritten by the trainer after each trial."""
+        return self.path / "progress.json"
+
+    def read_progress(self) -> dict[str, Any] | None:
+        try:
+            data = json.loads(self.progress_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
     @property
     def waiting_file(self) -> Path:

@@ -97,7 +97,13 @@ def train(job: JobDir, attempt: int, held: list[IO[bytes]]) -> int:
         request = AutoMLRequest.model_validate_json(job.request_file.read_text())
         retire_stale_children(client, config.experiment_id, parent_id)
         best = run_attempt(
-            client, config.tracking_uri, config.experiment_id, parent_id, request, attempt
+            client,
+            config.tracking_uri,
+            config.experiment_id,
+            parent_id,
+            request,
+            attempt,
+            progress_file=job.progress_file,
         )
     except Exception as exc:
         traceback.print_exc(file=sys.stdout)
@@ -118,8 +124,10 @@ def run_attempt(
     parent_id: str,
     request: Any,
     attempt: int,
+    progress_file: Path | None = None,
 ) -> str:
-    """Search, log the leaders' models, tag the parent; returns the best child run id."""
+    """Search, log the leaders' models, tag the parent; returns the best child run id.
+    ``progress_file`` is rewritten after each trial (trials so far, best value)."""
     from mlflow.entities import Metric
 
     from ...errors import NoEligibleRun
@@ -134,7 +142,14 @@ def run_attempt(
         objectives.append(Objective(request.selection_metric, request.selection_goal))
     keep_top = MAX_MEMBERS if ensembles_wanted(request) else 0
     log = TrialLog(
-        client, experiment_id, parent_id, request.job_name, attempt, objectives, keep_top
+        client,
+        experiment_id,
+        parent_id,
+        request.job_name,
+        attempt,
+        objectives,
+        keep_top,
+        progress_file=progress_file,
     )
     check_two_classes(request)
     leaders = search(request, log)

@@ -17,6 +17,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param
@@ -63,6 +64,7 @@ class TrialLog:
         attempt: int,
         objectives: list[Objective],
         keep_top: int = 0,
+        progress_file: Path | None = None,
     ) -> None:
         self.client = client
         self.experiment_id = experiment_id
@@ -71,6 +73,9 @@ class TrialLog:
         self.attempt = attempt
         self.objectives = objectives
         self.keep_top = keep_top
+        #: Rewritten after every trial: how many ran and the best value so far, for the
+        #: worker to show while the job runs.
+        self.progress_file = progress_file
         self.records: list[RunRecord] = []
         self.leaders: dict[str, tuple[RunRecord, Any]] = {}
         #: Each algorithm's best trial by the primary metric (at most ``keep_top``), best
@@ -123,7 +128,22 @@ class TrialLog:
         if predictions is not None and model is not None:
             self._keep(record, predictions, lambda: built if built is not None else model())
         self.records.append(record)
+        self._write_progress()
         return record
+
+    def _write_progress(self) -> None:
+        if self.progress_file is None:
+            return
+        metric = self.objectives[0].metric if self.objectives else None
+        leader = self.leaders.get(metric) if metric else None
+        progress = {
+            "trials": len(self.records),
+            "metric": metric,
+            "best": leader[0].metrics.get(metric) if leader and metric else None,
+        }
+        tmp = self.progress_file.with_name(self.progress_file.name + ".tmp")
+        tmp.write_text(json.dumps(progress))
+        tmp.replace(self.progress_file)
 
     def log_failed(self, algorithm: str, params: Mapping[str, Any], error: str) -> RunRecord:
         """One FAILED child run carrying ``error`` (a tag, first 500 characters); blocking;
@@ -150,6 +170,7 @@ class TrialLog:
         self.client.set_terminated(run_id, RunStatus.FAILED, end_time=now)
         record = RunRecord(run_id, RunStatus.FAILED, {}, tags, str_params, start, now)
         self.records.append(record)
+        self._write_progress()
         return record
 
     def _keep(self, record: RunRecord, predictions: Any, model: ModelFactory) -> None:
