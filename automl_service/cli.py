@@ -286,11 +286,7 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     text = request.model_dump_json(exclude_defaults=True)
     results = build_results(settings)
     existing = results.get(request.id)
-    if existing is not None and existing.digest not in (None, request.digest):
-        raise InvalidRequest(
-            f"request id {request.id!r} was sent before with other settings or other data; "
-            "send this one with a new request_id, or without one"
-        )
+    request.refuse_reused_id(existing.digest if existing is not None else None)
     queue = build_queue(settings)
     queue.send(text)
     if existing is None:

@@ -333,6 +333,16 @@ class AutoMLRequest(_Strict):
         different when the content or the data's fingerprint changed."""
         return content_id(self).removeprefix("req-")
 
+    def refuse_reused_id(self, stored_digest: str | None) -> None:
+        """Raise InvalidRequest when this id was used before (``stored_digest``, from its
+        result) for other content or data: one id names one request."""
+        if stored_digest is not None and stored_digest != self.digest:
+            raise InvalidRequest(
+                f"request id {self.id!r} was sent before with other settings or other "
+                "data; send this one with a new request_id, or without one to have an id "
+                "derived from its content and data"
+            )
+
     @property
     def metric(self) -> str:
         """The primary metric, with the task's default when none was given."""

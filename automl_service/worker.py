@@ -312,12 +312,7 @@ class Worker:
         """The request's result so far. Raises InvalidRequest when its id was used before
         for other content or data: one id names one request."""
         existing = self.results.get(request.id)
-        if existing is not None and existing.digest not in (None, request.digest):
-            raise InvalidRequest(
-                f"request id {request.id!r} was sent before with other settings or other "
-                "data; send this one with a new request_id, or without one to have an id "
-                "derived from its content and data"
-            )
+        request.refuse_reused_id(existing.digest if existing is not None else None)
         base = existing or RequestResult(
             request_id=request.id, state=RequestState.RECEIVED, task=request.task
         )

@@ -16,7 +16,7 @@ COMMANDS = ["worker", "drain", "submit", "status", "demo", "health", "report", "
 
 
 def cli(
-    tmp_path: Path, *args: str, stdin: str | None = None, **env: str
+    tmp_path: Path, *args: str, stdin: str | None = None, cwd: Path | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTOML_SERVICE_")}
     environ["AUTOML_SERVICE_LOCAL__DATA_DIR"] = str(tmp_path / "data")
@@ -27,6 +27,7 @@ def cli(
         capture_output=True,
         text=True,
         env=environ,
+        cwd=cwd,
         timeout=120,
     )
 

@@ -4,15 +4,14 @@ symlinks resolved, computes, endpoints and reply queues; at submit and at receiv
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_cli import cli
 
 from automl_service.errors import InvalidRequest
 from automl_service.policy import enforce
@@ -129,16 +128,9 @@ def test_computes_endpoints_instances_and_reply_queues_are_checked() -> None:
 
 
 def _cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("AUTOML_SERVICE_")}
-    environ.update({"AUTOML_SERVICE_LOCAL__DATA_DIR": str(tmp_path / "store"), **env})
-    return subprocess.run(
-        [sys.executable, "-m", "automl_service", *args],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=tmp_path,
-        timeout=120,
-    )
+    """The command run from ``tmp_path`` with its stores in ``tmp_path/store``."""
+    store = str(tmp_path / "store")
+    return cli(tmp_path, *args, cwd=tmp_path, AUTOML_SERVICE_LOCAL__DATA_DIR=store, **env)
 
 
 def test_submit_applies_the_policy_before_the_queue(tmp_path: Path) -> None:
