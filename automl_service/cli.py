@@ -108,6 +108,36 @@ def build_parser() -> argparse.ArgumentParser:
     submit.add_argument("--timeout", type=float, default=3600.0, help="with --wait (seconds)")
     submit.set_defaults(handler=cmd_submit)
 
+    cancel = commands.add_parser(
+        "cancel",
+        parents=[common],
+        help="stop a request wherever it is; it ends canceled",
+        description=(
+            "Put a cancel order for the request on the queue. The worker that takes it "
+            "records the request canceled (with who asked and why), stops its job (a local "
+            "trainer is killed and never restarted; an Azure ML job is canceled) and the "
+            "request's message is settled. A request that has already ended is left as it is."
+        ),
+    )
+    cancel.add_argument("request_id", help="the request to cancel")
+    cancel.add_argument("--reason", help="why (kept in the request's result)")
+    cancel.set_defaults(handler=cmd_cancel)
+
+    retry = commands.add_parser(
+        "retry",
+        parents=[common],
+        help="run a failed or canceled request again, as a new attempt",
+        description=(
+            "Send a failed or canceled request again under the same id as its next attempt: "
+            "a job of its own, the training data read afresh, the earlier attempts kept in "
+            "its result. Prints the request id."
+        ),
+    )
+    retry.add_argument("request_id", help="the request to run again")
+    retry.add_argument("--wait", action="store_true", help="show progress until it ends")
+    retry.add_argument("--timeout", type=float, default=3600.0, help="with --wait (seconds)")
+    retry.set_defaults(handler=cmd_retry)
+
     status = commands.add_parser(
         "status",
         parents=[common],
@@ -290,6 +320,7 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     queue = build_queue(settings)
     queue.send(text)
     if existing is None:
+        results.keep_request(request.id, request.model_dump_json())
         results.put(
             RequestResult(
                 request_id=request.id,
@@ -304,6 +335,75 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps({"request_id": request.id, "job_name": request.job_name}))
     else:
         print(request.id)
+    if not args.wait:
+        return EXIT_OK
+    hint = _no_worker_hint(results, queue, request.id, after=min(30.0, args.timeout / 2))
+    ended = _wait_for(results, [request.id], args.timeout, quiet=args.json, step=hint)
+    final = ended[request.id]
+    _print_result(final, as_json=args.json)
+    return EXIT_OK if final.state is RequestState.SUCCEEDED else EXIT_FAILED
+
+
+def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
+    from .backends import build_queue, build_results
+    from .control import cancel_order
+
+    current = build_results(settings).get(args.request_id)
+    if current is None:
+        where = settings.local.data_dir.resolve()
+        print(f"error: no request {args.request_id!r} in {where}", file=sys.stderr)
+        return EXIT_USAGE
+    if current.state.terminal:
+        print(f"error: request {args.request_id!r} has already ended {current.state.value}",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    order = cancel_order(args.request_id, args.reason)
+    build_queue(settings).send(order.to_message())
+    if args.json:
+        print(json.dumps({"request_id": args.request_id, "cancel": "sent"}))
+    else:
+        print(f"cancel of {args.request_id} sent; a worker carries it out")
+    return EXIT_OK
+
+
+def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
+    from .backends import build_policy, build_queue, build_results
+    from .fingerprint import data_fingerprint, stamped
+
+    results = build_results(settings)
+    current = results.get(args.request_id)
+    kept = results.kept_request(args.request_id)
+    if current is None or kept is None:
+        where = settings.local.data_dir.resolve()
+        print(f"error: no request {args.request_id!r} in {where}", file=sys.stderr)
+        return EXIT_USAGE
+    if not current.state.retryable:
+        print(
+            f"error: request {args.request_id!r} is {current.state.value}: only a failed or "
+            "canceled request can be retried",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    # The same settings under the same id, the data read afresh: a fixed file counts.
+    earlier = parse_request(kept)
+    again = earlier.model_copy(
+        update={
+            "request_id": args.request_id,
+            "attempt": current.attempt + 1,
+            "data_fingerprint": None,
+        }
+    )
+    request = build_policy(settings)(again).request
+    request = stamped(request, data_fingerprint(request))
+    results.put(current.next_attempt(request.attempt).merged(job_name=request.job_name))
+    results.keep_request(request.id, request.model_dump_json())
+    queue = build_queue(settings)
+    queue.send(request.model_dump_json(exclude_defaults=True))
+    if args.json:
+        print(json.dumps({"request_id": request.id, "attempt": request.attempt,
+                          "job_name": request.job_name}))  # fmt: skip
+    else:
+        print(f"{request.id} (attempt {request.attempt})")
     if not args.wait:
         return EXIT_OK
     hint = _no_worker_hint(results, queue, request.id, after=min(30.0, args.timeout / 2))

@@ -25,7 +25,7 @@ from .http_thread import BackgroundHTTPServer
 from .logs import get_logger
 from .prometheus import CONTENT_TYPE, render_metrics
 from .redact import scrub, scrub_value
-from .results import RequestState, ResultStore
+from .results import RequestState, ResultReader
 from .stats import WorkerStats
 
 log = get_logger(__name__)
@@ -84,7 +84,7 @@ class HealthServer(BackgroundHTTPServer):
         self,
         stats: WorkerStats,
         readiness: Readiness,
-        results: ResultStore,
+        results: ResultReader,
         host: str,
         port: int,
         *,

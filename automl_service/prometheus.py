@@ -5,7 +5,7 @@ metric families and renders them with ``generate_latest`` in the text exposition
 0.0.4 (``CONTENT_TYPE``). Nothing is registered globally, so several workers (or tests)
 in one process never share a metric.
 
-Families: ``automl_service_requests_{received,succeeded,failed,poisoned,rechecked}_total``
+Families: ``automl_service_requests_{received,succeeded,failed,canceled,poisoned,rechecked}_total``
 and ``automl_service_worker_events_total{event}`` (counters);
 ``automl_service_requests_in_progress``, ``automl_service_automl_jobs_running``,
 ``automl_service_requests{state}``, ``automl_service_heartbeat_age_seconds`` and
@@ -39,6 +39,7 @@ REQUEST_COUNTERS: Mapping[str, str] = {
     "received": "Requests received from the queue (every receive, re-checks included).",
     "succeeded": "Requests that ended succeeded.",
     "failed": "Requests that ended failed for good.",
+    "canceled": "Requests that ended canceled.",
     "poisoned": "Messages moved to the poison queue.",
     "rechecked": "Receives of a request whose next step was not ready yet.",
 }

@@ -30,8 +30,12 @@ def result_summary(result: RequestResult, *, leaderboard_rows: int = 5) -> str:
         ("progress", None if result.state.terminal else progress_text(result.progress)),
         ("error", result.error),
         ("failed attempts", str(result.attempts) if result.attempts else None),
+        ("attempt", str(result.attempt) if result.attempt > 1 else None),
     ]
     lines += [f"  {name:<16}{value}" for name, value in fields if value]
+    for earlier in result.earlier_attempts:
+        why = f": {earlier.error}" if earlier.error else ""
+        lines.append(f"  attempt {earlier.attempt:<8}{earlier.state.value}{why}")
     if result.leaderboard:
         lines.append(f"  leaderboard ({result.metric}):")
         lines += [

@@ -23,6 +23,8 @@ MAX_MESSAGE_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
 #: Longest integer literal accepted, in digits.
 MAX_INT_DIGITS = 32
+#: Attempts one request may have (``automl-service retry`` adds one).
+MAX_ATTEMPTS = 100
 
 RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")]
@@ -273,6 +275,9 @@ class AutoMLRequest(_Strict):
     tags: dict[str, str] = Field(default_factory=dict)
     #: Set by ``submit`` (or the worker) from the data's content: see ``fingerprint.py``.
     data_fingerprint: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{32}$")
+    #: Set by ``automl-service retry``: the request runs again as this attempt, in a job
+    #: of its own, under the same id.
+    attempt: int = Field(1, ge=1, le=MAX_ATTEMPTS)
 
     @model_validator(mode="before")
     @classmethod
@@ -329,9 +334,15 @@ class AutoMLRequest(_Strict):
 
     @property
     def digest(self) -> str:
-        """A digest of everything but ``request_id``: the same for a redelivered message,
-        different when the content or the data's fingerprint changed."""
+        """A digest of everything but ``request_id`` and ``attempt``: the same for a
+        redelivered message, different when the content or the data's fingerprint changed."""
         return content_id(self).removeprefix("req-")
+
+    @property
+    def settings_digest(self) -> str:
+        """A digest of the settings alone (the data's fingerprint left out too): a retry
+        may read new data under the same id, not run other settings."""
+        return _digest(self, exclude={"request_id", "attempt", "data_fingerprint"})
 
     def refuse_reused_id(self, stored_digest: str | None) -> None:
         """Raise InvalidRequest when this id was used before (``stored_digest``, from its
@@ -366,8 +377,10 @@ class AutoMLRequest(_Strict):
 
     @property
     def job_name(self) -> str:
-        """The AutoML job's name: one per request, so submission is get-or-create."""
-        return f"automl-{self.id}"
+        """The AutoML job's name: one per request and attempt, so submission is
+        get-or-create."""
+        base = f"automl-{self.id}"
+        return base if self.attempt == 1 else f"{base}-attempt-{self.attempt}"
 
     @property
     def model_name(self) -> str:
@@ -403,15 +416,20 @@ def _slug(text: str) -> str:
 
 
 def content_id(request: AutoMLRequest) -> str:
-    """A stable id from the request's content (all fields but ``request_id``).
+    """A stable id from the request's content (all fields but ``request_id`` and
+    ``attempt``).
 
     Fields left at their defaults are not hashed, so a new optional field added to the
     schema leaves the ids of requests that do not use it as they were, and a field spelled
     out at its default names the same request as one that leaves it out.
     """
-    body = request.model_dump(mode="json", exclude={"request_id"}, exclude_defaults=True)
+    return "req-" + _digest(request, exclude={"request_id", "attempt"})
+
+
+def _digest(request: AutoMLRequest, *, exclude: set[str]) -> str:
+    body = request.model_dump(mode="json", exclude=exclude, exclude_defaults=True)
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return "req-" + hashlib.sha256(canonical.encode()).hexdigest()[:20]
+    return hashlib.sha256(canonical.encode()).hexdigest()[:20]
 
 
 def parse_request(text: str | bytes) -> AutoMLRequest:

@@ -21,6 +21,10 @@ CREATE TABLE IF NOT EXISTS request_results (
 );
 CREATE INDEX IF NOT EXISTS request_results_state ON request_results (state, updated_at);
 CREATE INDEX IF NOT EXISTS request_results_updated ON request_results (updated_at);
+CREATE TABLE IF NOT EXISTS request_bodies (
+    request_id TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS message_fingerprints (
     message_id TEXT PRIMARY KEY,
     fingerprint TEXT NOT NULL,
@@ -43,13 +47,17 @@ class SqliteResultStore:
     def put(self, result: RequestResult) -> None:
         """Store ``result`` as the latest for its request. Idempotent; a result older
         (by ``updated_at``) than the one stored is ignored, so a slow writer cannot roll a
-        request back."""
+        request back; once a request is canceled only a later attempt replaces it, so a
+        worker still advancing it cannot undo the cancel."""
         with transaction(self.path, immediate=True) as conn:
             conn.execute(
                 "INSERT INTO request_results (request_id, state, updated_at, body)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO UPDATE SET"
                 " state = excluded.state, updated_at = excluded.updated_at,"
-                " body = excluded.body WHERE excluded.updated_at >= request_results.updated_at",
+                " body = excluded.body WHERE excluded.updated_at >= request_results.updated_at"
+                " AND (request_results.state != 'canceled' OR excluded.state = 'canceled'"
+                " OR coalesce(json_extract(excluded.body, '$.attempt'), 1)"
+                " > coalesce(json_extract(request_results.body, '$.attempt'), 1))",
                 (
                     result.request_id,
                     result.state.value,
@@ -93,6 +101,23 @@ class SqliteResultStore:
                 (message_id,),
             ).fetchone()
         return str(row[0])
+
+    def keep_request(self, request_id: str, body: str) -> None:
+        """Keep the request's message as it runs (the latest attempt's), for retries."""
+        with transaction(self.path, immediate=True) as conn:
+            conn.execute(
+                "INSERT INTO request_bodies (request_id, body) VALUES (?, ?)"
+                " ON CONFLICT (request_id) DO UPDATE SET body = excluded.body",
+                (request_id, body),
+            )
+
+    def kept_request(self, request_id: str) -> str | None:
+        """The message kept for ``request_id``, or None."""
+        with transaction(self.path) as conn:
+            row = conn.execute(
+                "SELECT body FROM request_bodies WHERE request_id = ?", (request_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
 
     def counts(self) -> dict[RequestState, int]:
         """How many requests are in each state."""

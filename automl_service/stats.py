@@ -72,7 +72,7 @@ class WorkerStats:
             self.heartbeat_at = self.clock()
 
     def count(self, name: str, n: int = 1) -> None:
-        """Counters: received, succeeded, failed, poisoned, rechecked, errors."""
+        """Counters: received, succeeded, failed, canceled, poisoned, rechecked, errors."""
         with self._lock:
             self.counters[name] += n
 

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from .errors import TransientError
-from .results import RequestResult, RequestState, ResultStore
+from .results import RequestResult, RequestState, ResultReader
 
 #: Told of each request's state when it is first read and whenever it changes: the
 #: request id, its state (None while the store has no result for it) and the seconds
@@ -16,7 +16,7 @@ OnChange = Callable[[str, RequestState | None, float], object]
 
 
 def wait_for_results(
-    results: ResultStore,
+    results: ResultReader,
     request_ids: Sequence[str],
     *,
     timeout: float,

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 import structlog
 
 from .backoff import idle_delay
+from .control import CancelOrder, parse_order
 from .engines.base import Backend, JobState
 from .errors import (
     InvalidRequest,
@@ -174,6 +175,10 @@ class Worker:
         self.stats.count("received")
         try:
             try:
+                order = parse_order(message.body)
+                if order is not None:
+                    self._carry_out(message, order)
+                    return
                 request, changes = self._admit(message)
             except InvalidRequest as exc:
                 self._poison_invalid(message, str(exc))
@@ -231,6 +236,31 @@ class Worker:
         self.stop_code = EXIT_USAGE
         self.queue.hide(message, 0)
 
+    def _carry_out(self, message: Message, order: CancelOrder) -> None:
+        """Cancel the request: record it canceled (so its own message ends it there, and
+        no worker still advancing it can undo that), stop its job, delete the order. A
+        request that has already ended is left as it is."""
+        with structlog.contextvars.bound_contextvars(request_id=order.request_id, step="cancel"):
+            try:
+                existing = self.results.get(order.request_id)
+                if existing is not None and existing.state.terminal:
+                    log.info("worker.cancel_too_late", state=existing.state.value)
+                else:
+                    base = existing or RequestResult(
+                        request_id=order.request_id, state=RequestState.RECEIVED
+                    )
+                    canceled = base.merged(
+                        state=RequestState.CANCELED, error=order.explanation, progress=None
+                    )
+                    self._record(canceled)
+                    if canceled.job_name is not None:
+                        self.backend.engine.cancel_job(canceled.job_name, order.explanation)
+                    log.info("worker.request_canceled", reason=order.explanation)
+            except Exception as exc:
+                self._not_admitted(message, exc)
+                return
+            self.queue.delete(message)
+
     def _settle(
         self, message: Message, request: AutoMLRequest, changes: tuple[str, ...] = ()
     ) -> None:
@@ -239,6 +269,10 @@ class Worker:
         error: Exception | None = None
         try:
             current = self._current(request, message)
+            if current is None:  # an earlier attempt's message: a retry replaced it
+                log.info("worker.attempt_superseded", attempt=request.attempt)
+                self.queue.delete(message)
+                return
             if changes:
                 current = current.merged(policy_changes=list(changes))
             result = self.advance(request, current)
@@ -308,20 +342,44 @@ class Worker:
         else:  # pragma: no cover - decide() gives no other action for these outcomes
             raise AssertionError(f"no handling for {action} after {outcome}")
 
-    def _current(self, request: AutoMLRequest, message: Message) -> RequestResult:
-        """The request's result so far. Raises InvalidRequest when its id was used before
-        for other content or data: one id names one request."""
+    def _current(self, request: AutoMLRequest, message: Message) -> RequestResult | None:
+        """The request's result so far (a new attempt's record for a retry), or None for
+        an earlier attempt's message. Raises InvalidRequest when its id was used before
+        for other content or data (one id names one request), or a retry comes for a
+        request that has not failed or been canceled."""
         existing = self.results.get(request.id)
-        request.refuse_reused_id(existing.digest if existing is not None else None)
-        base = existing or RequestResult(
-            request_id=request.id, state=RequestState.RECEIVED, task=request.task
-        )
+        if existing is not None and request.attempt < existing.attempt:
+            return None
+        if existing is not None and request.attempt > existing.attempt:
+            base = self._next_attempt(request, existing)
+        else:
+            request.refuse_reused_id(existing.digest if existing is not None else None)
+            if existing is not None:
+                _same_settings(request, existing)
+            base = existing or RequestResult(
+                request_id=request.id, state=RequestState.RECEIVED, task=request.task
+            )
+            if existing is None or existing.state is RequestState.RECEIVED:
+                self.results.keep_request(request.id, request.model_dump_json())
         return base.merged(
             attempts=message.failures,
             job_name=request.job_name,
             digest=request.digest,
+            settings_digest=request.settings_digest,
             data_fingerprint=request.data_fingerprint,
         )
+
+    def _next_attempt(self, request: AutoMLRequest, existing: RequestResult) -> RequestResult:
+        """The record of a retry's new attempt; the request is kept as it now runs."""
+        if not existing.state.retryable:
+            raise InvalidRequest(
+                f"request {request.id!r} is {existing.state.value}: only a failed or "
+                "canceled request can be retried"
+            )
+        _same_settings(request, existing)
+        self.results.keep_request(request.id, request.model_dump_json())
+        log.info("worker.attempt_started", attempt=request.attempt)
+        return existing.next_attempt(request.attempt)
 
     def _latest(self, request: AutoMLRequest, fallback: RequestResult) -> RequestResult:
         try:
@@ -344,6 +402,10 @@ class Worker:
         failed attempt."""
         try:
             self._record(result)
+            # A cancel recorded meanwhile stands: the outcome is what the store kept.
+            stored = self.results.get(result.request_id)
+            if stored is not None and stored.state is RequestState.CANCELED:
+                result = stored
             self._publish(result, reply_to)
         except Exception as exc:
             self._unpublished(message, exc)
@@ -352,7 +414,11 @@ class Worker:
             self.queue.delete(message)
         else:
             self.queue.dead_letter(message, dead_letter)
-        counter = {RequestState.SUCCEEDED: "succeeded", RequestState.POISONED: "poisoned"}
+        counter = {
+            RequestState.SUCCEEDED: "succeeded",
+            RequestState.POISONED: "poisoned",
+            RequestState.CANCELED: "canceled",
+        }
         self.stats.count(counter.get(result.state, "failed"))
         ended = log.info if result.state is RequestState.SUCCEEDED else log.warning
         ended("worker.request_ended", state=result.state.value, error=result.error)
@@ -397,6 +463,11 @@ class Worker:
         if current.state is RequestState.SUCCEEDED:
             return current  # a re-sent request that already ended: nothing to redo
         engine = self.backend.engine
+        if current.state is RequestState.CANCELED:
+            # Its job may have been submitted while the cancel was carried out.
+            with self._step("cancel"):
+                engine.cancel_job(request.job_name, current.error or "canceled")
+            return current
         with self._step("job"):
             status = engine.ensure_job(request)
         current = current.merged(parent_run_id=status.parent_run_id)
@@ -409,6 +480,10 @@ class Worker:
                 f"job {status.job_name} is {status.state.value}"
                 + "".join(f"; {key} {value}" for key, value in progress.items()),
                 recheck_after=status.recheck_after,
+            )
+        if status.state is JobState.CANCELED:
+            return current.merged(
+                state=RequestState.CANCELED, error=status.error or "the job was canceled"
             )
         if status.state is not JobState.COMPLETED:
             raise JobFailed(
@@ -471,6 +546,16 @@ def _selection_fields(selection: Selection, engine_best: str | None) -> dict[str
             for run in selection.leaderboard[:LEADERBOARD_ROWS]
         ],
     }
+
+
+def _same_settings(request: AutoMLRequest, existing: RequestResult) -> None:
+    """Raise InvalidRequest when ``request`` has other settings than its id's record (a
+    retry may read new data under the same id, nothing else)."""
+    if existing.settings_digest not in (None, request.settings_digest):
+        raise InvalidRequest(
+            f"request id {request.id!r} was sent before with other settings; send these "
+            "as a new request"
+        )
 
 
 def _claimed_id(body: str) -> str | None:

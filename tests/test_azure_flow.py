@@ -191,6 +191,28 @@ def test_failed_job_fails_the_request_with_its_error(
     assert not fake_aml.calls_to("PUT", r"/models/")
 
 
+def test_a_canceled_request_cancels_its_azure_job(
+    azure_worker: tuple[Worker, SqliteQueue], fake_aml: FakeAzureML
+) -> None:
+    """A cancel order for a request whose job runs on Azure ML: the job gets a cancel
+    call, the request ends canceled with the reason, nothing is registered."""
+    from automl_service.control import cancel_order
+
+    worker, queue = azure_worker
+    rid = f"cancel-{uuid.uuid4().hex[:8]}"
+    fake_aml.job_scripts[f"automl-{rid}"] = ["NotStarted", "Running"]
+    queue.send(request_body(rid))
+    stop = threading.Event()
+    worker.run_once(stop)
+    assert worker.results.get(rid).state is RequestState.QUEUED  # type: ignore[union-attr]
+    queue.send(cancel_order(rid, "budget spent").to_message())
+    result = run_until_ended(worker, rid)
+    assert result.state is RequestState.CANCELED
+    assert result.error is not None and result.error.endswith("budget spent")
+    assert len(fake_aml.calls_to("POST", rf"/jobs/automl-{rid}/cancel$")) == 1
+    assert fake_aml.models == {}
+
+
 def test_backend_is_built_from_settings_alone(settings: Settings) -> None:
     """With backend = azure and a named workspace, the composition root builds the azure
     engine, registry and deployer without any network call."""

@@ -328,3 +328,21 @@ def test_a_threshold_only_the_local_backend_applies_is_refused_not_dropped() -> 
     request = make_request(training={"decision_threshold": 0.7})
     with pytest.raises(PermanentError, match="decision_threshold is applied by the local"):
         build_automl_job(request, compute="cpu-cluster")
+
+
+def test_cancel_asks_azure_once_and_the_job_ends_canceled(
+    fake_aml: FakeAzureML, ml_client: Any
+) -> None:
+    """A running job gets one cancel call; asking again, or for a job that ended or was
+    never submitted, costs no cancel call."""
+    engine = engine_for(ml_client)
+    engine.ensure_job(make_request())
+    engine.ensure_job(make_request())  # now Running
+    engine.cancel_job("automl-r-42", "sent by mistake")
+    assert len(fake_aml.calls_to("POST", r"/jobs/automl-r-42/cancel$")) == 1
+    engine.cancel_job("automl-r-42", "again")  # CancelRequested: already on its way
+    status = engine.job_status("automl-r-42")
+    assert status is not None and status.state is JobState.CANCELED
+    engine.cancel_job("automl-r-42", "once more")
+    engine.cancel_job("automl-never-sent", "nothing to stop")
+    assert len(fake_aml.calls_to("POST", r"/cancel$")) == 1

@@ -12,7 +12,19 @@ import pytest
 
 from automl_service.cli import build_parser
 
-COMMANDS = ["worker", "drain", "submit", "status", "demo", "health", "report", "serve", "predict"]
+COMMANDS = [
+    "worker",
+    "drain",
+    "submit",
+    "cancel",
+    "retry",
+    "status",
+    "demo",
+    "health",
+    "report",
+    "serve",
+    "predict",
+]
 
 
 def cli(

@@ -40,6 +40,7 @@ class ScriptedEngine:
     def __init__(self, *steps: Step) -> None:
         self.steps = list(steps)
         self.calls: list[str] = []
+        self.canceled: list[tuple[str, str]] = []
 
     def ensure_job(self, request: AutoMLRequest) -> JobStatus:
         self.calls.append(request.id)
@@ -51,6 +52,9 @@ class ScriptedEngine:
 
     def child_runs(self, job_name: str) -> list[RunRecord]:
         return [RunRecord(run_id="run-1", status=RunStatus.FINISHED, metrics={"accuracy": 0.9})]
+
+    def cancel_job(self, job_name: str, reason: str) -> None:
+        self.canceled.append((job_name, reason))
 
     def check(self) -> None:
         return None

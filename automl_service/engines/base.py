@@ -61,6 +61,12 @@ class Engine(Protocol):
         """Every child run of the job, in as few calls as the store allows."""
         ...
 
+    def cancel_job(self, job_name: str, reason: str) -> None:
+        """Stop the job for good (its training ends, it is never started again), or see
+        that it never starts when it does not exist yet. Idempotent; a job that already
+        ended is left as it is."""
+        ...
+
     def check(self) -> None:
         """Raise if the backend cannot be reached (readiness)."""
         ...

@@ -405,6 +405,11 @@ class FakeAzureML:
         self, method: str, rest: list[str], query: dict[str, str], body: Any
     ) -> tuple[int, dict[str, str], Any]:
         kind = rest[0]
+        if kind == "jobs" and rest[2:] == ["cancel"] and method == "POST":
+            if rest[1] not in self.jobs:
+                return _not_found(rest[1])
+            self.job_scripts[rest[1]] = ["CancelRequested", "Canceled"]
+            return 202, {}, None
         if kind == "jobs" and len(rest) == 2:
             name = rest[1]
             if method == "PUT":

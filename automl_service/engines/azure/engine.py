@@ -111,6 +111,24 @@ class AzureEngine:
             keep=iteration_filter(job_name),
         )
 
+    def cancel_job(self, job_name: str, reason: str) -> None:
+        """Ask Azure ML to cancel the job (without waiting for it to stop). A job not
+        submitted yet or already ended is left alone; the worker never submits the job of
+        a canceled request. Azure keeps no reason with a cancel: it is logged here."""
+        job = get_or_none("jobs.get", self._client.jobs.get, job_name, policy=self._policy)
+        if job is None or job.status == "CancelRequested" or map_status(job.status).terminal:
+            return
+        call(
+            "jobs.begin_cancel",
+            self._client.jobs.begin_cancel,
+            job_name,
+            polling=False,
+            policy=self._policy,
+        )
+        with self._lock:
+            self._seen.pop(job_name, None)
+        log.info("azure.job_cancel_requested", job_name=job_name, reason=reason)
+
     def check(self) -> None:
         """Raise TransientError/PermanentError when the workspace cannot be read."""
         call(

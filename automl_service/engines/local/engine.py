@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -40,6 +42,8 @@ SPAWN_WAIT_SECONDS = 20.0
 #: WAITING_STALE_SECONDS has left the line (its request ended or went away).
 QUEUED_RECHECK_SECONDS = 2.0
 WAITING_STALE_SECONDS = 60.0
+#: How long cancel_job waits for a killed trainer to let go of its job.
+KILL_WAIT_SECONDS = 10.0
 #: A running job is re-checked every LONGEST_RUNNING_RECHECK_SECONDS (its progress is
 #: read then) or at the end of its budget if sooner, then every FINISHING_RECHECK_SECONDS
 #: while it finishes (refit, ensemble, logging).
@@ -82,7 +86,12 @@ class LocalEngine:
         job.path.mkdir(parents=True, exist_ok=True)
         try:
             with locked(job.create_lock):
+                canceled = _read(job.canceled_file)
+                if canceled is not None and job.read_config() is None:
+                    return JobStatus(job.path.name, JobState.CANCELED, error=canceled)
                 config = self._get_or_create(job, request)
+                if canceled is not None:
+                    return self._status(job, config)
                 status = self._status(job, config)
                 if status.state.terminal or is_locked(job.trainer_lock):
                     return self._hinted(job, config, status)
@@ -121,6 +130,27 @@ class LocalEngine:
             )
         except MlflowException as exc:
             raise TransientError(f"MLflow store error: {exc}") from exc
+
+    def cancel_job(self, job_name: str, reason: str) -> None:
+        """Mark the job canceled so that no trainer starts it again, kill its trainer's
+        process group (the trainer leads one; what it started goes with it), and end its
+        parent run KILLED with ``reason``, its unfinished child runs too. A job not
+        created yet is never created; one that already ended is left as it is."""
+        self._reap()
+        job = self._job(job_name)
+        job.path.mkdir(parents=True, exist_ok=True)
+        try:
+            with locked(job.create_lock):
+                if not job.canceled_file.exists():
+                    write_atomic(job.canceled_file, reason)
+                job.waiting_file.unlink(missing_ok=True)
+                killed = self._kill_trainer(job)
+                config = job.read_config()
+                if config is not None:
+                    self._end_killed(config, reason)
+        except MlflowException as exc:
+            raise TransientError(f"MLflow store error: {exc}") from exc
+        log.info("local.job_canceled", job_name=job_name, trainer_killed=killed)
 
     def check(self) -> None:
         """Raise TransientError if the tracking store or data directory is unusable."""
@@ -208,7 +238,10 @@ class LocalEngine:
             error = tags.get(ERROR_TAG) or "training failed"
             return JobStatus(base.job_name, JobState.FAILED, base.parent_run_id, error)
         if status == RunStatus.KILLED:
-            return self._with_state(base, JobState.CANCELED)
+            error = tags.get(ERROR_TAG) or "canceled"
+            return JobStatus(base.job_name, JobState.CANCELED, base.parent_run_id, error)
+        if job.canceled_file.exists():  # canceled while its run was being created
+            return JobStatus(base.job_name, JobState.CANCELED, base.parent_run_id, "canceled")
         if is_locked(job.trainer_lock):
             return base
         if job.attempts() == 0:
@@ -282,6 +315,32 @@ class LocalEngine:
         self.client.set_terminated(config.parent_run_id, RunStatus.FAILED)
         log.warning("local.job_gave_up", job_name=job.path.name, attempts=job.attempts())
         return self._status(job, config)
+
+    def _kill_trainer(self, job: JobDir) -> bool:
+        """SIGKILL the process group of the trainer that holds the job (none holds it when
+        its lock is free, so a stale pid file never names a stranger); True when one did."""
+        pid = job.spawned_pid()
+        if pid is None or not is_locked(job.trainer_lock):
+            return False
+        deadline = time.monotonic() + KILL_WAIT_SECONDS
+        while is_locked(job.trainer_lock) and time.monotonic() < deadline:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+            self._reap()
+            time.sleep(0.05)
+        if is_locked(job.trainer_lock):
+            raise TransientError(f"the trainer of {job.path.name} (pid {pid}) did not stop")
+        return True
+
+    def _end_killed(self, config: TrainerConfig, reason: str) -> None:
+        run = self.client.get_run(config.parent_run_id)
+        if run.info.status != RunStatus.RUNNING:
+            return  # it ended first
+        for child in scan_child_runs(self.client, [config.experiment_id], config.parent_run_id):
+            if child.status == RunStatus.RUNNING:
+                self.client.set_terminated(child.run_id, RunStatus.KILLED)
+        self.client.set_tag(config.parent_run_id, ERROR_TAG, reason)
+        self.client.set_terminated(config.parent_run_id, RunStatus.KILLED)
 
     def _spawn(self, job: JobDir) -> None:
         job.phase_file.unlink(missing_ok=True)

@@ -75,6 +75,11 @@ class JobDir:
         return self.path / "waiting"
 
     @property
+    def canceled_file(self) -> Path:
+        """Written by ``cancel_job`` (with the reason): the job is never started again."""
+        return self.path / "canceled"
+
+    @property
     def attempts_file(self) -> Path:
         return self.path / "attempts"
 
