@@ -43,6 +43,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+#: How often ``--wait`` reads the result store.
+WAIT_INTERVAL_SECONDS = 0.25
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -296,7 +299,7 @@ def cmd_drain(args: argparse.Namespace, settings: Settings) -> int:
     stop = _stop_on_signals(settings.worker.shutdown_grace_seconds)
     try:
         if args.wait:
-            return _drain_until_ended(settings, stop, deadline)
+            return _run_worker(settings, stop, drain=True, deadline=deadline, until_ended=True)
         return _run_worker(settings, stop, drain=True, deadline=deadline)
     finally:
         stop.cancel()
@@ -338,7 +341,7 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     if not args.wait:
         return EXIT_OK
     hint = _no_worker_hint(results, queue, request.id, after=min(30.0, args.timeout / 2))
-    ended = _wait_for(results, [request.id], args.timeout, quiet=args.json, step=hint)
+    ended = _wait_for(results, [request.id], args.timeout, as_json=args.json, step=hint)
     final = ended[request.id]
     _print_result(final, as_json=args.json)
     return EXIT_OK if final.state is RequestState.SUCCEEDED else EXIT_FAILED
@@ -407,7 +410,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     if not args.wait:
         return EXIT_OK
     hint = _no_worker_hint(results, queue, request.id, after=min(30.0, args.timeout / 2))
-    ended = _wait_for(results, [request.id], args.timeout, quiet=args.json, step=hint)
+    ended = _wait_for(results, [request.id], args.timeout, as_json=args.json, step=hint)
     final = ended[request.id]
     _print_result(final, as_json=args.json)
     return EXIT_OK if final.state is RequestState.SUCCEEDED else EXIT_FAILED
@@ -532,9 +535,16 @@ def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _run_worker(
-    settings: Settings, stop: Shutdown, *, drain: bool = False, deadline: float | None = None
+    settings: Settings,
+    stop: Shutdown,
+    *,
+    drain: bool = False,
+    deadline: float | None = None,
+    until_ended: bool = False,
 ) -> int:
-    """Run the worker loop until ``stop`` (or, with ``drain``, until idle or ``deadline``).
+    """Run the worker loop until ``stop`` (or, with ``drain``, until idle or ``deadline``;
+    with ``until_ended`` too, until none of the result store's latest 1000 requests is
+    still under way, whoever submitted them).
 
     Raises TransientError (exit 3) when the queue cannot be reached at start, and
     ConfigurationError (exit 2) when the worker's health port cannot be bound.
@@ -549,7 +559,16 @@ def _run_worker(
         stop.on_abandon(server.stop)
     log.info("worker.started", backend=settings.backend, queue=queue.name, drain=drain)
     try:
-        return worker.run(stop.event, drain=drain, deadline=deadline)
+        while True:
+            code = worker.run(stop.event, drain=drain, deadline=deadline)
+            if not until_ended or code != EXIT_OK or stop.event.is_set():
+                return code
+            pending = [r for r in worker.results.recent(1000) if not r.state.terminal]
+            if not pending or (deadline is not None and time.time() >= deadline):
+                return EXIT_OK
+            # Until the first re-check this worker scheduled, or a new message.
+            idle = min(settings.worker.recheck_seconds, 5.0)
+            queue.wait_for_messages(worker.next_wait(idle), stop.event)
     finally:
         if server is not None:
             server.stop()
@@ -573,22 +592,6 @@ def _start_health(settings: Settings, worker: Worker, *, drain: bool) -> HealthS
         raise ConfigurationError(f"cannot serve health on {where}: {exc.strerror}") from None
     log.info("health.listening", url=server.url)
     return server
-
-
-def _drain_until_ended(settings: Settings, stop: Shutdown, deadline: float | None) -> int:
-    """Drain repeatedly until none of the result store's latest 1000 requests is still
-    under way (whoever submitted them), or ``deadline`` passes."""
-    from .backends import build_results
-
-    results = build_results(settings)
-    while True:
-        code = _run_worker(settings, stop, drain=True, deadline=deadline)
-        if code != EXIT_OK or stop.event.is_set():
-            return code
-        pending = [r for r in results.recent(1000) if not r.state.terminal]
-        if not pending or (deadline is not None and time.time() >= deadline):
-            return EXIT_OK
-        stop.event.wait(min(settings.worker.recheck_seconds, 5.0))
 
 
 class Shutdown:
@@ -689,20 +692,56 @@ def _wait_for(
     request_ids: list[str],
     timeout: float,
     *,
-    quiet: bool,
+    as_json: bool,
     step: Callable[[], object] | None = None,
 ) -> dict[str, RequestResult]:
-    """Each request's terminal result (``waiting.wait_for_results``); unless ``quiet``,
-    each state change is shown on standard error."""
+    """Each request's terminal result (``waiting.wait_for_results``). Each state change
+    and each news of progress is shown on standard error: a line each (a progress line
+    rewritten in place on a terminal), or a JSON object per line with ``as_json``."""
+    from .render import progress_text
     from .waiting import wait_for_results
+
+    err = sys.stderr
+    in_place = not as_json and err.isatty()
+    pending_line = False
+
+    def emit(text: str, *, rewrite: bool = False) -> None:
+        nonlocal pending_line
+        if in_place and rewrite:
+            err.write(f"\r\x1b[K{text}")
+            pending_line = True
+        else:
+            err.write(("\n" if pending_line else "") + text + "\n")
+            pending_line = False
+        err.flush()
 
     def show(request_id: str, state: RequestState | None, elapsed: float) -> None:
         label = state.value if state is not None else "unknown"
-        print(f"{request_id}: {label} ({elapsed:.0f}s)", file=sys.stderr, flush=True)
+        if as_json:
+            emit(json.dumps({"request_id": request_id, "state": label, "elapsed": round(elapsed)}))
+        else:
+            emit(f"{request_id}: {label} ({elapsed:.0f}s)")
 
-    return wait_for_results(
-        results, request_ids, timeout=timeout, step=step, on_change=None if quiet else show
+    def progressed(result: RequestResult, elapsed: float) -> None:
+        if as_json:
+            line = {"request_id": result.request_id, "state": result.state.value}
+            emit(json.dumps({**line, "elapsed": round(elapsed), "progress": result.progress}))
+            return
+        text = progress_text(result.progress)
+        emit(f"{result.request_id}: {result.state.value}, {text} ({elapsed:.0f}s)", rewrite=True)
+
+    ended = wait_for_results(
+        results,
+        request_ids,
+        timeout=timeout,
+        step=step,
+        on_change=show,
+        on_progress=progressed,
+        interval=WAIT_INTERVAL_SECONDS,
     )
+    if pending_line:
+        emit("")
+    return ended
 
 
 def _print_result(result: RequestResult, *, as_json: bool) -> None:

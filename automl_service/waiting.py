@@ -13,6 +13,9 @@ from .results import RequestResult, RequestState, ResultReader
 #: request id, its state (None while the store has no result for it) and the seconds
 #: since the wait began.
 OnChange = Callable[[str, RequestState | None, float], object]
+#: Told of a request under way whenever its progress (trials, best so far, time left)
+#: changes: its result and the seconds since the wait began.
+OnProgress = Callable[[RequestResult, float], object]
 
 
 def wait_for_results(
@@ -22,6 +25,7 @@ def wait_for_results(
     timeout: float,
     step: Callable[[], object] | None = None,
     on_change: OnChange | None = None,
+    on_progress: OnProgress | None = None,
     interval: float = 1.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], object] = time.sleep,
@@ -36,6 +40,7 @@ def wait_for_results(
     """
     started = clock()
     seen: dict[str, RequestState | None] = {}
+    progress: dict[str, object] = {}
     while True:
         if step is not None:
             step()
@@ -45,6 +50,15 @@ def wait_for_results(
             if on_change is not None and (rid not in seen or seen[rid] != state):
                 on_change(rid, state, clock() - started)
             seen[rid] = state
+            if (
+                on_progress is not None
+                and result is not None
+                and not result.state.terminal
+                and result.progress
+                and progress.get(rid) != result.progress
+            ):
+                on_progress(result, clock() - started)
+                progress[rid] = result.progress
         if all(r is not None and r.state.terminal for r in current.values()):
             return {rid: r for rid, r in current.items() if r is not None}
         if clock() - started >= timeout:

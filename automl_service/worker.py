@@ -126,7 +126,7 @@ class Worker:
                 self.settings.poll_interval_seconds,
                 self.settings.max_poll_interval_seconds,
             )
-            stop.wait(self._until_due(idle))
+            self.queue.wait_for_messages(self.next_wait(idle), stop)
         return self.stop_code if self.stop_code is not None else EXIT_OK
 
     def run_once(self, stop: threading.Event | None = None) -> int:
@@ -148,7 +148,7 @@ class Worker:
         if self._next_due is None or self._next_due <= now or due < self._next_due:
             self._next_due = due
 
-    def _until_due(self, idle: float) -> float:
+    def next_wait(self, idle: float) -> float:
         """How long an idle worker waits: ``idle``, or less when a message it hid is due
         back sooner (a little after, so that the message is visible by then)."""
         if self._next_due is None:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from fixtures_worker import iris_body
 
 from automl_service.cli import build_parser
 
@@ -214,3 +215,20 @@ def test_submit_wait_without_a_worker_says_so(tmp_path: Path) -> None:
     assert done.returncode == 3
     assert "no worker has taken the request yet" in done.stderr
     assert done.stderr.count("no worker has taken") == 1
+
+
+@pytest.mark.slow
+@pytest.mark.process
+def test_drain_wait_is_one_worker_run_until_the_request_ended(tmp_path: Path) -> None:
+    """`drain --wait` keeps one worker until every request has ended: one start and one
+    stop in its log, however many re-checks it took."""
+    request = tmp_path / "request.json"
+    request.write_text(iris_body("drain-wait", limits={"timeout_seconds": 5, "max_trials": 4}))
+    assert cli(tmp_path, "submit", str(request)).returncode == 0
+    done = cli(tmp_path, "--log-format", "json", "drain", "--wait", "--deadline", "100")
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line)["event"] for line in done.stderr.splitlines() if line[:1] == "{"]
+    assert events.count("worker.started") == events.count("worker.stopped") == 1, events
+    assert events.count("worker.not_ready") >= 1 and "worker.request_ended" in events
+    status = cli(tmp_path, "--json", "status", "drain-wait")
+    assert json.loads(status.stdout)["state"] == "succeeded"

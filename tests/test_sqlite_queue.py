@@ -245,3 +245,41 @@ def test_a_full_data_folder_is_reported_as_full(tiny_folder: Path) -> None:
     with pytest.raises(TransientError, match=r"the folder .*tiny is full \(\d+ bytes free"):
         for _ in range(10_000):
             queue.send("x" * 2000)
+
+
+def test_an_idle_receiver_wakes_when_a_message_is_sent(tmp_path: Path) -> None:
+    """The bell: a send from another process (another instance here) ends an idle wait
+    within a fraction of a second; one sent between the receive and the wait ends it at
+    once; with nothing sent the wait lasts its time, and ``stop`` ends it too."""
+    import threading
+
+    worker_side = SqliteQueue(tmp_path / "q.db", "requests")
+    producer = SqliteQueue(tmp_path / "q.db", "requests")
+    stop = threading.Event()
+
+    assert worker_side.receive(10, 30) == []
+    started = time.monotonic()
+    worker_side.wait_for_messages(0.3, stop)
+    assert time.monotonic() - started >= 0.3  # nothing sent: the whole wait
+
+    assert worker_side.receive(10, 30) == []
+    timer = threading.Timer(0.3, producer.send, args=("hello",))
+    timer.start()
+    started = time.monotonic()
+    worker_side.wait_for_messages(30, stop)
+    woke = time.monotonic() - started
+    timer.join()
+    assert 0.25 <= woke < 5
+    assert [m.body for m in worker_side.receive(10, 30)] == ["hello"]
+
+    time.sleep(0.05)
+    producer.send("sent before the wait")
+    started = time.monotonic()
+    worker_side.wait_for_messages(30, stop)
+    assert time.monotonic() - started < 1
+
+    worker_side.receive(10, 30)
+    stop.set()
+    started = time.monotonic()
+    worker_side.wait_for_messages(30, stop)
+    assert time.monotonic() - started < 1

@@ -98,3 +98,42 @@ def test_times_out_with_a_transient_error() -> None:
     with pytest.raises(TransientError, match="timed out"):
         wait_for_results(store, ["a"], timeout=5, clock=clock, sleep=clock.sleep)
     assert clock.now == 5.0
+
+
+class ProgressStore(Store):
+    """One request training with the given progress, one per read round, then done."""
+
+    def __init__(self, progress: list[dict[str, object] | None]) -> None:
+        plan: list[RequestState | None] = [RequestState.TRAINING] * len(progress)
+        super().__init__({"a": [*plan, RequestState.SUCCEEDED]})
+        self.progress = progress
+
+    def get(self, request_id: str) -> RequestResult | None:
+        result = super().get(request_id)
+        if result is None or self.round >= len(self.progress):
+            return result
+        return result.merged(progress=self.progress[self.round])
+
+
+def test_on_progress_hears_each_new_progress_of_a_request_under_way() -> None:
+    """News of progress is told once per change, never for an ended request."""
+    first: dict[str, object] = {"trials": 1}
+    second: dict[str, object] = {"trials": 4, "best": 0.9, "metric": "accuracy"}
+    store = ProgressStore([None, first, first, second])
+    clock = Clock()
+    heard: list[tuple[object, float]] = []
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        store.advance()
+
+    wait_for_results(
+        store,
+        ["a"],
+        timeout=60,
+        on_progress=lambda result, elapsed: heard.append((result.progress, elapsed)),
+        interval=1.0,
+        clock=clock,
+        sleep=sleep,
+    )
+    assert heard == [(first, 1.0), (second, 3.0)]

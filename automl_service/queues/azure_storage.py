@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import math
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -345,6 +346,11 @@ class AzureStorageQueue:
         """Raise TransientError if storage cannot be reached, ConfigurationError if the
         credential is refused or the queue is missing."""
         self.visible_count()
+
+    def wait_for_messages(self, seconds: float, stop: threading.Event) -> None:
+        """Wait ``seconds`` (or until ``stop``): Azure Storage Queue tells nobody of a new
+        message, and every poll is a billed transaction."""
+        stop.wait(seconds)
 
     # Internals ------------------------------------------------------------------------
 

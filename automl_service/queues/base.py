@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -61,6 +62,11 @@ class Queue(Protocol):
 
     def check(self) -> None:
         """Raise if the queue cannot be reached (readiness)."""
+        ...
+
+    def wait_for_messages(self, seconds: float, stop: threading.Event) -> None:
+        """An idle receiver's pause: ``seconds``, less when ``stop`` is set or, where the
+        queue can tell, as soon as a message may have been sent since the last receive."""
         ...
 
 

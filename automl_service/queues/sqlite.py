@@ -10,6 +10,7 @@ the other writers, and a database still locked after it surfaces as TransientErr
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -24,6 +25,10 @@ from .base import Message
 log = get_logger(__name__)
 
 Clock = Callable[[], float]
+
+#: How often an idle receiver looks at the bell, and the file clock's coarsest tick.
+BELL_INTERVAL_SECONDS = 0.1
+BELL_TICK_NS = 20_000_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue_messages (
@@ -79,6 +84,10 @@ class SqliteQueue:
         self.path = Path(path)
         self.name = name
         self._clock = clock
+        #: Touched by every send: an idle receiver watching it wakes within a tenth of a
+        #: second instead of at its next poll.
+        self.bell = self.path.with_name(self.path.name + ".bell")
+        self._received_at_ns = 0
         ensure_schema(self.path, _SCHEMA)
 
     def send(self, body: str, *, delay: float = 0.0) -> str:
@@ -91,13 +100,33 @@ class SqliteQueue:
                 " VALUES (?, ?, ?, ?, ?)",
                 (self.name, message_id, body, now, now + delay),
             )
+        self.bell.touch()
         log.debug("queue.sent", queue=self.name, message_id=message_id)
         return message_id
+
+    def wait_for_messages(self, seconds: float, stop: threading.Event) -> None:
+        """Wait up to ``seconds``, until ``stop``, or until the bell rings: a send since
+        this queue's last receive (by any process on this file)."""
+        deadline = time.monotonic() + seconds
+        # File times are kept at a coarse clock tick: a ring a little before the receive
+        # counts too, at worst costing one empty receive.
+        since = self._received_at_ns - BELL_TICK_NS
+        while not stop.is_set():
+            try:
+                if self.bell.stat().st_mtime_ns >= since:
+                    return
+            except FileNotFoundError:
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            stop.wait(min(BELL_INTERVAL_SECONDS, left))
 
     def receive(self, max_messages: int, visibility_timeout: float) -> list[Message]:
         """Take up to ``max_messages`` visible messages, oldest first, hiding each for
         ``visibility_timeout`` seconds under a new receipt. Never returns a message that
         another receiver holds (unexpired)."""
+        self._received_at_ns = time.time_ns()
         if max_messages < 1:
             return []
         now = self._clock()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import math
+import time
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from ...runs import RunRecord
 from . import algorithms, baselines
 from .azure_only import flaml_n_jobs
 from .backtest import Window, aggregate, plan_windows, window_params
+from .budget import Budget
 from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
 from .forecasters import BaselineForecaster, FlamlForecaster
 from .guarded import fit_error, guard_learners, unguarded
@@ -43,6 +45,8 @@ DEFAULT_VALIDATION_SIZE = 0.2
 #: luckiest of hundreds of trials, not the best. Larger tables use a holdout.
 CV_BELOW_ROWS = 20_000
 DEFAULT_FOLDS = 5
+#: Why a leader keeps its scored fit when the time limit leaves no room to refit it.
+NO_TIME_TO_REFIT = "not refitted on all rows: the time limit was reached"
 
 
 @dataclass(frozen=True)
@@ -367,9 +371,17 @@ LIGHTGBM_DEFAULTS: dict[str, float] = {
 }
 
 
-def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]:
-    """Run baselines and the FLAML search; return the leaders (run record, pyfunc model)."""
+def search(
+    request: AutoMLRequest, log: TrialLog, budget: Budget | None = None
+) -> list[tuple[RunRecord, Any]]:
+    """Run baselines and the FLAML search; return the leaders (run record, pyfunc model).
+
+    Everything here comes out of ``budget`` (the request's time limit from now when not
+    given): the search gets what is left less a reserve, the ensemble and the refits run
+    while time is left."""
     from flaml.automl import AutoML
+
+    budget = budget or Budget(request.limits.timeout_seconds, time.time())
 
     frame = load_table(request.training_data)
     target = request.target_column_name
@@ -380,7 +392,6 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
     )
     limits = request.limits
     settings: dict[str, Any] = {
-        "time_budget": limits.timeout_seconds,
         "early_stop": limits.enable_early_termination,
         "n_jobs": flaml_n_jobs(limits),
         "mlflow_logging": False,
@@ -419,6 +430,7 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
                 windows=windows,
             )
             guard_learners(automl, "ts_forecast", chosen.learners)
+            settings["time_budget"] = budget.search_seconds()
             automl.fit(
                 X_train=train[features],
                 y_train=train[target],
@@ -432,7 +444,11 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
                 **settings,
             )
             refit_forecasters(
-                log, metric.full_series, latest.length, pd.Timestamp(series[time_col].iloc[-1])
+                log,
+                metric.full_series,
+                latest.length,
+                pd.Timestamp(series[time_col].iloc[-1]),
+                budget,
             )
     else:
         split = split_tabular(request, frame)
@@ -448,6 +464,7 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
             if split.n_splits
             else {"eval_method": "holdout", "X_val": split.X_val, "y_val": split.y_val}
         )
+        settings["time_budget"] = budget.search_seconds()
         automl.fit(
             X_train=split.X_train,
             y_train=split.y_train,
@@ -457,37 +474,54 @@ def search(request: AutoMLRequest, log: TrialLog) -> list[tuple[RunRecord, Any]]
             **extra,
             **settings,
         )
-        if ensembles_wanted(request):
+        if ensembles_wanted(request) and budget.left() > 0:
             add_vote_ensemble(log, request.task)
         if not request.validation.validation_data:
-            refit_tabular(log, automl, *split.all_rows())
+            refit_tabular(log, automl, *split.all_rows(), budget=budget)
     return log.winners()
 
 
-def refit_tabular(log: TrialLog, automl: Any, X: pd.DataFrame, y: pd.Series) -> None:
+def refit_tabular(
+    log: TrialLog, automl: Any, X: pd.DataFrame, y: pd.Series, *, budget: Budget | None = None
+) -> None:
     """Refit the leading FLAML models on every training row (the validation rows or all
-    folds included), as Azure AutoML does after cross-validation; a model that cannot be
-    refitted keeps its scored fit."""
+    folds included), as Azure AutoML does after cross-validation, best first, while the
+    budget allows another refit as long as the longest so far; a model that cannot be
+    refitted, or is not for lack of time, keeps its scored fit."""
     state = automl._state
     X_all = state.task.preprocess(X, automl._transformer)
     y_all = automl._label_transformer.transform(y) if automl._label_transformer else y
+    longest = 0.0
     for model in _flaml_models(log):
+        if budget is not None and not budget.allows(longest):
+            model.refit_error = NO_TIME_TO_REFIT
+            continue
+        started = time.monotonic()
         try:
             model.estimator.fit(X_all, y_all)
             model.fitted_rows = len(X_all)
         except Exception as exc:  # any learner's own failure: keep the scored fit
             model.refit_error = str(exc)[:300]
+        longest = max(longest, time.monotonic() - started)
 
 
-def refit_forecasters(log: TrialLog, series: Any, period: int, series_end: pd.Timestamp) -> None:
+def refit_forecasters(
+    log: TrialLog,
+    series: Any,
+    period: int,
+    series_end: pd.Timestamp,
+    budget: Budget | None = None,
+) -> None:
     """Refit the leading FLAML forecasters on train + holdout (``series``, ending at
-    ``series_end``), so their step 1 is the period after the whole series; a model that
-    cannot be refitted keeps its holdout fit, its steps counted from the end of training."""
+    ``series_end``), so their step 1 is the period after the whole series, while time is
+    left; a model that cannot be refitted keeps its holdout fit, its steps counted from the
+    end of training."""
     if series is None:
         return
     found = {id(model): model for _, model in log.winners() if isinstance(model, FlamlForecaster)}
     for model in found.values():
-        model.refitted(series, period, series_end)
+        if budget is None or budget.left() > 0:
+            model.refitted(series, period, series_end)
 
 
 def _flaml_models(log: TrialLog) -> list[FlamlModel]:

@@ -17,12 +17,17 @@ import traceback
 from pathlib import Path
 from typing import IO, Any
 
+from .budget import Budget
 from .layout import JobDir, write_atomic
 from .locks import take_slot, try_lock
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+
+#: When this process started: the request's time limit counts from here, so start-up and
+#: reading the data come out of it too.
+STARTED_AT = time.time()
 
 
 def say(event: str, **fields: Any) -> None:
@@ -104,6 +109,7 @@ def train(job: JobDir, attempt: int, held: list[IO[bytes]]) -> int:
             request,
             attempt,
             progress_file=job.progress_file,
+            budget=Budget(request.limits.timeout_seconds, STARTED_AT),
         )
     except Exception as exc:
         traceback.print_exc(file=sys.stdout)
@@ -125,9 +131,11 @@ def run_attempt(
     request: Any,
     attempt: int,
     progress_file: Path | None = None,
+    budget: Budget | None = None,
 ) -> str:
     """Search, log the leaders' models, tag the parent; returns the best child run id.
-    ``progress_file`` is rewritten after each trial (trials so far, best value)."""
+    ``progress_file`` is rewritten after each trial (trials so far, best value); the
+    search and what follows it stay within ``budget`` (see ``budget.py``)."""
     from mlflow.entities import Metric
 
     from ...errors import NoEligibleRun
@@ -152,7 +160,7 @@ def run_attempt(
         progress_file=progress_file,
     )
     check_two_classes(request)
-    leaders = search(request, log)
+    leaders = search(request, log, budget)
     say("trainer.searched", trials=len(log.records), leaders=len(leaders))
     primary = log.leaders.get(request.metric)
     if primary is None:

@@ -1,0 +1,50 @@
+"""A request's time limit as one training attempt's deadline (pure).
+
+``limits.timeout_seconds`` bounds the whole job, as Azure's experiment timeout does: the
+trainer's start-up, reading the data, the baselines, the search, the ensemble, refitting
+the leaders on every row and logging their models all come out of it. The search gets
+what is left once a reserve for the steps after it is set aside; those steps then run
+only while time is left, except logging the winners' models, without which there is no
+result.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+#: Share of the budget kept for the steps after the search (ensemble, refit, logging)...
+RESERVE_FRACTION = 0.1
+#: ...at least this many seconds, and never more than half of what is left.
+MIN_RESERVE_SECONDS = 1.5
+#: The search always gets at least this long (FLAML needs a moment for one trial).
+MIN_SEARCH_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Budget:
+    """``seconds`` from ``started_at`` (``clock()`` time) for one training attempt."""
+
+    seconds: float
+    started_at: float
+    clock: Callable[[], float] = field(default=time.time, compare=False)
+
+    @property
+    def deadline(self) -> float:
+        return self.started_at + self.seconds
+
+    def left(self) -> float:
+        """Seconds until the deadline (negative once it has passed)."""
+        return self.deadline - self.clock()
+
+    def search_seconds(self) -> float:
+        """The search's own time budget: what is left, less the reserve for the steps
+        after it."""
+        left = self.left()
+        reserve = min(max(MIN_RESERVE_SECONDS, RESERVE_FRACTION * self.seconds), left / 2)
+        return max(MIN_SEARCH_SECONDS, left - reserve)
+
+    def allows(self, seconds: float) -> bool:
+        """Whether ``seconds`` more of work ends before the deadline."""
+        return self.clock() + seconds <= self.deadline
