@@ -35,7 +35,7 @@ def iris_request(request_id: str, **changes: Any) -> dict[str, Any]:
         "training_data": "sample:iris",
         "target_column_name": "target",
         "primary_metric": "accuracy",
-        "limits": {"timeout_seconds": 5, "max_trials": 6},
+        "limits": {"timeout_seconds": 10, "max_trials": 6},
         "registration": {"model_name": f"iris-{request_id}"},
     }
     body.update(changes)

@@ -571,7 +571,7 @@ class TestWorkerOnAzurite:
         first, second = make_worker(s), make_worker(s)
         ids = [f"pair-{i:02d}" for i in range(20)]
         for rid in ids:
-            first.queue.send(iris_body(rid, limits={"timeout_seconds": 5, "max_trials": 3}))
+            first.queue.send(iris_body(rid, limits={"timeout_seconds": 10, "max_trials": 3}))
 
         stop = threading.Event()
         threads = [

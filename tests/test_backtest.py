@@ -68,7 +68,7 @@ def test_every_forecasting_candidate_is_scored_on_the_same_windows(tmp_path: Pat
             "target_column_name": "realgdp",
             "forecasting": {"time_column_name": "date", "forecast_horizon": 8},
             "training": {"allowed_algorithms": ["LightGBM", "Naive", "ExponentialSmoothing"]},
-            "limits": {"timeout_seconds": 5, "max_trials": 3},
+            "limits": {"timeout_seconds": 10, "max_trials": 3},
         }
     )
     log = TrialLog(client, experiment, parent, "bt", 1, [Objective(NRMSE, Goal.MINIMIZE)])

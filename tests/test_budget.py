@@ -41,3 +41,16 @@ def test_past_the_deadline_the_search_still_gets_its_minimum_and_nothing_else_fi
     assert budget.left() == pytest.approx(-2.0)
     assert budget.search_seconds() == MIN_SEARCH_SECONDS
     assert not budget.allows(0)
+
+
+def test_a_refit_is_estimated_from_flamls_own_evaluation_time() -> None:
+    """FLAML's estimate: the learner's best evaluation time scaled by rows; unknown is 0."""
+    from types import SimpleNamespace
+
+    from automl_service.engines.local.search import refit_estimate
+
+    lgbm = SimpleNamespace(time2eval_best=2.0, best_config_sample_size=10_000)
+    automl = SimpleNamespace(_search_states={"lgbm": lgbm, "rf": SimpleNamespace()})
+    assert refit_estimate(automl, "lgbm", 1_000_000) == pytest.approx(200.0)
+    assert refit_estimate(automl, "rf", 1_000_000) == 0.0
+    assert refit_estimate(automl, None, 1_000_000) == 0.0

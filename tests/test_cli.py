@@ -223,7 +223,7 @@ def test_drain_wait_is_one_worker_run_until_the_request_ended(tmp_path: Path) ->
     """`drain --wait` keeps one worker until every request has ended: one start and one
     stop in its log, however many re-checks it took."""
     request = tmp_path / "request.json"
-    request.write_text(iris_body("drain-wait", limits={"timeout_seconds": 5, "max_trials": 4}))
+    request.write_text(iris_body("drain-wait", limits={"timeout_seconds": 10, "max_trials": 4}))
     assert cli(tmp_path, "submit", str(request)).returncode == 0
     done = cli(tmp_path, "--log-format", "json", "drain", "--wait", "--deadline", "100")
     assert done.returncode == 0, done.stderr

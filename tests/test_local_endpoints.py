@@ -501,7 +501,7 @@ def test_worker_deploys_a_request_and_it_scores_over_http(
         "training_data": "sample:iris",
         "target_column_name": "target",
         "primary_metric": "accuracy",
-        "limits": {"timeout_seconds": 5, "max_trials": 6},
+        "limits": {"timeout_seconds": 10, "max_trials": 6},
         "registration": {"model_name": "iris-deployed"},
         "deployment": {"endpoint_name": "iris-e2e"},
     }
@@ -573,7 +573,7 @@ def test_a_deployed_forecaster_answers_for_the_dates_sent_as_strings(
         "target_column_name": "co2",
         "forecasting": {"time_column_name": "date", "forecast_horizon": 6},
         "training": {"allowed_algorithms": ["LightGBM"]},
-        "limits": {"timeout_seconds": 5, "max_trials": 2},
+        "limits": {"timeout_seconds": 10, "max_trials": 2},
         "registration": {"model_name": "co2-forecast"},
         "deployment": {"endpoint_name": "co2-e2e"},
     }

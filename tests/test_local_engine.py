@@ -32,7 +32,7 @@ from automl_service.settings import LocalSettings
 pytest_plugins = ["fixtures_local"]
 
 #: Enough to finish a job quickly where the models themselves are not under test.
-FEW_TRIALS = {"timeout_seconds": 5, "max_trials": 4}
+FEW_TRIALS = {"timeout_seconds": 10, "max_trials": 4}
 
 
 def load_model(engine: LocalEngine, run_id: str) -> PyFuncModel:
@@ -400,7 +400,7 @@ def test_xgboost_when_asked_for(engine: LocalEngine) -> None:
         training_data="sample:iris",
         primary_metric="accuracy",
         training={"allowed_algorithms": ["XGBoostClassifier"]},
-        limits={"timeout_seconds": 5, "max_trials": 3},
+        limits={"timeout_seconds": 10, "max_trials": 3},
     )
     engine.ensure_job(request)
     status = wait_terminal(engine, request.job_name)
@@ -432,7 +432,7 @@ def test_queued_jobs_start_in_submit_order(local_settings: LocalSettings) -> Non
     their re-checks interleave, and a waiting job is told to look again within seconds."""
     settings = local_settings.model_copy(update={"max_concurrent_jobs": 1})
     engine = LocalEngine(settings)
-    few = {"timeout_seconds": 5, "max_trials": 2}
+    few = {"timeout_seconds": 10, "max_trials": 2}
     first, second, third = (
         make_request("regression", request_id=f"t-order-{n}", limits=few) for n in (1, 2, 3)
     )

@@ -159,7 +159,7 @@ def test_local_engine_reads_its_children_from_a_tracking_server(
     engine = LocalEngine(local_settings)
     request = make_request(
         "regression", request_id=f"t-remote-{uuid.uuid4().hex[:6]}",
-        limits={"timeout_seconds": 5, "max_trials": 4},
+        limits={"timeout_seconds": 10, "max_trials": 4},
     )  # fmt: skip
     engine.ensure_job(request)
     status = wait_terminal(engine, request.job_name)
@@ -188,7 +188,7 @@ def test_a_password_in_the_tracking_uri_stays_out_of_job_files(
     engine = LocalEngine(local_settings)
     request = make_request(
         "regression", request_id=f"t-cred-{uuid.uuid4().hex[:6]}",
-        limits={"timeout_seconds": 5, "max_trials": 3},
+        limits={"timeout_seconds": 10, "max_trials": 3},
     )  # fmt: skip
     engine.ensure_job(request)
     status = wait_terminal(engine, request.job_name)

@@ -124,7 +124,7 @@ def test_a_trained_job_records_the_threshold_and_its_model_applies_it(
     request = make_request(
         "classification",
         request_id="t-threshold",
-        limits={"timeout_seconds": 5, "max_trials": 4},
+        limits={"timeout_seconds": 10, "max_trials": 4},
         training={"decision_threshold": 0.95, "enable_vote_ensemble": False},
     )
     engine.ensure_job(request)

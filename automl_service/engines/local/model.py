@@ -38,6 +38,8 @@ class FlamlModel(PythonModel):
         self.refit_error: str | None = None
         #: Rows of the final fit, when refitted on every training row.
         self.fitted_rows: int | None = None
+        #: FLAML's name for the learner (``lgbm``), when the search made the model.
+        self.learner: str | None = None
         #: Two classes: the positive class's probability from which it is the label.
         self.decision_threshold: float | None = None
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ...datasets import load_table
 from ...errors import PermanentError
+from ...logs import get_logger
 from ...metrics import Task, as_loss, goal_of
 from ...request import AutoMLRequest
 from ...runs import RunRecord
@@ -45,6 +46,13 @@ DEFAULT_VALIDATION_SIZE = 0.2
 #: luckiest of hundreds of trials, not the best. Larger tables use a holdout.
 CV_BELOW_ROWS = 20_000
 DEFAULT_FOLDS = 5
+
+
+def log_event(event: str, **fields: Any) -> None:
+    """One line to the trainer's log: where the budget went."""
+    get_logger("automl_service.trainer").info(event, **fields)
+
+
 #: Why a leader keeps its scored fit when the time limit leaves no room to refit it.
 NO_TIME_TO_REFIT = "not refitted on all rows: the time limit was reached"
 
@@ -349,13 +357,15 @@ class FlamlMetric:
                 self.grid,
                 self.exogenous,
             )
-        return FlamlModel(
+        model = FlamlModel(
             unguarded(estimator),
             state.task,
             self.automl._transformer,
             self.automl._label_transformer,
             self.features,
         )
+        model.learner = self._learner(estimator)
+        return model
 
 
 #: LightGBM's default parameters in FLAML's search space (bounds where 0 is out of range).
@@ -465,6 +475,7 @@ def search(
             else {"eval_method": "holdout", "X_val": split.X_val, "y_val": split.y_val}
         )
         settings["time_budget"] = budget.search_seconds()
+        log_event("search.started", budget=round(settings["time_budget"], 1), rows=len(frame))
         automl.fit(
             X_train=split.X_train,
             y_train=split.y_train,
@@ -474,6 +485,7 @@ def search(
             **extra,
             **settings,
         )
+        log_event("search.ended", trials=len(log.records), seconds_left=round(budget.left(), 1))
         if ensembles_wanted(request) and budget.left() > 0:
             add_vote_ensemble(log, request.task)
         if not request.validation.validation_data:
@@ -493,8 +505,10 @@ def refit_tabular(
     y_all = automl._label_transformer.transform(y) if automl._label_transformer else y
     longest = 0.0
     for model in _flaml_models(log):
-        if budget is not None and not budget.allows(longest):
+        needed = max(longest, refit_estimate(automl, model.learner, len(X_all)))
+        if budget is not None and not budget.allows(needed):
             model.refit_error = NO_TIME_TO_REFIT
+            log_event("search.refit_skipped", rows=len(X_all), estimate=round(needed, 1))
             continue
         started = time.monotonic()
         try:
@@ -502,7 +516,19 @@ def refit_tabular(
             model.fitted_rows = len(X_all)
         except Exception as exc:  # any learner's own failure: keep the scored fit
             model.refit_error = str(exc)[:300]
-        longest = max(longest, time.monotonic() - started)
+        took = time.monotonic() - started
+        longest = max(longest, took)
+        log_event("search.refitted", rows=len(X_all), seconds=round(took, 1))
+
+
+def refit_estimate(automl: Any, learner: str | None, rows: int) -> float:
+    """Seconds a refit of ``learner``'s best configuration on ``rows`` rows may take:
+    FLAML's own estimate, its evaluation time scaled by rows (0 when unknown)."""
+    state = automl._search_states.get(learner) if learner else None
+    sample_size = getattr(state, "best_config_sample_size", None)
+    if state is None or not sample_size:
+        return 0.0
+    return float(state.time2eval_best) * rows / float(sample_size)
 
 
 def refit_forecasters(
