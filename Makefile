@@ -4,13 +4,18 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 
 .PHONY: setup demo test lint bench clean
 
+# The first install takes a few minutes: each package is named as it is fetched.
 $(BIN)/.installed: pyproject.toml
+	@echo "installing into $(VENV) (a few minutes the first time)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --progress-bar off -e '.[dev]' \
+	    | { grep --line-buffered -E '^(Collecting|Successfully installed)' || true; } | cut -c1-100
 	touch $@
 
 setup: $(BIN)/.installed
