@@ -273,6 +273,11 @@ class AutoMLRequest(_Strict):
     deployment: Deployment | None = None
     reply_to: str | None = Field(None, pattern=r"^[a-z0-9](?:[a-z0-9-]{1,61}[a-z0-9])?$")
     tags: dict[str, str] = Field(default_factory=dict)
+    #: Columns that are not features (ids, free text): left out of training, and not
+    #: asked of the model's callers.
+    ignored_columns: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, max_length=1000
+    )
     #: Set by ``submit`` (or the worker) from the data's content: see ``fingerprint.py``.
     data_fingerprint: str | None = Field(None, pattern=r"^sha256:[0-9a-f]{32}$")
     #: Set by ``automl-service retry``: the request runs again as this attempt, in a job
@@ -307,11 +312,25 @@ class AutoMLRequest(_Strict):
             )
         if self.selection is not None:
             resolve_goal(self.selection.metric, self.selection.goal, self.task)
+        self._check_ignored_columns()
         if self.task is Task.FORECASTING and self.forecasting is None:
             raise ValueError("a forecasting request needs a 'forecasting' block")
         if self.task is not Task.FORECASTING and self.forecasting is not None:
             raise ValueError(f"'forecasting' settings do not apply to {self.task.value}")
         return self
+
+    def _check_ignored_columns(self) -> None:
+        needed = {self.target_column_name: "the target"}
+        if self.forecasting is not None:
+            needed[self.forecasting.time_column_name] = "the time column"
+            for name in self.forecasting.time_series_id_column_names:
+                needed[name] = "a series id column"
+        for name in self.ignored_columns:
+            if name in needed:
+                raise ValueError(f"ignored_columns names {name!r}, {needed[name]}")
+        twice = sorted({n for n in self.ignored_columns if self.ignored_columns.count(n) > 1})
+        if twice:
+            raise ValueError(f"ignored_columns names {', '.join(map(repr, twice))} twice")
 
     # Derived values -----------------------------------------------------------------
 

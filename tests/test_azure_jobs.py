@@ -346,3 +346,24 @@ def test_cancel_asks_azure_once_and_the_job_ends_canceled(
     engine.cancel_job("automl-r-42", "once more")
     engine.cancel_job("automl-never-sent", "nothing to stop")
     assert len(fake_aml.calls_to("POST", r"/cancel$")) == 1
+
+
+def test_ignored_columns_are_dropped_in_the_mltable_the_service_writes(tmp_path: Path) -> None:
+    """For a CSV the generated MLTable leaves the columns out; data whose MLTable the
+    service does not write is refused with what to do, never trained on whole."""
+    from automl_service.engines.azure.data import MLTableStager
+    from automl_service.engines.azure.jobs import build_automl_job
+
+    csv = tmp_path / "churn.csv"
+    csv.write_text("customer_id,plan,churned\n7,a,no\n")
+    stage = MLTableStager(tmp_path / "staging")
+    plain = Path(stage(str(csv), "training"))
+    dropped = Path(stage(str(csv), "training", ["customer_id"]))
+    assert dropped != plain and "drop_columns" not in (plain / "MLTable").read_text()
+    assert '  - drop_columns: ["customer_id"]' in (dropped / "MLTable").read_text()
+    for reference in ("azureml:churn:3", "azureml://datastores/x/paths/churn/"):
+        with pytest.raises(PermanentError, match="drop_columns transformation"):
+            stage(reference, "training", ["customer_id"])
+    request = make_request(ignored_columns=["customer_id"])
+    with pytest.raises(PermanentError, match="ignored_columns"):
+        build_automl_job(request)  # its data is an azureml:// folder

@@ -453,3 +453,43 @@ def test_queued_jobs_start_in_submit_order(local_settings: LocalSettings) -> Non
                 started.append(request.id)
         time.sleep(0.2)
     assert started == ["t-order-2", "t-order-3"]
+
+
+@pytest.mark.slow
+def test_ignored_columns_are_left_out_of_training_and_of_the_models_inputs(
+    engine: LocalEngine, tmp_path: Path
+) -> None:
+    """An id column named in ``ignored_columns`` is not a feature: the winner's model
+    lists no such input and answers rows that do not have it; a name not in the data is
+    refused naming it."""
+    table = load_table("sample:iris")
+    table.insert(0, "customer_id", range(len(table)))
+    csv = tmp_path / "iris.csv"
+    table.to_csv(csv, index=False)
+    request = make_request(
+        "classification",
+        training_data=str(csv),
+        primary_metric="accuracy",
+        ignored_columns=["customer_id"],
+        limits={"timeout_seconds": 10, "max_trials": 3},
+    )
+    engine.ensure_job(request)
+    status = wait_terminal(engine, request.job_name)
+    assert status.state is JobState.COMPLETED, status.error
+    model = load_model(engine, str(status.best_child_run_id))
+    python_model = model.unwrap_python_model()  # type: ignore[no-untyped-call]
+    assert "customer_id" not in python_model.feature_columns
+    features = table.drop(columns=["customer_id", "target"]).head(5)
+    assert len(model.predict(features)) == 5
+
+    typo = make_request(
+        "classification",
+        request_id="t-typo",
+        training_data=str(csv),
+        ignored_columns=["custmer_id"],
+        limits={"timeout_seconds": 10, "max_trials": 2},
+    )
+    engine.ensure_job(typo)
+    failed = wait_terminal(engine, typo.job_name)
+    assert failed.state is JobState.FAILED
+    assert "ignored column(s) 'custmer_id' not in the data" in (failed.error or "")

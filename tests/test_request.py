@@ -275,3 +275,22 @@ def test_fields_at_their_defaults_do_not_change_the_id() -> None:
     spelled = parse(body(limits={"timeout_seconds": 600}, featurization="auto", tags={}))
     assert spelled.id == plain.id
     assert parse(body(limits={"timeout_seconds": 601})).id != plain.id
+
+
+def test_ignored_columns_cannot_name_what_training_needs() -> None:
+    """The target, the time column and series ids are never left out; a name given
+    twice is refused too, each with a reason."""
+    base = {"task": "classification", "training_data": "t.csv", "target_column_name": "y"}
+    assert parse_request(json.dumps({**base, "ignored_columns": ["id"]})).ignored_columns == ["id"]
+    for ignored, reason in ((["y"], "the target"), (["id", "id"], "'id' twice")):
+        with pytest.raises(InvalidRequest, match=reason):
+            parse_request(json.dumps({**base, "ignored_columns": ignored}))
+    forecast = {
+        **base,
+        "task": "forecasting",
+        "forecasting": {"time_column_name": "t", "forecast_horizon": 3,
+                        "time_series_id_column_names": ["store"]},
+    }  # fmt: skip
+    for ignored, reason in ((["t"], "the time column"), (["store"], "a series id")):
+        with pytest.raises(InvalidRequest, match=reason):
+            parse_request(json.dumps({**forecast, "ignored_columns": ignored}))

@@ -4,14 +4,22 @@ A registered data asset (``azureml:name:version``) or an MLTable folder (an
 ``azureml://`` path, an ``https`` URI, a local folder holding an ``MLTable`` file) is used
 as it is. A CSV file (local path or URI) gets a generated ``MLTable`` file in a folder of its
 own; the SDK uploads that folder when the job is submitted (content-addressed, so a
-re-submission uploads nothing new).
+re-submission uploads nothing new). The request's ``ignored_columns`` become a
+``drop_columns`` transformation in that file; for data whose MLTable the service does not
+write, they are refused with what to do (Azure AutoML has no setting to leave a column
+out).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
+
+from ...errors import PermanentError
 
 MLTABLE_TEMPLATE = """\
 $schema: https://azuremlschemas.azureedge.net/latest/MLTable.schema.json
@@ -37,9 +45,38 @@ def is_remote(reference: str) -> bool:
     return reference.startswith(_REMOTE)
 
 
-def mltable_text(file_reference: str) -> str:
-    """The MLTable YAML reading one delimited file with a header row."""
-    return MLTABLE_TEMPLATE.format(file=file_reference)
+def mltable_text(file_reference: str, drop_columns: Sequence[str] = ()) -> str:
+    """The MLTable YAML reading one delimited file with a header row, less
+    ``drop_columns``."""
+    text = MLTABLE_TEMPLATE.format(file=file_reference)
+    if drop_columns:
+        text += f"  - drop_columns: {json.dumps(list(drop_columns))}\n"
+    return text
+
+
+def refuse_dropping(reference: str, role: str, drop_columns: Sequence[str]) -> None:
+    """PermanentError when columns are to be left out of data the service does not write
+    the MLTable of (a data asset or an MLTable folder): Azure AutoML has no setting for
+    it, the MLTable has to leave them out."""
+    if drop_columns:
+        raise PermanentError(
+            f"ignored_columns: the {role} data {reference} is an MLTable or a data asset; "
+            "leave the columns out there (a drop_columns transformation in its MLTable "
+            "file), or give a CSV file, whose MLTable the service writes"
+        )
+
+
+class DataResolver(Protocol):
+    """Turns a data reference into an MLTable path for one role (training, validation,
+    test), leaving ``drop_columns`` out."""
+
+    def __call__(self, reference: str, role: str, drop_columns: Sequence[str] = ()) -> str: ...
+
+
+def as_given(reference: str, role: str, drop_columns: Sequence[str] = ()) -> str:
+    """The reference as it is (it must already name an MLTable)."""
+    refuse_dropping(reference, role, drop_columns)
+    return reference
 
 
 class MLTableStager:
@@ -52,12 +89,12 @@ class MLTableStager:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    def __call__(self, reference: str, role: str) -> str:
-        if reference.startswith("azureml:") and not reference.startswith("azureml://"):
-            return reference  # a registered data asset
-        if not is_csv(reference):
-            return reference  # already an MLTable folder
-        digest = hashlib.sha256(reference.encode()).hexdigest()[:16]
+    def __call__(self, reference: str, role: str, drop_columns: Sequence[str] = ()) -> str:
+        registered = reference.startswith("azureml:") and not reference.startswith("azureml://")
+        if registered or not is_csv(reference):
+            return as_given(reference, role, drop_columns)  # a data asset, an MLTable folder
+        key = json.dumps([reference, *drop_columns]) if drop_columns else reference
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         folder = self.root / f"{role}-{digest}"
         folder.mkdir(parents=True, exist_ok=True)
         if is_remote(reference):
@@ -65,10 +102,8 @@ class MLTableStager:
         else:
             source = Path(reference)
             if not source.is_file():
-                from ...errors import PermanentError
-
                 raise PermanentError(f"{role} data not found: {reference}")
             shutil.copyfile(source, folder / source.name)
             file_reference = f"./{source.name}"
-        (folder / "MLTable").write_text(mltable_text(file_reference))
+        (folder / "MLTable").write_text(mltable_text(file_reference, drop_columns))
         return str(folder)

@@ -17,7 +17,8 @@ from ...runs import RunRecord
 from ...scan import PAGE_SIZE, scan_child_runs
 from ...tags import BEST_CHILD_TAG
 from ..base import JobState, JobStatus
-from .jobs import DataResolver, build_automl_job
+from .data import DataResolver
+from .jobs import build_automl_job
 from .status import PollSchedule, iteration_filter, map_status
 from .tracking import WorkspaceTracking
 

@@ -14,18 +14,17 @@ defaults apply.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 from ...errors import PermanentError
 from ...metrics import Task
 from ...request import AutoMLRequest, Featurization
 from ...tags import REQUEST_TAG
+from .data import DataResolver, as_given
 
 #: Tag on the job (and the registered model) naming the request.
 
 #: Turns a data reference from the request into an MLTable input path (see ``data.py``).
-DataResolver = Callable[[str, str], str]
 
 
 def minutes(seconds: int | None) -> int | None:
@@ -55,9 +54,10 @@ def build_automl_job(
     """A fresh ``azure.ai.ml`` AutoML job for ``request``, named ``request.job_name``.
 
     ``compute`` is used when the request names none; with neither, the job runs on
-    serverless compute. ``resolve_data(reference, role)`` turns each data reference into
-    an MLTable path (default: used as it is). Raises PermanentError for a setting only
-    the local backend applies (``training.decision_threshold``), rather than dropping it.
+    serverless compute. ``resolve_data(reference, role, ignored_columns)`` turns each data
+    reference into an MLTable path (default: used as it is, refusing ignored columns).
+    Raises PermanentError for a setting only the local backend applies
+    (``training.decision_threshold``), rather than dropping it.
     """
     if request.training.decision_threshold is not None:
         raise PermanentError(
@@ -69,12 +69,13 @@ def build_automl_job(
     from azure.ai.ml.constants import AssetTypes
     from azure.ai.ml.entities import JobResourceConfiguration
 
-    resolve = resolve_data or (lambda reference, _role: reference)
+    resolve = resolve_data or as_given
 
     def table(reference: str | None, role: str) -> Any:
         if reference is None:
             return None
-        return Input(type=AssetTypes.MLTABLE, path=resolve(reference, role))
+        path = resolve(reference, role, request.ignored_columns)
+        return Input(type=AssetTypes.MLTABLE, path=path)
 
     validation = request.validation
     common: dict[str, Any] = {

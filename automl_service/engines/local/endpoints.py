@@ -385,7 +385,8 @@ def training_sample(request: AutoMLRequest) -> pd.DataFrame | None:
     except Exception as exc:  # a sample is a bonus: without it the check only loads
         log.info("endpoint.no_sample", reason=str(exc))
         return None
-    features = table.drop(columns=[request.target_column_name], errors="ignore")
+    left_out = [request.target_column_name, *request.ignored_columns]
+    features = table.drop(columns=left_out, errors="ignore")
     return features.head(SAMPLE_ROWS)
 
 

@@ -112,6 +112,7 @@ def prepare_series(
     series = _by_time(frame, time_col, target)
     if request.validation.validation_data:
         holdout = load_table(request.validation.validation_data)
+        holdout = holdout.drop(columns=request.ignored_columns, errors="ignore")
         check_columns(holdout, list(series.columns), "validation")
         holdout = _by_time(holdout, time_col, target)
         joined = pd.concat([series, holdout], ignore_index=True)
@@ -396,6 +397,8 @@ def search(
     frame = load_table(request.training_data)
     target = request.target_column_name
     check_columns(frame, [target], "target")
+    check_columns(frame, request.ignored_columns, "ignored")
+    frame = frame.drop(columns=request.ignored_columns)
     check_trainable(frame, target, request.task)
     chosen = algorithms.plan(
         request.task, request.training.allowed_algorithms, request.training.blocked_algorithms
