@@ -115,15 +115,19 @@ def build_backend(settings: Settings) -> Backend:
     raise ConfigurationError(f"unknown backend {settings.backend!r}")
 
 
-def build_policy(settings: Settings) -> Callable[[AutoMLRequest], Applied]:
+def build_policy(
+    settings: Settings, *, cwd: Path | None = None
+) -> Callable[[AutoMLRequest], Applied]:
     """The operator's policy as one function of a request (``policy.enforce``); the Azure
-    backend's instance-type and instance-count caps are part of it."""
+    backend's instance-type and instance-count caps are part of it. Relative local paths
+    are read from ``cwd`` (default: the working folder)."""
     azure = settings.backend == "azure"
     return functools.partial(
         enforce,
         policy=settings.policy,
         instance_types=settings.azure.allowed_instance_types if azure else (),
         max_instance_count=settings.azure.max_instance_count if azure else None,
+        cwd=cwd,
     )
 
 

@@ -31,9 +31,10 @@ from .http_thread import local_url
 from .logs import configure_logging, get_logger
 from .redact import scrub
 from .render import result_summary, result_table
-from .request import parse_request
+from .request import parse_request, request_from
 from .results import RequestResult, RequestState
 from .settings import Settings, load_settings
+from .yaml_files import load_yaml
 
 if TYPE_CHECKING:
     from .health import HealthServer
@@ -43,6 +44,8 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+#: A file ``submit`` reads as an Azure ML AutoML job (CLI v2 YAML).
+JOB_FILE_SUFFIXES = (".yml", ".yaml")
 #: How often ``--wait`` reads the result store.
 WAIT_INTERVAL_SECONDS = 0.25
 
@@ -104,9 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
         "submit",
         parents=[common],
         help="validate and enqueue a request; prints its id",
-        description="Validate a JSON request and put it on the queue. Prints the request id.",
+        description=(
+            "Validate a request and put it on the queue. Prints the request id. The file is "
+            "a JSON request, or an Azure ML AutoML job in the CLI v2 YAML (.yml, .yaml; "
+            "its data paths are read from its folder)."
+        ),
     )
-    submit.add_argument("file", help="request JSON file, or - for standard input")
+    submit.add_argument("file", help="request JSON or job YAML file, or - for JSON on stdin")
     submit.add_argument("--wait", action="store_true", help="show progress until it ends")
     submit.add_argument("--timeout", type=float, default=3600.0, help="with --wait (seconds)")
     submit.set_defaults(handler=cmd_submit)
@@ -310,7 +317,14 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
     from .fingerprint import data_fingerprint, stamped
 
     raw = sys.stdin.buffer.read() if args.file == "-" else _read_file(args.file)
-    applied = build_policy(settings)(parse_request(raw))
+    path = None if args.file == "-" else Path(args.file)
+    if path is not None and path.suffix.lower() in JOB_FILE_SUFFIXES:
+        # An Azure ML AutoML job file: its paths are read from its folder, as the Azure
+        # ML CLI reads them.
+        job = request_from(load_yaml(raw, path.name))
+        applied = build_policy(settings, cwd=path.resolve().parent)(job)
+    else:
+        applied = build_policy(settings)(parse_request(raw))
     for change in applied.changes:
         print(f"note: {change}", file=sys.stderr)
     # As it will run: local paths made absolute from here, the data's fingerprint, and

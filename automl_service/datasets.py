@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from urllib.parse import unquote, urlparse
 
 import pandas as pd
@@ -105,18 +105,22 @@ _LOADERS: Final[dict[str, tuple[str, Callable[[], pd.DataFrame]]]] = {
 SAMPLES: Final[dict[str, str]] = {name: desc for name, (desc, _) in _LOADERS.items()}
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    """A CSV file; a header naming a column twice is refused (pandas would rename the
-    copy ``name.1`` and a model could train on the target's own copy)."""
+def _read_csv(path: Path, **options: Any) -> pd.DataFrame:
+    """A CSV file (``options`` for ``pandas.read_csv``); a header naming a column twice is
+    refused (pandas would rename the copy ``name.1`` and a model could train on the
+    target's own copy)."""
+    delimiter = options.get("sep", ",")
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        header = next(csv.reader(handle), [])
+        header = next(csv.reader(handle, delimiter=delimiter), [])
+    if options.get("header", 0) is None:
+        header = []
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise PermanentError(
             f"{path} names column(s) {', '.join(map(repr, repeated))} more than once; "
             "rename or drop the copies"
         )
-    return pd.read_csv(path)
+    return pd.read_csv(path, **options)
 
 
 _READERS: Final[dict[str, Callable[[Path], pd.DataFrame]]] = {
@@ -162,7 +166,11 @@ def to_path(ref: str) -> Path:
 
 
 def read_file(path: Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file chosen by its suffix."""
+    """Read a CSV or Parquet file chosen by its suffix, or an MLTable folder."""
+    from .engines.local.mltable import is_mltable_folder, read_mltable
+
+    if is_mltable_folder(path):
+        return read_mltable(path, _read_csv)
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise PermanentError(

@@ -26,6 +26,17 @@ MAX_INT_DIGITS = 32
 #: Attempts one request may have (``automl-service retry`` adds one).
 MAX_ATTEMPTS = 100
 
+#: ``$schema`` of an Azure ML AutoML job document (CLI v2).
+JOB_SCHEMA = re.compile(r"^https://azuremlschemas\.azureedge\.net/[^/]+/autoMLJob\.schema\.json$")
+#: A job document's top-level validation settings and their place in a request.
+JOB_VALIDATION_KEYS = {
+    "validation_data": "validation_data",
+    "test_data": "test_data",
+    "validation_data_size": "validation_size",
+}
+#: Input types a job document may give its tables as.
+JOB_INPUT_TYPES = ("mltable", "uri_file", "uri_folder")
+
 RequestId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$")]
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")]
 
@@ -286,6 +297,39 @@ class AutoMLRequest(_Strict):
 
     @model_validator(mode="before")
     @classmethod
+    def _azure_job_document(cls, data: Any) -> Any:
+        """An Azure ML AutoML job (the CLI v2 YAML, or the same as JSON) is a request:
+        its ``$schema`` and ``type: automl`` are dropped, a data input ``{type, path}`` is
+        read as its path, the top-level ``validation_data``, ``test_data`` and
+        ``validation_data_size`` go to the ``validation`` block, and ``name`` is the
+        request id."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        schema = data.pop("$schema", None)
+        if schema is not None and not (isinstance(schema, str) and JOB_SCHEMA.match(schema)):
+            raise ValueError(f"$schema {schema!r} is not an AutoML job's")
+        kind = data.pop("type", None)
+        if kind is not None and kind != "automl":
+            raise ValueError(f"type {kind!r}: only an AutoML job (type 'automl') is a request")
+        for key in ("training_data", "validation_data", "test_data"):
+            if isinstance(data.get(key), dict):
+                data[key] = _input_path(key, data[key])
+        for key, own in JOB_VALIDATION_KEYS.items():
+            validation = data.get("validation") or {}
+            if key not in data or not isinstance(validation, dict):
+                continue
+            if own in validation:
+                raise ValueError(f"give {key} or validation.{own}, not both")
+            data["validation"] = {**validation, own: data.pop(key)}
+        if "name" in data:
+            if "request_id" in data:
+                raise ValueError("give name or request_id, not both")
+            data["request_id"] = data.pop("name")
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
     def _top_level_cross_validation(cls, data: Any) -> Any:
         """``n_cross_validations`` at the top level (as in the CLI v2 YAML) is
         ``validation.n_cross_validations``."""
@@ -430,6 +474,19 @@ def _renamed(data: Any, names: dict[str, str], *, scale: int = 1) -> Any:
     return data
 
 
+def _input_path(key: str, value: dict[str, Any]) -> Any:
+    """The path of a job input written as ``{type: mltable, path: ...}``."""
+    extra = sorted(set(value) - {"type", "path", "mode"})
+    if extra:
+        raise ValueError(f"{key}: unknown input field(s) {', '.join(extra)}")
+    kind = value.get("type", "mltable")
+    if kind not in JOB_INPUT_TYPES:
+        raise ValueError(f"{key}: input type {kind!r}; use one of {', '.join(JOB_INPUT_TYPES)}")
+    if "path" not in value:
+        raise ValueError(f"{key}: the input has no path")
+    return value["path"]
+
+
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_.-")[:60] or "data"
 
@@ -456,7 +513,11 @@ def parse_request(text: str | bytes) -> AutoMLRequest:
 
     Every failure of decoding or validating, whatever the bytes, is an InvalidRequest.
     """
-    data = load_json(text)
+    return request_from(load_json(text))
+
+
+def request_from(data: Any) -> AutoMLRequest:
+    """The request ``data`` (decoded JSON or YAML) describes, or InvalidRequest."""
     if not isinstance(data, dict):
         raise InvalidRequest(f"message must be a JSON object, not {type(data).__name__}")
     try:
