@@ -48,7 +48,6 @@ def test_each_azure_only_field_is_named() -> None:
         compute="azureml:cpu-cluster",
         resources={"instance_type": "Standard_E4s_v3"},
         log_verbosity="debug",
-        limits={"exit_score": 0.9},
         training={"enable_dnn_training": True, "enable_model_explainability": True},
         featurization={"mode": "custom", "blocked_transformers": ["TfIdf"]},
     )
@@ -56,7 +55,6 @@ def test_each_azure_only_field_is_named() -> None:
         "compute",
         "resources",
         "log_verbosity",
-        "limits.exit_score",
         "training.enable_dnn_training",
         "training.enable_model_explainability",
         "featurization (mode 'custom')",

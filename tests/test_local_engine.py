@@ -493,3 +493,35 @@ def test_ignored_columns_are_left_out_of_training_and_of_the_models_inputs(
     failed = wait_terminal(engine, typo.job_name)
     assert failed.state is JobState.FAILED
     assert "ignored column(s) 'custmer_id' not in the data" in (failed.error or "")
+
+
+@pytest.mark.slow
+def test_exit_score_ends_the_search_at_the_first_trial_that_reaches_it(
+    engine: LocalEngine,
+) -> None:
+    """``limits.exit_score`` as on Azure: the search stops at the trial that reaches it,
+    long before its trials or time run out, and the job ends COMPLETED with that trial."""
+    request = make_request(
+        "classification",
+        primary_metric="accuracy",
+        limits={"timeout_seconds": 120, "max_trials": 200, "exit_score": 0.5},
+    )
+    engine.ensure_job(request)
+    status = wait_terminal(engine, request.job_name)
+    assert status.state is JobState.COMPLETED, status.error
+    children = engine.child_runs(request.job_name)
+    assert len(children) == 1 and children[0].metrics["accuracy"] >= 0.5
+    log = (engine.data_dir / "jobs" / request.job_name / "trainer.log").read_text()
+    assert "search.exit_score_reached" in log
+
+
+def test_exit_score_is_reached_in_the_metrics_direction() -> None:
+    from automl_service.engines.local.search import reaches
+
+    accuracy = make_request("classification", primary_metric="accuracy",
+                            limits={"exit_score": 0.9})  # fmt: skip
+    assert reaches(accuracy, 0.9) and not reaches(accuracy, 0.89)
+    assert not reaches(accuracy, float("nan")) and not reaches(accuracy, None)
+    nrmse = make_request("regression", limits={"exit_score": 0.1})
+    assert reaches(nrmse, 0.05) and not reaches(nrmse, 0.2)
+    assert not reaches(make_request("regression"), 0.0)  # no exit score: never

@@ -35,8 +35,6 @@ def azure_only_settings(request: AutoMLRequest) -> list[str]:
         found.append("resources")
     if request.log_verbosity is not None:
         found.append("log_verbosity")
-    if request.limits.exit_score is not None:
-        found.append("limits.exit_score")
     training = request.training
     for name in (
         "enable_dnn_training",

@@ -22,7 +22,7 @@ import pandas as pd
 from ...datasets import load_table
 from ...errors import PermanentError
 from ...logs import get_logger
-from ...metrics import Task, as_loss, goal_of
+from ...metrics import Goal, Task, as_loss, goal_of
 from ...request import AutoMLRequest
 from ...runs import RunRecord
 from . import algorithms, baselines
@@ -196,6 +196,11 @@ def run_baselines(
 FLAML_HOLDOUT = Window(0, 0, 0)
 
 
+class ExitScoreReached(Exception):
+    """Raised through FLAML by the metric when a trial reaches ``limits.exit_score``: it
+    ends the search there (FLAML has no other way to be stopped from outside)."""
+
+
 class FlamlMetric:
     """FLAML's custom ``metric``: scores a trial, logs it as a child run, returns the loss."""
 
@@ -286,6 +291,8 @@ class FlamlMetric:
             loss = self._loss(metrics)
         params["learner"] = self._learner(estimator)
         self.log.log(algorithm, params, metrics, lambda: self._model(estimator), predictions=pooled)
+        if reaches(self.request, metrics.get(self.request.metric)):
+            raise ExitScoreReached(f"{self.request.metric} = {metrics[self.request.metric]:.6g}")
         return loss, {"pred_time": 0.0}
 
     def _failed(
@@ -444,7 +451,8 @@ def search(
             )
             guard_learners(automl, "ts_forecast", chosen.learners)
             settings["time_budget"] = budget.search_seconds()
-            automl.fit(
+            fit_until_exit_score(
+                automl,
                 X_train=train[features],
                 y_train=train[target],
                 X_val=holdout[features],
@@ -479,7 +487,8 @@ def search(
         )
         settings["time_budget"] = budget.search_seconds()
         log_event("search.started", budget=round(settings["time_budget"], 1), rows=len(frame))
-        automl.fit(
+        fit_until_exit_score(
+            automl,
             X_train=split.X_train,
             y_train=split.y_train,
             task=request.task.value,
@@ -494,6 +503,24 @@ def search(
         if not request.validation.validation_data:
             refit_tabular(log, automl, *split.all_rows(), budget=budget)
     return log.winners()
+
+
+def reaches(request: AutoMLRequest, value: float | None) -> bool:
+    """Whether a trial's primary metric ``value`` reaches the request's exit score (at or
+    above it for a metric to maximize, at or below for one to minimize)."""
+    target = request.limits.exit_score
+    if target is None or value is None or math.isnan(value):
+        return False
+    maximize = goal_of(request.metric, request.task) is Goal.MAXIMIZE
+    return value >= target if maximize else value <= target
+
+
+def fit_until_exit_score(automl: Any, **settings: Any) -> None:
+    """``automl.fit(**settings)``, ended early when a trial reaches the exit score."""
+    try:
+        automl.fit(**settings)
+    except ExitScoreReached as reached:
+        log_event("search.exit_score_reached", score=str(reached))
 
 
 def refit_tabular(
