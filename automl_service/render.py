@@ -24,6 +24,12 @@ def result_summary(result: RequestResult, *, leaderboard_rows: int = 5) -> str:
             "model",
             f"{result.model_name} version {result.model_version}" if result.model_name else None,
         ),
+        (
+            "on test rows",
+            f"{result.metric} = {result.test_metrics[result.metric]:.6g}"
+            if result.metric in result.test_metrics
+            else None,
+        ),
         ("endpoint", f"{result.endpoint} ({result.scoring_uri})" if result.endpoint else None),
         ("deployment", result.deployment_note),
         ("policy", "; ".join(result.policy_changes) or None),

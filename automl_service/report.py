@@ -188,6 +188,15 @@ def _choice(result: RequestResult, ranking: Ranking, chosen: str | None) -> str:
             f"<code>{escape(result.engine_best_run_id)}</code>; it ranks by its primary "
             "metric, not by the selection metric.</p>"
         )
+    if result.test_metrics:
+        cells = "".join(
+            f"<tr><td>{escape(name)}</td><td>{escape(_fmt(value))}</td></tr>"
+            for name, value in sorted(result.test_metrics.items())
+        )
+        lines.append(
+            "<p>On the test rows, which took no part in training or choosing it:</p>"
+            f'<table class="test-metrics"><tbody>{cells}</tbody></table>'
+        )
     model = _model(result)
     if model:
         lines.append(f'<p>Registered as <span class="model">{escape(model)}</span>.</p>')

@@ -33,6 +33,7 @@ JOB_VALIDATION_KEYS = {
     "validation_data": "validation_data",
     "test_data": "test_data",
     "validation_data_size": "validation_size",
+    "test_data_size": "test_data_size",
 }
 #: Input types a job document may give its tables as.
 JOB_INPUT_TYPES = ("mltable", "uri_file", "uri_folder")
@@ -214,10 +215,15 @@ class Validation(_Strict):
     validation_data: str | None = None
     validation_size: float | None = Field(None, gt=0.0, lt=1.0)
     n_cross_validations: Annotated[int, Field(ge=2, le=20)] | Auto | None = None
+    #: Rows the winner is scored on once chosen, never used to train or choose it: a
+    #: table, or a fraction of the training rows held out before training.
     test_data: str | None = None
+    test_data_size: float | None = Field(None, gt=0.0, lt=1.0)
 
     @model_validator(mode="after")
     def _one_way(self) -> Validation:
+        if self.test_data is not None and self.test_data_size is not None:
+            raise ValueError("give test_data or test_data_size, not both")
         given = [
             name
             for name in ("validation_data", "validation_size", "n_cross_validations")

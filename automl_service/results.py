@@ -70,6 +70,9 @@ class RequestResult(BaseModel):
     engine_best_run_id: str | None = None
     selection_reason: str | None = None
     leaderboard: list[LeaderboardRow] = Field(default_factory=list)
+    #: The winner's canonical metrics on the request's test rows (``test_data`` or
+    #: ``test_data_size``), never seen in training or selection; empty without test rows.
+    test_metrics: dict[str, float] = Field(default_factory=dict)
     model_name: str | None = None
     model_version: str | None = None
     endpoint: str | None = None

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from .errors import NoEligibleRun
 from .metrics import Goal
 from .runs import RunRecord, RunStatus
+from .tags import TEST_METRIC_PREFIX
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,16 @@ class Selection:
     @property
     def value(self) -> float:
         return float(self.winner.metrics[self.metric])
+
+    @property
+    def test_metrics(self) -> dict[str, float]:
+        """The winner's metrics on the request's test rows (``test_<name>`` runs' metrics,
+        by their names), empty when it had none."""
+        return {
+            name.removeprefix(TEST_METRIC_PREFIX): value
+            for name, value in self.winner.metrics.items()
+            if name.startswith(TEST_METRIC_PREFIX)
+        }
 
     def explain(self) -> str:
         """A sentence a person reads in the result: why this run won."""

@@ -21,6 +21,10 @@ RUN_TAG: Final = "automl_service.run_id"
 METRIC_TAG: Final = "automl_service.metric"
 METRIC_VALUE_TAG: Final = "automl_service.metric_value"
 GOAL_TAG: Final = "automl_service.goal"
+#: The winner's value of that metric on the request's test rows, when it has test rows.
+TEST_METRIC_VALUE_TAG: Final = "automl_service.test_metric_value"
+#: What a child run's metric on the test rows is logged as: ``test_accuracy``.
+TEST_METRIC_PREFIX: Final = "test_"
 #: The parent run's tag naming the engine's own best child (the name Azure AutoML uses;
 #: the local trainer writes the same one).
 BEST_CHILD_TAG: Final = "automl_best_child_run_id"

@@ -539,6 +539,7 @@ def _selection_fields(selection: Selection, engine_best: str | None) -> dict[str
         "best_value": selection.value,
         "engine_best_run_id": engine_best,
         "selection_reason": reason,
+        "test_metrics": selection.test_metrics,
         "leaderboard": [
             LeaderboardRow(
                 run_id=run.run_id, algorithm=run.algorithm, value=run.metrics[selection.metric]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from automl_service.errors import InvalidRequest
 from automl_service.metrics import Goal
-from automl_service.request import MAX_MESSAGE_BYTES, parse_request
+from automl_service.request import MAX_MESSAGE_BYTES, parse_request, request_from
 
 
 def body(**changes: Any) -> dict[str, Any]:
@@ -294,3 +294,12 @@ def test_ignored_columns_cannot_name_what_training_needs() -> None:
     for ignored, reason in ((["t"], "the time column"), (["store"], "a series id")):
         with pytest.raises(InvalidRequest, match=reason):
             parse_request(json.dumps({**forecast, "ignored_columns": ignored}))
+
+
+def test_test_rows_are_a_table_or_a_fraction_not_both() -> None:
+    base = {"task": "classification", "training_data": "t.csv", "target_column_name": "y"}
+    both = {"test_data": "u.csv", "test_data_size": 0.2}
+    with pytest.raises(InvalidRequest, match="test_data or test_data_size"):
+        parse_request(json.dumps({**base, "validation": both}))
+    job = request_from({**base, "test_data_size": 0.25})  # a job document's top-level key
+    assert job.validation.test_data_size == 0.25

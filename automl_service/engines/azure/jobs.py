@@ -86,6 +86,7 @@ def build_automl_job(
         "validation_data_size": validation.validation_size,
         "n_cross_validations": validation.n_cross_validations,
         "test_data": table(validation.test_data, "test"),
+        "test_data_size": validation.test_data_size,
         "name": request.job_name,
         "experiment_name": request.experiment_name,
         "compute": compute_name(request, compute),

@@ -9,7 +9,16 @@ from ...logs import get_logger
 from ...request import AutoMLRequest
 from ...runs import ModelVersion
 from ...selection import Selection
-from ...tags import DATA_TAG, GOAL_TAG, JOB_TAG, METRIC_TAG, METRIC_VALUE_TAG, REQUEST_TAG, RUN_TAG
+from ...tags import (
+    DATA_TAG,
+    GOAL_TAG,
+    JOB_TAG,
+    METRIC_TAG,
+    METRIC_VALUE_TAG,
+    REQUEST_TAG,
+    RUN_TAG,
+    TEST_METRIC_VALUE_TAG,
+)
 
 log = get_logger(__name__)
 
@@ -30,6 +39,8 @@ def model_tags(request: AutoMLRequest, selection: Selection) -> dict[str, str]:
         METRIC_VALUE_TAG: repr(selection.value),
         GOAL_TAG: selection.goal.value,
     }
+    if selection.metric in selection.test_metrics:
+        tags[TEST_METRIC_VALUE_TAG] = repr(selection.test_metrics[selection.metric])
     if request.data_fingerprint:
         tags[DATA_TAG] = request.data_fingerprint
     return tags

@@ -22,7 +22,15 @@ from ...logs import get_logger
 from ...request import AutoMLRequest
 from ...runs import ModelVersion
 from ...selection import Selection
-from ...tags import DATA_TAG, JOB_TAG, METRIC_TAG, METRIC_VALUE_TAG, REQUEST_TAG, RUN_TAG
+from ...tags import (
+    DATA_TAG,
+    JOB_TAG,
+    METRIC_TAG,
+    METRIC_VALUE_TAG,
+    REQUEST_TAG,
+    RUN_TAG,
+    TEST_METRIC_VALUE_TAG,
+)
 from .mlflow_errors import mlflow_errors
 from .threshold import THRESHOLD_TAG
 
@@ -69,6 +77,8 @@ class MlflowRegistry:
             METRIC_TAG: selection.metric,
             METRIC_VALUE_TAG: repr(selection.value),
         }
+        if selection.metric in selection.test_metrics:
+            tags[TEST_METRIC_VALUE_TAG] = repr(selection.test_metrics[selection.metric])
         if request.data_fingerprint:
             tags[DATA_TAG] = request.data_fingerprint
         if request.training.decision_threshold is not None:

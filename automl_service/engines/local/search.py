@@ -37,6 +37,7 @@ from .model import FlamlModel
 from .panel_search import search_panel
 from .predictions import Fold
 from .table_checks import check_columns, check_trainable
+from .testset import refuse_for_forecasts, score_winners, split_off_test
 from .trials import TrialLog
 
 SEED = 42
@@ -426,6 +427,7 @@ def search(
     automl = AutoML()  # type: ignore[no-untyped-call]
     if request.task is Task.FORECASTING:
         assert request.forecasting is not None
+        refuse_for_forecasts(request)
         time_col = request.forecasting.time_column_name
         check_columns(frame, [time_col], "time")
         if request.forecasting.time_series_id_column_names:
@@ -472,6 +474,7 @@ def search(
                 budget,
             )
     else:
+        frame, test = split_off_test(request, frame)
         split = split_tabular(request, frame)
         features = list(split.X_train.columns)
         metric = FlamlMetric(request, log, automl, features, split.n_splits)
@@ -502,6 +505,8 @@ def search(
             add_vote_ensemble(log, request.task)
         if not request.validation.validation_data:
             refit_tabular(log, automl, *split.all_rows(), budget=budget)
+        if test is not None:
+            score_winners(log, request, test)
     return log.winners()
 
 

@@ -1,0 +1,102 @@
+"""The request's test rows: set apart before training, scored once the search is done.
+
+``validation.test_data`` names a table; ``validation.test_data_size`` holds out that
+fraction of the training rows (stratified for classification) before anything else sees
+them. The search's winners (the leader of each objective, so whichever run the worker
+then selects) are scored on them with every canonical metric, logged on their runs as
+``test_<metric>``: the registered model is the very object scored.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import train_test_split
+
+from ...datasets import load_table
+from ...errors import PermanentError
+from ...evaluate import compute_metrics
+from ...logs import get_logger
+from ...metrics import Task
+from ...request import AutoMLRequest
+from ...tags import TEST_METRIC_PREFIX
+from .probabilities import split_output
+from .table_checks import check_columns
+from .trials import TrialLog
+
+SEED = 42
+
+
+def split_off_test(
+    request: AutoMLRequest, frame: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(the rows to train on, the test rows or None)."""
+    validation = request.validation
+    if validation.test_data is not None:
+        test = load_table(validation.test_data)
+        test = test.drop(columns=request.ignored_columns, errors="ignore")
+        check_columns(test, list(frame.columns), "test")
+        return frame, test[list(frame.columns)]
+    if validation.test_data_size is None:
+        return frame, None
+    target = frame[request.target_column_name]
+    classes = request.task is Task.CLASSIFICATION and target.value_counts().min() >= 2
+    try:
+        train, test = train_test_split(
+            frame,
+            test_size=validation.test_data_size,
+            random_state=SEED,
+            stratify=target if classes else None,
+        )
+    except ValueError as exc:  # too few rows for the fraction
+        raise PermanentError(f"validation.test_data_size: {exc}") from None
+    return train, test
+
+
+def refuse_for_forecasts(request: AutoMLRequest) -> None:
+    validation = request.validation
+    if validation.test_data is not None or validation.test_data_size is not None:
+        raise PermanentError(
+            "test rows are not scored locally for forecasting; drop validation.test_data "
+            "and test_data_size (the backtest windows score every candidate), or use the "
+            "azure backend"
+        )
+
+
+def score(model: Any, task: Task, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
+    """Every canonical metric of ``model``'s answers for ``X`` against ``y``."""
+    output = model.predict(None, X)
+    if task is not Task.CLASSIFICATION:
+        return compute_metrics(task, np.asarray(y, dtype=float), np.asarray(output, dtype=float))
+    labels, proba = split_output(output)
+    # Probability columns are named by the classes' text: compare labels as text too.
+    return compute_metrics(
+        task,
+        np.asarray(y).astype(str),
+        np.asarray(labels).astype(str),
+        None if proba is None else proba.to_numpy(dtype=float),
+        None if proba is None else [str(c) for c in proba.columns],
+    )
+
+
+def score_winners(log: TrialLog, request: AutoMLRequest, test: pd.DataFrame) -> None:
+    """Score each winner on the test rows and log the metrics on its run."""
+    from mlflow.entities import Metric
+
+    target = request.target_column_name
+    test = test.dropna(subset=[target])
+    if test.empty:
+        raise PermanentError("the test rows have no target values")
+    X, y = test.drop(columns=[target]), test[target]
+    now = int(time.time() * 1000)
+    for record, model in log.winners():
+        metrics = score(model, request.task, X, y)
+        named = [Metric(TEST_METRIC_PREFIX + k, v, now, 0) for k, v in metrics.items()]
+        log.client.log_batch(record.run_id, metrics=named)
+        get_logger("automl_service.trainer").info(
+            "search.test_scored", run_id=record.run_id, rows=len(test),
+            **{request.metric: metrics.get(request.metric)},
+        )  # fmt: skip
