@@ -143,6 +143,9 @@ def test_classification_end_to_end(engine: LocalEngine, tmp_path: Path) -> None:
         and c.params.get("num_leaves") == "31"
     ]
     assert lightgbm_defaults, "LightGBM's default configuration is always a candidate"
+    # A child run lasts as long as its trial's fits, not the moment it was logged.
+    durations = [(c.end_time_ms or 0) - (c.start_time_ms or 0) for c in children]
+    assert sum(durations) >= 300, durations
     best = select_best(children, "AUC_weighted", Goal.MAXIMIZE)
     assert status.best_child_run_id == best.winner.run_id
 

@@ -233,6 +233,10 @@ class FlamlMetric:
         #: Forecasting: the whole series (FLAML's dataset), for the earlier windows and to
         #: refit the logged models on.
         self.full_series: Any = None
+        #: When FLAML began fitting the trial being scored: the end of the previous call
+        #: (FLAML fits the next trial in between), per trial its first fold's.
+        self._since = time.time()
+        self._began: dict[str, float] = {}
 
     def __call__(
         self,
@@ -248,9 +252,18 @@ class FlamlMetric:
         groups_val: Any = None,
         groups_train: Any = None,
     ) -> tuple[float, dict[str, float]]:
+        try:
+            return self._score(X_val, y_val, estimator, labels, config)
+        finally:
+            self._since = time.time()
+
+    def _score(
+        self, X_val: Any, y_val: Any, estimator: Any, labels: Any, config: Any
+    ) -> tuple[float, dict[str, float]]:
         params = dict(config or {})
         algorithm = algorithms.azure_name(self.request.task, self._learner(estimator))
         key = algorithm + repr(sorted(params.items()))
+        began = self._began.setdefault(key, self._since)
         error = fit_error(estimator)
         folds: list[Fold] | None = None
         if error is None:
@@ -291,7 +304,15 @@ class FlamlMetric:
             metrics = fold.metrics(self.request.task)
             loss = self._loss(metrics)
         params["learner"] = self._learner(estimator)
-        self.log.log(algorithm, params, metrics, lambda: self._model(estimator), predictions=pooled)
+        self._began.pop(key, None)
+        self.log.log(
+            algorithm,
+            params,
+            metrics,
+            lambda: self._model(estimator),
+            predictions=pooled,
+            started_at=began,
+        )
         if reaches(self.request, metrics.get(self.request.metric)):
             raise ExitScoreReached(f"{self.request.metric} = {metrics[self.request.metric]:.6g}")
         return loss, {"pred_time": 0.0}
@@ -310,6 +331,7 @@ class FlamlMetric:
             self.failed[key] = seen
         else:
             self.failed.pop(key, None)
+            self._began.pop(key, None)
         return math.inf, {"pred_time": 0.0}
 
     def _loss(self, metrics: dict[str, float]) -> float:

@@ -95,9 +95,12 @@ class TrialLog:
         model: ModelFactory | None = None,
         extra_tags: Mapping[str, str] | None = None,
         predictions: Any = None,
+        started_at: float | None = None,
     ) -> RunRecord:
         """One FINISHED child run; blocking; MLflow errors propagate. With
-        ``predictions`` (its validation predictions) the trial may join ``top``."""
+        ``predictions`` (its validation predictions) the trial may join ``top``;
+        ``started_at`` (seconds since the epoch) is when the trial began, so the run's
+        duration is the trial's (default: now)."""
         number = len(self.records)
         tags = {
             PARENT_TAG: self.parent_run_id,
@@ -107,7 +110,8 @@ class TrialLog:
             ATTEMPT_TAG: str(self.attempt),
             **(extra_tags or {}),
         }
-        start = int(time.time() * 1000)
+        now = int(time.time() * 1000)
+        start = min(now, int(started_at * 1000)) if started_at is not None else now
         run = self.client.create_run(self.experiment_id, start_time=start, tags=tags)
         run_id = run.info.run_id
         now = int(time.time() * 1000)
