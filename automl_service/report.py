@@ -1,20 +1,23 @@
 """A request's outcome as one self-contained HTML page (pure: records in, a string out).
 
-The page holds the leaderboard, an inline SVG plot of every trial's selection metric over
-time with the best-so-far line, the chosen run and why, the registered model and the
+The page holds the chosen run and why (with its metrics on the test rows, when there
+were any), its every canonical metric beside the runner-up's, its settings and, for an
+ensemble, its members and weights, an inline SVG plot of every trial's selection metric
+over time with the best-so-far line, the leaderboard, the registered model and the
 endpoint. No scripts, no external fonts, styles or images: it opens offline, from a mail
 attachment or a build artefact. Every text that comes from data is escaped.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
-from .metrics import Goal, goal_of
+from .metrics import METRIC_GOALS, Goal, goal_of
 from .results import RequestResult
 from .runs import RunRecord
 from .selection import ineligible, select_best
@@ -68,6 +71,7 @@ def render_report(result: RequestResult, runs: list[RunRecord]) -> str:
         f"<h1>{escape(title)}</h1>",
         _summary(result, ranking),
         _choice(result, ranking, chosen),
+        _model_details(result, ranking, chosen),
         '<section id="plot"><h2>Trials over time</h2>',
         _plot(ranking, chosen),
         "</section>",
@@ -188,14 +192,11 @@ def _choice(result: RequestResult, ranking: Ranking, chosen: str | None) -> str:
             f"<code>{escape(result.engine_best_run_id)}</code>; it ranks by its primary "
             "metric, not by the selection metric.</p>"
         )
-    if result.test_metrics:
-        cells = "".join(
-            f"<tr><td>{escape(name)}</td><td>{escape(_fmt(value))}</td></tr>"
-            for name, value in sorted(result.test_metrics.items())
-        )
+    test = result.test_metrics.get(result.metric or "")
+    if test is not None:
         lines.append(
-            "<p>On the test rows, which took no part in training or choosing it:</p>"
-            f'<table class="test-metrics"><tbody>{cells}</tbody></table>'
+            f'<p class="test">On the test rows, which took no part in training or choosing '
+            f"it: {escape(result.metric or '')} = {escape(_fmt(test))}.</p>"
         )
     model = _model(result)
     if model:
@@ -207,6 +208,77 @@ def _choice(result: RequestResult, ranking: Ranking, chosen: str | None) -> str:
             f"{where}.</p>"
         )
     return '<section id="choice"><h2>Chosen run</h2>' + "".join(lines) + "</section>"
+
+
+def _model_details(result: RequestResult, ranking: Ranking, chosen: str | None) -> str:
+    """The chosen run's every canonical metric beside the runner-up's, its settings, and
+    for an ensemble its members and weights. Empty without the runs."""
+    runs = list(ranking.ranked)
+    winner = next((r for r in runs if r.run_id == chosen), None)
+    if winner is None:
+        return ""
+    runner_up = next((r for r in runs if r.run_id != chosen), None)
+    tables = [METRIC_GOALS[result.task]] if result.task else list(METRIC_GOALS.values())
+    known = dict.fromkeys(name for table in tables for name in table)
+    names = [name for name in known if name in winner.metrics]
+    tested = result.test_metrics
+    head = "<tr><th>metric</th><th>chosen run</th>"
+    head += "<th>runner-up</th>" if runner_up is not None else ""
+    head += "<th>chosen run, test rows</th></tr>" if tested else "</tr>"
+    rows = []
+    for name in names:
+        cells = f"<td>{escape(name)}</td><td>{escape(_fmt(winner.metrics[name]))}</td>"
+        if runner_up is not None:
+            cells += f"<td>{_cell(runner_up.metrics.get(name))}</td>"
+        if tested:
+            cells += f"<td>{_cell(tested.get(name))}</td>"
+        rows.append(f"<tr>{cells}</tr>")
+    parts = [
+        '<section id="model"><h2>The chosen model</h2>',
+        "<p>Metrics on the validation rows the search was scored on"
+        + (", and the chosen run's on the test rows." if tested else ".")
+        + "</p>",
+        f'<table class="metrics"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>',
+    ]
+    members = _members(winner, {r.run_id: r for r in runs})
+    if members:
+        parts.append(f"<h3>Ensemble members</h3>{members}")
+    settings = {k: v for k, v in winner.params.items() if not k.startswith("ensemble")}
+    if settings:
+        items = "".join(
+            f"<tr><th>{escape(k)}</th><td><code>{escape(v)}</code></td></tr>"
+            for k, v in sorted(settings.items())
+        )
+        parts.append(f'<h3>Settings</h3><table class="facts settings">{items}</table>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _cell(value: float | None) -> str:
+    return "-" if value is None else escape(_fmt(value))
+
+
+def _members(winner: RunRecord, by_id: dict[str, RunRecord]) -> str:
+    """An ensemble's member runs, their algorithms and weights (from its params)."""
+    try:
+        ids = json.loads(winner.params.get("ensembled_iterations", "[]"))
+        weights = json.loads(winner.params.get("ensemble_weights", "[]"))
+    except ValueError:
+        return ""
+    if not isinstance(ids, list) or not isinstance(weights, list) or len(ids) != len(weights):
+        return ""
+    rows = []
+    for run_id, weight in zip(ids, weights, strict=True):
+        member = by_id.get(str(run_id))
+        algorithm = member.algorithm if member is not None else None
+        rows.append(
+            f"<tr><td><code>{escape(str(run_id))}</code></td>"
+            f"<td>{escape(algorithm or '?')}</td><td>{escape(str(weight))}</td></tr>"
+        )
+    if not rows:
+        return ""
+    head = "<tr><th>run</th><th>algorithm</th><th>weight</th></tr>"
+    return f'<table class="members"><thead>{head}</thead><tbody>{"".join(rows)}</tbody></table>'
 
 
 def _leaderboard(result: RequestResult, ranking: Ranking, chosen: str | None) -> str:
@@ -464,7 +536,8 @@ _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;
 max-width:60rem;padding:0 1rem;color:#1d2430;line-height:1.45}
 h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #d7dce3}
-table{border-collapse:collapse;width:100%;font-size:.9rem}
+table{border-collapse:collapse;width:100%;font-size:.9rem;table-layout:auto}
+td code{overflow-wrap:anywhere}h3{font-size:1rem;margin-top:1.25rem}
 th,td{text-align:left;padding:.3rem .5rem;border-bottom:1px solid #eceff3;vertical-align:top}
 table.facts th{width:11rem;color:#4b5566;font-weight:600}
 tr.chosen{background:#e8f4ea;font-weight:600}

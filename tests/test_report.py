@@ -140,6 +140,25 @@ class DomReader(HTMLParser):
     def all_text(self) -> str:
         return " ".join(e.text for e in self.elements)
 
+    def rows(self, table: str) -> list[list[str]]:
+        """The cells' text of each row with data cells of the one ``tag.class`` table."""
+        tag, _, cls = table.partition(".")
+        (found,) = self.find(tag, cls or None)
+        out = []
+        for row in _walk(found):
+            cells = [c for c in row.children if c.tag in ("td", "th")] if row.tag == "tr" else []
+            if any(c.tag == "td" for c in cells):
+                out.append([_text(c).strip() for c in cells])
+        return out
+
+
+def _walk(element: Element) -> list[Element]:
+    return [element, *(e for child in element.children for e in _walk(child))]
+
+
+def _text(element: Element) -> str:
+    return element.text + "".join(_text(child) for child in element.children)
+
 
 def check_report_dom(dom: DomReader) -> None:
     """The assertions shared by the parsed HTML and the browser's DOM."""
@@ -361,8 +380,8 @@ def chromium() -> str:
     pytest.skip("chromium is not installed (apt-get install chromium)")
 
 
-def dump_dom(html: str, tmp_path: Path) -> str:
-    """The DOM headless Chromium builds from ``html`` loaded as a file."""
+def headless(html: str, tmp_path: Path, *action: str) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium run on ``html`` loaded as a file, with ``action`` flags."""
     page = tmp_path / "report.html"
     page.write_text(html, encoding="utf-8")
     profile = tmp_path / "profile"
@@ -377,12 +396,18 @@ def dump_dom(html: str, tmp_path: Path) -> str:
         "--disable-sync",
         "--disable-dev-shm-usage",
         f"--user-data-dir={profile}",
-        "--dump-dom",
+        *action,
         page.as_uri(),
     ]
     env = {**os.environ, "HOME": str(tmp_path)}
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
+    return done
+
+
+def dump_dom(html: str, tmp_path: Path) -> str:
+    """The DOM headless Chromium builds from ``html`` loaded as a file."""
+    done = headless(html, tmp_path, "--dump-dom")
     assert "<svg" in done.stdout, done.stderr[-2000:]
     return done.stdout
 
@@ -401,3 +426,69 @@ def test_hostile_report_in_headless_chromium(tmp_path: Path) -> None:
     assert dom.find("script") == []
     assert dom.find("img") == []
     assert '<script>alert("x")</script>' in dom.all_text()
+
+
+def test_the_chosen_model_section_shows_metrics_settings_and_ensemble_members() -> None:
+    """Every canonical metric beside the runner-up's, the winner's settings, and for an
+    ensemble its members by algorithm with their weights."""
+    members = [
+        run("m-1", 0.91, 0, 5, algorithm="LightGBM"),
+        run("m-2", 0.90, 1, 6, algorithm="RandomForest"),
+    ]
+    ensemble = RunRecord(
+        run_id="ens",
+        status=RunStatus.FINISHED,
+        metrics={"accuracy": 0.95, "AUC_weighted": 0.97, "test_accuracy": 0.5},
+        tags={"algorithm": "VotingEnsemble"},
+        params={
+            "ensembled_iterations": '["m-1", "m-2"]',
+            "ensemble_weights": "[0.75, 0.25]",
+            "learner": "ensemble",
+        },
+        start_time_ms=T0,
+        end_time_ms=T0 + 7000,
+    )
+    runs = [*members, ensemble]
+    dom = DomReader(render_report(result_for(runs, test_metrics={"accuracy": 0.5}), runs))
+    metrics = dom.rows("table.metrics")
+    assert metrics[0] == ["accuracy", "0.95", "0.91", "0.5"]  # chosen, runner-up, test rows
+    assert ["AUC_weighted", "0.97", "-", "-"] in metrics
+    assert "On the test rows, which took no part in training or choosing it: accuracy = 0.5" in (
+        dom.all_text()
+    )
+    assert all(row[0] != "test_accuracy" for row in metrics)  # test rows are apart
+    assert dom.rows("table.members") == [
+        ["m-1", "LightGBM", "0.75"],
+        ["m-2", "RandomForest", "0.25"],
+    ]
+    assert dom.rows("table.settings") == [["learner", "ensemble"]]
+
+
+def test_report_screenshot_at_1280_pixels_is_drawn(tmp_path: Path) -> None:
+    """A 1280-pixel-wide screenshot of a report with every section shows a page drawn
+    in colour: text, the chosen row's green and the plot's blue and orange."""
+    from matplotlib.image import imread
+
+    members = [run("m-1", 0.91, 0, 5, algorithm="LightGBM"), run("m-2", 0.9, 1, 6)]
+    ensemble = RunRecord(
+        run_id="ens",
+        status=RunStatus.FINISHED,
+        metrics={"accuracy": 0.95},
+        tags={"algorithm": "VotingEnsemble"},
+        params={"ensembled_iterations": '["m-1", "m-2"]', "ensemble_weights": "[0.5, 0.5]"},
+        start_time_ms=T0 + 6000,
+        end_time_ms=T0 + 7000,
+    )
+    runs = [*RUNS, *members, ensemble]
+    html = render_report(result_for(runs, test_metrics={"accuracy": 0.93}), runs)
+    shot = tmp_path / "report.png"
+    headless(html, tmp_path, "--window-size=1280,2400", f"--screenshot={shot}")
+    pixels = imread(shot)
+    assert pixels.shape[:2] == (2400, 1280)
+    rgb = pixels[..., :3]
+    drawn = (rgb.min(axis=2) < 0.9).mean()  # not white
+    assert 0.02 < drawn < 0.5, drawn
+    reds, greens, blues = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    assert ((greens - reds > 0.2) & (greens - blues > 0.1)).any()  # the chosen badge
+    assert (blues - reds > 0.3).any()  # the trials
+    assert (reds - blues > 0.4).any()  # the best-so-far line
