@@ -158,6 +158,31 @@ class Resources(_Strict):
 Auto = Literal["auto"]
 
 
+#: Offset aliases older pandas took (and Azure's documentation uses), by today's name.
+_OLD_FREQUENCIES = {
+    "M": "ME",
+    "BM": "BME",
+    "SM": "SME",
+    "CBM": "CBME",
+    "Q": "QE",
+    "BQ": "BQE",
+    "A": "YE",
+    "Y": "YE",
+    "BA": "BYE",
+    "BY": "BYE",
+    "AS": "YS",
+    "BAS": "BYS",
+    "H": "h",
+    "BH": "bh",
+    "CBH": "cbh",
+    "T": "min",
+    "S": "s",
+    "L": "ms",
+    "U": "us",
+    "N": "ns",
+}
+
+
 class Forecasting(_Strict):
     """Settings only forecasting requests take, with the SDK's names and values. Unset
     settings are left to Azure's defaults."""
@@ -199,6 +224,33 @@ class Forecasting(_Strict):
             key: value.lower() if key in modes and isinstance(value, str) else value
             for key, value in data.items()
         }
+
+    @model_validator(mode="after")
+    def _known_frequency(self) -> Forecasting:
+        if self.frequency is not None:
+            self.offset_alias  # noqa: B018 - raises ValueError for an unknown alias
+        return self
+
+    @property
+    def offset_alias(self) -> str | None:
+        """``frequency`` as today's pandas names it (``M`` is ``ME``, ``H`` is ``h``...),
+        or None when unset. Raises ValueError when pandas knows no such frequency."""
+        if self.frequency is None:
+            return None
+        from pandas.tseries.frequencies import to_offset  # only when a frequency is given
+
+        head, dash, anchor = self.frequency.partition("-")
+        number = head.rstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+        unit = head[len(number) :]
+        alias = number + _OLD_FREQUENCIES.get(unit, unit) + dash + anchor
+        try:
+            to_offset(alias)
+        except ValueError:
+            raise ValueError(
+                f"frequency {self.frequency!r} is not a pandas offset alias "
+                "(D, B, W, W-MON, MS, ME, QS, QE, YS, YE, h, 15min, s...)"
+            ) from None
+        return alias
 
     @property
     def horizon(self) -> int:

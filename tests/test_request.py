@@ -303,3 +303,26 @@ def test_test_rows_are_a_table_or_a_fraction_not_both() -> None:
         parse_request(json.dumps({**base, "validation": both}))
     job = request_from({**base, "test_data_size": 0.25})  # a job document's top-level key
     assert job.validation.test_data_size == 0.25
+
+
+def test_frequency_is_a_pandas_offset_alias_old_spellings_included() -> None:
+    """A frequency pandas does not know is refused at submit; the spellings older pandas
+    took (and Azure's documentation uses) are read as today's."""
+    base = {
+        "task": "forecasting",
+        "training_data": "t.csv",
+        "target_column_name": "y",
+        "forecasting": {"time_column_name": "d", "forecast_horizon": 3},
+    }
+
+    def alias(frequency: str) -> str | None:
+        body = {**base, "forecasting": {**base["forecasting"], "frequency": frequency}}  # type: ignore[dict-item]
+        forecasting = parse_request(json.dumps(body)).forecasting
+        assert forecasting is not None and forecasting.frequency == frequency  # sent as given
+        return forecasting.offset_alias
+
+    assert [alias(f) for f in ("D", "M", "MS", "H", "15T", "Q-DEC", "W-MON", "A")] == [
+        "D", "ME", "MS", "h", "15min", "QE-DEC", "W-MON", "YE",
+    ]  # fmt: skip
+    with pytest.raises(InvalidRequest, match="'fortnightly' is not a pandas offset alias"):
+        alias("fortnightly")

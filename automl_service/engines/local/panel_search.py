@@ -61,7 +61,7 @@ def search_panel(
         )
     panel = split_panel(frame, ids, time_col, target)
     windows = panel.windows(fc.horizon, request.validation.folds)
-    freq = fc.frequency or panel_frequency(panel)
+    freq = fc.offset_alias or panel_frequency(panel)
     if freq is None:
         raise PermanentError("the time column has no regular frequency; give 'frequency'")
     season = baselines.season_length(freq, fc.seasonality)

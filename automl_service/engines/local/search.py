@@ -131,8 +131,8 @@ def _by_time(frame: pd.DataFrame, time_col: str, target: str) -> pd.DataFrame:
 
 def series_frequency(request: AutoMLRequest, times: pd.Series) -> str:
     assert request.forecasting is not None
-    if request.forecasting.frequency:
-        return request.forecasting.frequency
+    if request.forecasting.offset_alias:
+        return request.forecasting.offset_alias
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         freq = pd.infer_freq(pd.DatetimeIndex(times))
