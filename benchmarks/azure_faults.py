@@ -178,16 +178,17 @@ class AzureSite:
             "the queue proxy": dict(self.proxy.injected),
             "the Azure ML fake": dict(self.fake.injected),
         }
-        replied: set[str] = set()
+        asked = {self.good_request(i)["request_id"] for i in range(report.requests)}
+        outcomes: Counter[str] = Counter()
         for text in drain(self._direct.get_queue_client(RESULT_QUEUE)):
             try:
                 result = RequestResult.model_validate_json(decode(text, "auto").text)
             except ValueError:
                 continue
-            if result.state.terminal:
-                replied.add(result.request_id)
-        asked = {self.good_request(i)["request_id"] for i in range(report.requests)}
-        report.replied = len(replied & asked)
+            if result.state.terminal and result.request_id in asked:
+                outcomes[result.request_id] += 1
+        report.replied = len(outcomes)
+        report.reply_messages = sum(outcomes.values())
         self._direct.close()
 
 
@@ -208,8 +209,8 @@ def drain(queue: QueueClient) -> Iterator[str]:
 
 
 class BackgroundTracking:
-    """The workspace's tracking server, started on a thread of its own so that the workers
-    start meanwhile (creating MLflow's schema and starting the server take seconds); its
+    """The workspace's tracking server, started on a thread of its own so that the rest is
+    set up meanwhile (creating MLflow's schema and starting the server take seconds); its
     URL is known at once, and ``server()`` waits until it answers."""
 
     def __init__(self, workspace: Path, log: Path) -> None:
@@ -296,6 +297,7 @@ def azure_site(config: Config, data_dir: Path, log_dir: Path) -> Iterator[AzureS
 
         site = AzureSite(config, azurite.port, proxy, fake, tracking)
         site.env = azure_worker_env(config, data_dir, proxy, fake, cert)
+        tracking.server()  # ready before the workers start: seeding never waits for it
         yield site
 
 

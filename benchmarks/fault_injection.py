@@ -184,8 +184,10 @@ class Report:
     backend: str = "local"
     #: Faults injected, by injector and kind (azure).
     faults: dict[str, dict[str, int]] = field(default_factory=dict)
-    #: Requests whose outcome reached the reply queue (azure).
+    #: Requests whose outcome reached the reply queue, and how many outcome messages
+    #: they got there (an outcome whose send lost its answer is sent again) (azure).
     replied: int | None = None
+    reply_messages: int = 0
 
     @property
     def missed(self) -> list[str]:
@@ -228,7 +230,12 @@ class Report:
             detail = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
             rows.append((f"faults injected by {injector}", f"{sum(kinds.values())} ({detail})"))
         if self.replied is not None:
-            rows.append(("outcomes on the reply queue", f"{self.replied} / {self.requests}"))
+            rows.append(
+                (
+                    "requests with an outcome on the reply queue (messages)",
+                    f"{self.replied} / {self.requests} ({self.reply_messages})",
+                )
+            )
         rows.append(("wall time", f"{self.wall_seconds:.0f} s"))
         lines = ["| measure | value |", "|---|---:|"]
         lines += [f"| {name} | {value} |" for name, value in rows]

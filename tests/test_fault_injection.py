@@ -65,6 +65,6 @@ def test_azure_faults_and_kills_lose_and_duplicate_nothing(tmp_path: Path) -> No
     assert report["failed_by_kill"] == 0
     assert report["hostile_poisoned"] == report["hostile_sent"] > 0
     assert report["kills"] == 3
-    assert report["replied"] == 4
+    assert report["replied"] == 4 <= report["reply_messages"]
     assert sum(report["faults"]["the queue proxy"].values()) > 0, printed
     assert sum(report["faults"]["the Azure ML fake"].values()) > 0, printed
