@@ -16,8 +16,9 @@ Started here, on loopback, for one run:
   a job, an Azure-AutoML-shaped parent run with its iterations is written to it.
 
 Requests and hostile bodies go straight to Azurite (not through the proxy): the faults are
-aimed at the workers. Workers run ``benchmarks.azure_worker``. Afterwards: jobs and model
-versions per request id are counted in the fake (and parent runs on the tracking server),
+aimed at the workers. Workers run ``benchmarks.azure_worker``. Afterwards: jobs and active
+model versions per request id are counted in the fake (and parent runs on the tracking
+server; a version archived as a second registration of a request is listed apart),
 hostile bodies are looked up on the poison queue by message id, and outcome messages are
 read from the reply queue.
 """
@@ -102,6 +103,8 @@ class AzureSite:
     tracking: BackgroundTracking
     command: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    #: Versions a worker archived because another had registered the request first.
+    archived: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.command = [sys.executable, "-m", "benchmarks.azure_worker"]
@@ -146,10 +149,13 @@ class AzureSite:
         for request_id, count in Counter(jobs_of[n] for n in parents if n in jobs_of).items():
             jobs[request_id] = max(jobs[request_id], count)
         versions: Counter[str] = Counter()
-        for by_version in self.fake.models.values():
-            for version in by_version.values():
-                request_id = version.get("properties", {}).get("tags", {}).get(REQUEST_TAG)
-                if request_id:
+        for name, by_version in self.fake.models.items():
+            for number, version in by_version.items():
+                properties = version.get("properties", {})
+                request_id = properties.get("tags", {}).get(REQUEST_TAG)
+                if request_id and properties.get("isArchived"):
+                    self.archived.append(f"{name}:{number} ({request_id})")
+                elif request_id:
                     versions[request_id] += 1
         return (
             {k: n for k, n in jobs.items() if n > 1},
@@ -174,6 +180,7 @@ class AzureSite:
         return found
 
     def after_stop(self, report: Report) -> None:
+        report.problems += [f"archived as a second registration: {v}" for v in self.archived]
         report.faults = {
             "the queue proxy": dict(self.proxy.injected),
             "the Azure ML fake": dict(self.fake.injected),

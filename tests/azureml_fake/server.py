@@ -469,6 +469,12 @@ class FakeAzureML:
                 key=lambda v: int(v["name"]) if v["name"].isdigit() else 0,
                 reverse=True,
             )
+            view = query.get("listViewType", "ActiveOnly")
+            if view != "All":
+                archived = view == "ArchivedOnly"
+                versions = [
+                    v for v in versions if bool(v["properties"].get("isArchived")) == archived
+                ]
             wanted_tags = query.get("tags")
             if wanted_tags:
                 pairs = [t.split("=", 1) for t in wanted_tags.split(",")]
