@@ -1,4 +1,5 @@
-"""Fault injection on the local backend: workers killed with their trainers, hostile bodies.
+"""Fault injection: workers killed with what they started, hostile bodies, and on the
+azure backend 429 / 503 / reset connections from the queue and from Azure ML.
 
 On a fresh data folder it starts ``--workers`` worker processes at the same moment (as
 replicas of a Deployment, or a supervisor restarting them all, do), sharing ``--slots``
@@ -9,30 +10,39 @@ At random moments it kills a random worker together with every process it starte
 container stop does (the whole group; trainers lead sessions of their own, so they are
 found through /proc parent links; the job folders' pid files serve the clean-up at the
 end), ``--kills`` times in all, and restarts that worker at once. At the end (every
-request ended, or ``--deadline``) it prints:
+request ended and the request queue is empty, or ``--deadline``) it prints:
 
 - requests succeeded, failed, and lost (never ended);
 - duplicated jobs (more than one MLflow parent run tagged with one request id) and
   duplicated model versions (more than one version tagged with one request id);
 - hostile messages poisoned (with a reason) out of those sent;
 - worker restarts, workers that exited on their own, and failed requests whose error
-  says the trainer died (failed because of a kill);
+  says the trainer died or a call met an injected fault (failed because of a kill or a
+  fault);
+- on the azure backend, the faults injected and the outcomes on the reply queue;
 - wall time.
 
-Exit code 1 when a target is missed: 0 lost, 0 duplicated, 0 failed because of a kill,
-every hostile body poisoned with a reason, every request succeeded.
+Exit code 1 when a target is missed: 0 lost, 0 duplicated, 0 failed because of a kill
+(or an injected fault), every hostile body poisoned with a reason, every request succeeded.
+
+With ``--backend azure`` the workers run the azure backend against loopback stand-ins, and
+``--fault-rate`` of the calls fail on purpose: see ``benchmarks.azure_faults``. The kills,
+hostile bodies and measures are the same.
 
     python -m benchmarks.fault_injection --requests 20 --kills 20 --workers 2 --slots 2 --budget 8
+    python -m benchmarks.fault_injection --backend azure --requests 20 --kills 20 --fault-rate 0.1
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -41,7 +51,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from automl_service.engines.local.layout import JobDir
 from automl_service.logs import configure_logging
@@ -53,8 +63,10 @@ from automl_service.tags import REQUEST_TAG
 
 QUEUE_NAME = "automl-requests"
 PARENT_TAG = "mlflow.parentRunId"
-#: Words in a failed request's error that say its trainer was killed, not that it failed.
+#: Words in a failed request's error that say its trainer was killed, or that a call met
+#: an injected fault, rather than that the request itself failed.
 KILL_WORDS = ("trainer process died", "without finishing", "died", "killed", "SIGKILL")
+FAULT_WORDS = ("HTTP 429", "HTTP 503", "ServerBusy", "reset", "after retries", "injected")
 
 #: (sample, task, primary metric) the good requests cycle through.
 SAMPLES = (
@@ -66,6 +78,7 @@ SAMPLES = (
 
 @dataclass(frozen=True)
 class Config:
+    backend: Literal["local", "azure"] = "local"
     requests: int = 20
     kills: int = 20
     workers: int = 2
@@ -78,6 +91,43 @@ class Config:
     seed: int = 0
     data_dir: Path | None = None  # a fresh temporary folder when None
     json_out: Path | None = None  # where to write the report as JSON, if anywhere
+    #: azure: the fraction of calls to the queue and to Azure ML that fail on purpose.
+    fault_rate: float = 0.1
+    #: azure: status reads a job answers Running before Completed.
+    running_polls: int = 6
+    #: azure: every n-th request also deploys to an endpoint of its own (0: none).
+    deploy_every: int = 4
+
+
+class Site(Protocol):
+    """Where the workers run: how they are started, where requests go, what the backend
+    holds afterwards."""
+
+    command: list[str]
+    env: dict[str, str]
+
+    def send(self, text: str) -> str:
+        """Put ``text`` on the request queue as it is; its message id."""
+        ...
+
+    def good_request(self, index: int) -> dict[str, Any]: ...
+
+    def queue_empty(self) -> bool:
+        """Whether no message is left on the request queue, hidden ones included (every
+        body sent was deleted or moved to the poison queue)."""
+        ...
+
+    def poisoned(self) -> dict[str, str]:
+        """Message id -> reason of every record on the poison queue."""
+        ...
+
+    def duplicates(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Request ids with more than one job, and with more than one model version."""
+        ...
+
+    def after_stop(self, report: Report) -> None:
+        """Clean up after the workers stopped; add this backend's own measures."""
+        ...
 
 
 @dataclass
@@ -86,6 +136,7 @@ class Worker:
 
     index: int
     log_dir: Path
+    command: list[str]
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
@@ -95,7 +146,7 @@ class Worker:
         log = self.log_dir / f"worker-{self.index}-{self.starts}.log"
         with log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "automl_service", "worker"],
+                self.command,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -130,6 +181,13 @@ class Report:
     restarts: int = 0
     own_exits: int = 0
     wall_seconds: float = 0.0
+    backend: str = "local"
+    #: Faults injected, by injector and kind (azure).
+    faults: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Requests whose outcome reached the reply queue, and how many outcome messages
+    #: they got there (an outcome whose send lost its answer is sent again) (azure).
+    replied: int | None = None
+    reply_messages: int = 0
 
     @property
     def missed(self) -> list[str]:
@@ -157,13 +215,28 @@ class Report:
             ("duplicated model versions", str(self.duplicated_versions)),
             ("hostile messages poisoned", f"{self.hostile_poisoned} / {self.hostile_sent}"),
             ("kills (a worker and what it started)", f"{self.kills} / {self.kills_asked}"),
-            ("processes killed with their worker (trainers)", str(self.trainers_killed)),
-            ("trainer starts beyond each job's first", str(self.retrained)),
+        ]
+        if self.backend == "local":
+            rows += [
+                ("processes killed with their worker (trainers)", str(self.trainers_killed)),
+                ("trainer starts beyond each job's first", str(self.retrained)),
+            ]
+        rows += [
             ("worker restarts", str(self.restarts)),
             ("workers that exited on their own", str(self.own_exits)),
-            ("failed because of a kill", str(self.failed_by_kill)),
-            ("wall time", f"{self.wall_seconds:.0f} s"),
+            ("failed because of a kill or an injected fault", str(self.failed_by_kill)),
         ]
+        for injector, kinds in self.faults.items():
+            detail = ", ".join(f"{kind} {n}" for kind, n in sorted(kinds.items()))
+            rows.append((f"faults injected by {injector}", f"{sum(kinds.values())} ({detail})"))
+        if self.replied is not None:
+            rows.append(
+                (
+                    "requests with an outcome on the reply queue (messages)",
+                    f"{self.replied} / {self.requests} ({self.reply_messages})",
+                )
+            )
+        rows.append(("wall time", f"{self.wall_seconds:.0f} s"))
         lines = ["| measure | value |", "|---|---:|"]
         lines += [f"| {name} | {value} |" for name, value in rows]
         return "\n".join(lines)
@@ -186,10 +259,11 @@ def good_request(index: int, config: Config) -> dict[str, Any]:
     }
 
 
-def hostile_bodies() -> dict[str, str]:
-    """Bodies that can never become a request, each of which must be poisoned with a reason."""
+def hostile_bodies(big_kb: int = 70) -> dict[str, str]:
+    """Bodies that can never become a request, each of which must be poisoned with a reason;
+    the big one is ``big_kb`` KB (an Azure Storage queue takes at most 64 KiB)."""
     valid = good_request(0, Config())
-    padded = {**valid, "request_id": "fi-hostile-big", "experiment_name": "x" * 70_000}
+    padded = {**valid, "request_id": "fi-hostile-big", "experiment_name": "x" * big_kb * 1000}
     return {
         "nested 5,000 deep": '{"a":' * 5000,
         "5,000-digit number": '{"request_id": ' + "9" * 5000 + "}",
@@ -199,7 +273,7 @@ def hostile_bodies() -> dict[str, str]:
         "schema: metric of another task": json.dumps(
             {**valid, "request_id": "fi-hostile-metric", "primary_metric": "r2_score"}
         ),
-        "70 KB body": json.dumps(padded),
+        f"{big_kb} KB body": json.dumps(padded),
         "non-object": "[1, 2, 3]",
         "JSON string": '"classification"',
         "empty": "",
@@ -401,24 +475,85 @@ def fresh_folder(config: Config) -> Path:
     return data_dir
 
 
+@dataclass
+class LocalSite:
+    """The local backend on one data folder: the SQLite queue and the MLflow store in it."""
+
+    data_dir: Path
+    slots: int
+    budget: int
+    max_trials: int
+    command: list[str] = field(
+        default_factory=lambda: [sys.executable, "-m", "automl_service", "worker"]
+    )
+    env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.env = worker_env(self.data_dir, self.slots)
+
+    @functools.cached_property
+    def queue(self) -> SqliteQueue:
+        # Made at the first send, after the workers started: they race to create stores.
+        return SqliteQueue(self.data_dir / "queue.db", QUEUE_NAME)
+
+    def send(self, text: str) -> str:
+        return self.queue.send(text)
+
+    def good_request(self, index: int) -> dict[str, Any]:
+        return good_request(index, Config(budget=self.budget, max_trials=self.max_trials))
+
+    def queue_empty(self) -> bool:
+        uri = f"{(self.data_dir / 'queue.db').resolve().as_uri()}?mode=ro"
+        try:
+            with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+                row = db.execute(
+                    "SELECT count(*) FROM queue_messages WHERE queue = ?", (QUEUE_NAME,)
+                ).fetchone()
+        except sqlite3.Error:  # busy with the workers: next time
+            return False
+        return int(row[0]) == 0
+
+    def poisoned(self) -> dict[str, str]:
+        return {entry.message_id: entry.reason for entry in self.queue.poisoned(limit=10_000)}
+
+    def duplicates(self) -> tuple[dict[str, int], dict[str, int]]:
+        return duplicates(self.data_dir)
+
+    def after_stop(self, report: Report) -> None:
+        kill_trainers_of_jobs(self.data_dir)
+        report.retrained = retrained(self.data_dir)
+
+
 def run(config: Config) -> Report:
-    """Run the whole scenario and measure it."""
+    """Run the whole scenario on ``config.backend`` and measure it."""
     data_dir = fresh_folder(config)
     log_dir = data_dir.parent / f"{data_dir.name}-logs"
     log_dir.mkdir(exist_ok=True)
-    env = worker_env(data_dir, config.slots)
-    workers = [Worker(i, log_dir, env) for i in range(config.workers)]
+    if config.backend == "azure":
+        from .azure_faults import azure_site
+
+        with azure_site(config, data_dir, log_dir) as site:
+            return run_on(site, config, data_dir, log_dir, hostile_bodies(big_kb=60))
+    local = LocalSite(data_dir, config.slots, config.budget, config.max_trials)
+    return run_on(local, config, data_dir, log_dir, hostile_bodies())
+
+
+def run_on(
+    site: Site, config: Config, data_dir: Path, log_dir: Path, bodies: dict[str, str]
+) -> Report:
+    """Start the workers, send the requests and ``bodies``, kill and restart workers until
+    every request ended (or the deadline), then measure."""
+    workers = [Worker(i, log_dir, site.command, site.env) for i in range(config.workers)]
     problems: list[str] = []
 
     started = time.monotonic()
     for worker in workers:  # together, on the fresh folder
         worker.start()
-    queue = SqliteQueue(data_dir / "queue.db", QUEUE_NAME)
-    hostile = {queue.send(text): label for label, text in hostile_bodies().items()}
-    bodies = [good_request(i, config) for i in range(config.requests)]
-    for body in bodies:
-        queue.send(json.dumps(body))
-    request_ids = [str(body["request_id"]) for body in bodies]
+    hostile = {site.send(text): label for label, text in bodies.items()}
+    requests = [site.good_request(i) for i in range(config.requests)]
+    for body in requests:
+        site.send(json.dumps(body))
+    request_ids = [str(body["request_id"]) for body in requests]
     store = SqliteResultStore(data_dir / "results.db")
 
     chaos = Chaos(config, random.Random(config.seed), started)
@@ -428,32 +563,32 @@ def run(config: Config) -> Report:
             own_exits += restart_exited(workers, problems)
             busy = in_flight(store, request_ids)
             chaos.maybe_kill(workers, busy)
-            if all_ended(store, request_ids):
+            if all_ended(store, request_ids) and site.queue_empty():
                 break
             time.sleep(0.2)
         else:
             problems.append(f"deadline of {config.deadline:.0f} s passed")
     finally:
         stop_workers(workers)
-        kill_trainers_of_jobs(data_dir)
     wall = time.monotonic() - started
-    report = measure(data_dir, store, queue, request_ids, hostile, problems)
+    report = measure(site, data_dir, store, request_ids, hostile, problems)
+    report.backend = config.backend
     report.kills, report.trainers_killed = chaos.kills, chaos.trainers_killed
     report.restarts, report.own_exits = chaos.kills + own_exits, own_exits
     report.kills_asked, report.wall_seconds = config.kills, wall
-    report.retrained = retrained(data_dir)
+    site.after_stop(report)
     return report
 
 
 def measure(
+    site: Site,
     data_dir: Path,
     store: SqliteResultStore,
-    queue: SqliteQueue,
     request_ids: list[str],
     hostile: dict[str, str],
     problems: list[str],
 ) -> Report:
-    """The outcome as the stores hold it: results, poison table, MLflow runs and versions."""
+    """The outcome as the stores hold it: results, poison queue, jobs and model versions."""
     results = results_of(store, request_ids)
     states = Counter(r.state for r in results.values())
     failed = [
@@ -465,16 +600,17 @@ def measure(
     for request_id in lost:
         state = results[request_id].state.value if request_id in results else "no result"
         problems.append(f"{request_id} lost ({state})")
-    by_kill = [r for r in failed if any(w in (r.error or "") for w in KILL_WORDS)]
+    words = KILL_WORDS + FAULT_WORDS
+    by_kill = [r for r in failed if any(w in (r.error or "") for w in words)]
 
-    poisoned = {entry.message_id: entry.reason for entry in queue.poisoned(limit=10_000)}
+    poisoned = site.poisoned()
     hostile_poisoned = sum(1 for m in hostile if poisoned.get(m, "").strip())
     for message_id, label in hostile.items():
         if not poisoned.get(message_id, "").strip():
             problems.append(f"hostile body '{label}' was not poisoned with a reason")
-    jobs, versions = duplicates(data_dir)
+    jobs, versions = site.duplicates()
     for request_id, count in jobs.items():
-        problems.append(f"{request_id}: {count} parent runs")
+        problems.append(f"{request_id}: {count} jobs")
     for request_id, count in versions.items():
         problems.append(f"{request_id}: {count} model versions")
     return Report(
@@ -531,6 +667,7 @@ def duplicates(data_dir: Path) -> tuple[dict[str, int], dict[str, int]]:
 
 def parse_args(argv: Sequence[str] | None) -> Config:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("local", "azure"), default="local")
     parser.add_argument("--requests", type=int, default=20)
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
@@ -544,8 +681,21 @@ def parse_args(argv: Sequence[str] | None) -> Config:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir", type=Path, help="a fresh folder (default: a new temp one)")
     parser.add_argument("--json", type=Path, help="also write the report to this JSON file")
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.1, help="azure: fraction of calls that fail"
+    )
+    parser.add_argument(
+        "--running-polls", type=int, default=6, help="azure: status reads a job runs for"
+    )
+    parser.add_argument(
+        "--deploy-every", type=int, default=4, help="azure: every n-th request deploys (0: none)"
+    )
     args = parser.parse_args(argv)
     return Config(
+        backend=args.backend,
+        fault_rate=args.fault_rate,
+        running_polls=args.running_polls,
+        deploy_every=args.deploy_every,
         requests=args.requests,
         kills=args.kills,
         workers=args.workers,

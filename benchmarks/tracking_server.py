@@ -27,11 +27,16 @@ def free_port() -> int:
 
 @contextmanager
 def mlflow_server(
-    backend_uri: str, artifacts: Path, log: Path, timeout: float = 180, workers: int = 1
+    backend_uri: str,
+    artifacts: Path,
+    log: Path,
+    timeout: float = 180,
+    workers: int = 1,
+    port: int | None = None,
 ) -> Iterator[str]:
-    """Start ``mlflow server`` with ``workers`` worker processes over ``backend_uri``;
-    yield its URL; stop it."""
-    port = free_port()
+    """Start ``mlflow server`` with ``workers`` worker processes over ``backend_uri`` on
+    ``port`` (default: a free one); yield its URL; stop it."""
+    port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     with log.open("w") as out:
         proc = subprocess.Popen(

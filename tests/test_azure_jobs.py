@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azureml_fake.server import FakeAzureML
+from azureml_fake.server import RANDOM_FAULTS, FakeAzureML
 from fixtures_retry import FAST
 
 from automl_service.engines.azure.engine import AzureEngine
@@ -159,6 +159,37 @@ def test_persistent_503_becomes_transient_error(fake_aml: FakeAzureML, ml_client
     with pytest.raises(TransientError, match="503"):
         engine_for(ml_client).ensure_job(make_request())
     assert len(fake_aml.calls_to("GET", r"/jobs/")) == FAST.attempts
+
+
+def test_random_faults_are_seeded_and_counted(fake_aml: FakeAzureML, ml_client: Any) -> None:
+    """The fake's random mode fails the given fraction of calls, the same ones for the same
+    seed, counts each by kind, and the engine's retries see them through."""
+    draws = []
+    for _ in range(2):
+        fake_aml.random_faults(0.5, seed=7)
+        draws.append([fake_aml._random_fault("/jobs/x") for _ in range(40)])
+    assert draws[0] == draws[1]
+    assert 5 < sum(1 for kind in draws[0] if kind) < 35
+    assert {kind for kind in draws[0] if kind} <= set(RANDOM_FAULTS)
+    assert fake_aml._random_fault("/operations/endpoint:x") is None  # never on LRO polls
+    fake_aml.injected.clear()
+    fake_aml.random_faults(0.3, seed=1)
+    status = engine_for(ml_client).ensure_job(make_request())
+    assert status.state is JobState.QUEUED
+    assert len(fake_aml.jobs) == 1
+
+
+def test_job_hook_runs_once_per_new_job(fake_aml: FakeAzureML, ml_client: Any) -> None:
+    """``on_job_created`` sees a job name once, before the job can be read; a second PUT of
+    the same name (a retry whose first answer was lost) does not call it again."""
+    from automl_service.engines.azure.jobs import build_automl_job
+
+    seen: list[tuple[str, bool]] = []
+    fake_aml.on_job_created = lambda name, body: seen.append((name, name in fake_aml.jobs))
+    engine_for(ml_client).ensure_job(make_request())
+    ml_client.jobs.create_or_update(build_automl_job(make_request()))
+    assert len(fake_aml.calls_to("PUT", r"/jobs/automl-r-42$")) == 2
+    assert seen == [("automl-r-42", False)]
 
 
 @pytest.mark.parametrize("status", [400, 403])

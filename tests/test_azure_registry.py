@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -13,7 +15,7 @@ from automl_service.engines.azure.registry import AzureRegistry
 from automl_service.errors import PermanentError
 from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest, parse_request
-from automl_service.runs import RunRecord, RunStatus
+from automl_service.runs import ModelVersion, RunRecord, RunStatus
 from automl_service.selection import Selection, select_best
 
 pytest_plugins = ["azureml_fake.fixtures"]
@@ -100,3 +102,39 @@ def test_forbidden_register_is_permanent(fake_aml: FakeAzureML, ml_client: Any) 
     fake_aml.fail("PUT", r"/models/houses/versions/", 403)
     with pytest.raises(PermanentError, match="403"):
         AzureRegistry(ml_client, policy=FAST).register(make_request(), make_selection())
+
+
+def test_two_receivers_registering_at_once_answer_with_one_version(
+    fake_aml: FakeAzureML, ml_client: Any
+) -> None:
+    """Both receivers of one request's message look before either writes, and the second
+    to write gets version 2: it archives its own and answers with version 1, as the
+    first does, and listings show one version for the request."""
+    looked = threading.Barrier(2)
+
+    class LooksWithTheOther(AzureRegistry):
+        def find(self, request: AutoMLRequest) -> ModelVersion | None:
+            found = super().find(request)
+            if looked.wait() == 0:
+                time.sleep(0.5)  # this one writes second
+            return found
+
+    answers: list[ModelVersion] = []
+    threads = [
+        threading.Thread(
+            target=lambda: answers.append(
+                LooksWithTheOther(ml_client, policy=FAST).register(make_request(), make_selection())
+            )
+        )
+        for _ in range(2)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(a.version for a in answers) == ["1", "1"]
+    assert set(fake_aml.models["houses"]) == {"1", "2"}
+    assert fake_aml.models["houses"]["2"]["properties"]["isArchived"] is True
+    assert not fake_aml.models["houses"]["1"]["properties"].get("isArchived")
+    found = AzureRegistry(ml_client, policy=FAST).find(make_request())
+    assert found is not None and found.version == "1"

@@ -3,20 +3,25 @@
 It keeps jobs, model versions, online endpoints and deployments in memory, answers the
 real ``azure-ai-ml`` SDK the way the service does (long-running operations included),
 records every call, and fails on purpose when told to (429 with Retry-After, 5xx, a reset
-connection, a job that ends Failed, a deployment that never becomes ready).
+connection, a job that ends Failed, a deployment that never becomes ready), on scripted
+calls or on a seeded random fraction of them (``random_faults``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 import re
 import socket
 import ssl
 import struct
+import sys
 import threading
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -24,6 +29,9 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 ARM_PREFIX = "/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.MachineLearningServices"
+#: What a random fault does: answer 429 with Retry-After, answer 503, reset the connection
+#: before the request takes effect, or reset it after (the change is made, the answer lost).
+RANDOM_FAULTS = ("429", "503", "reset", "reset_after")
 
 
 @dataclass
@@ -100,6 +108,13 @@ class FakeAzureML:
         self.deployment_delay = 0.0
         self.deployment_outcome = "Succeeded"
         self.retry_after_seconds = 1
+        #: Called with the job name and the PUT body when a job name is first created,
+        #: before the job can be read (e.g. to seed its runs on the tracking server).
+        self.on_job_created: Callable[[str, dict[str, Any]], None] | None = None
+        #: Random faults injected so far, by kind (see ``random_faults``).
+        self.injected: Counter[str] = Counter()
+        self._fault_rate = 0.0
+        self._rng = random.Random(0)
         self._faults: list[Fault] = []
         self._lock = threading.RLock()
         self._context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -128,7 +143,7 @@ class FakeAzureML:
         class Handler(_Handler):
             owner = fake
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server = _Server(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         server.socket = self._context.wrap_socket(server.socket, server_side=True)
         self._server = server
@@ -173,6 +188,28 @@ class FakeAzureML:
         """Close the socket without answering the next ``times`` matching requests."""
         with self._lock:
             self._faults.append(Fault(method, re.compile(pattern), None, times))
+
+    def random_faults(self, rate: float, seed: int = 0) -> None:
+        """From now on answer a ``rate`` fraction of requests, chosen by a random generator
+        seeded with ``seed``, with one of ``RANDOM_FAULTS`` (chosen alike).
+
+        Long-running-operation status polls (``/operations/``) are left alone: the SDK
+        reads them on a background thread whose result the service never waits for, so a
+        fault there would be counted without reaching the service.
+        """
+        with self._lock:
+            self._fault_rate = rate
+            self._rng = random.Random(seed)
+
+    def _random_fault(self, path: str) -> str | None:
+        with self._lock:
+            if self._fault_rate <= 0 or path.startswith("/operations/"):
+                return None
+            if self._rng.random() >= self._fault_rate:
+                return None
+            kind = self._rng.choice(RANDOM_FAULTS)
+            self.injected[kind] += 1
+            return kind
 
     def _fault_for(self, method: str, path: str) -> Fault | None:
         with self._lock:
@@ -259,6 +296,8 @@ class FakeAzureML:
         }
 
     def _put_job(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
+        if name not in self.jobs and self.on_job_created is not None:
+            self.on_job_created(name, body)
         job: dict[str, Any] = json.loads(json.dumps(body))
         job.update(
             id=self._arm("jobs", name),
@@ -435,6 +474,12 @@ class FakeAzureML:
                 key=lambda v: int(v["name"]) if v["name"].isdigit() else 0,
                 reverse=True,
             )
+            view = query.get("listViewType", "ActiveOnly")
+            if view != "All":
+                archived = view == "ArchivedOnly"
+                versions = [
+                    v for v in versions if bool(v["properties"].get("isArchived")) == archived
+                ]
             wanted_tags = query.get("tags")
             if wanted_tags:
                 pairs = [t.split("=", 1) for t in wanted_tags.split(",")]
@@ -497,6 +542,13 @@ def _not_found(what: str) -> tuple[int, dict[str, str], Any]:
     return 404, {}, {"error": {"code": "UserError", "message": message}}
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Tracebacks, except for a socket error: a client gone mid-request (reset, killed)."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     owner: FakeAzureML
     protocol_version = "HTTP/1.1"
@@ -518,18 +570,34 @@ class _Handler(BaseHTTPRequestHandler):
         fault = self.owner._fault_for(self.command, path)
         if fault is not None:
             if fault.status is None:
-                # RST instead of FIN: the client sees a reset connection.
-                self.connection.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                )
-                self.close_connection = True
-                self.connection.close()
+                self._reset()
                 return
             error = {"error": {"code": "Injected", "message": f"injected {fault.status}"}}
             self._reply(fault.status, fault.headers, error)
             return
+        chance = self.owner._random_fault(path)
+        if chance == "reset":
+            self._reset()
+            return
+        if chance == "429":
+            error = {"error": {"code": "TooManyRequests", "message": "injected 429"}}
+            self._reply(429, {"Retry-After": str(self.owner.retry_after_seconds)}, error)
+            return
+        if chance == "503":
+            error = {"error": {"code": "ServiceUnavailable", "message": "injected 503"}}
+            self._reply(503, {}, error)
+            return
         status, headers, answer = self.owner.handle(self.command, path, query, body)
+        if chance == "reset_after":
+            self._reset()
+            return
         self._reply(status, headers, answer)
+
+    def _reset(self) -> None:
+        """Close with RST instead of FIN: the client sees a reset connection."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
 
     def _reply(self, status: int, headers: dict[str, str], body: Any) -> None:
         data = b"" if body is None else json.dumps(body).encode()

@@ -51,7 +51,13 @@ class AzureRegistry:
 
     Idempotent by the request-id tag: ``register`` first looks for a version of the model
     tagged with the request id and returns it (``created=False``) instead of adding one.
-    Transient failures raise TransientError after retries; refusals raise PermanentError.
+    Two receivers of one request's message (its visibility ran out while the first was
+    still at work) can both look before either writes; the second to write then gets the
+    next version number. So after writing, ``register`` looks again: the lowest version
+    tagged with the request id is the request's, and a later one it wrote itself is
+    archived (hidden from listings, ``find`` included), so every receiver answers with
+    the same version. Transient failures raise TransientError after retries; refusals
+    raise PermanentError.
     """
 
     def __init__(self, ml_client: Any, *, policy: RetryPolicy | None = None) -> None:
@@ -60,6 +66,11 @@ class AzureRegistry:
 
     def find(self, request: AutoMLRequest) -> ModelVersion | None:
         """The version registered for this request, if any (one listing call)."""
+        tagged = self._tagged(request)
+        return _model_version(tagged[0], created=False) if tagged else None
+
+    def _tagged(self, request: AutoMLRequest) -> list[Any]:
+        """The model's active versions tagged with the request id, lowest version first."""
         from azure.core.exceptions import ResourceNotFoundError
 
         def versions() -> list[Any]:
@@ -68,17 +79,9 @@ class AzureRegistry:
             except ResourceNotFoundError:
                 return []
 
-        for model in call("models.list", versions, policy=self._policy):
-            tags = model.tags or {}
-            if tags.get(REQUEST_TAG) == request.id:
-                return ModelVersion(
-                    name=model.name,
-                    version=str(model.version),
-                    source=str(model.path or ""),
-                    run_id=tags.get(RUN_TAG, ""),
-                    created=False,
-                )
-        return None
+        listed = call("models.list", versions, policy=self._policy)
+        tagged = [m for m in listed if (m.tags or {}).get(REQUEST_TAG) == request.id]
+        return sorted(tagged, key=lambda m: _version_key(str(m.version)))
 
     def register(self, request: AutoMLRequest, selection: Selection) -> ModelVersion:
         """The winner's MLflow model as a new version, or the one this request made."""
@@ -104,9 +107,50 @@ class AzureRegistry:
             policy=self._policy,
         )
         log.info("azure.model_registered", model=created.name, version=created.version)
+        first = self._first(request, str(created.version))
+        if first is not None:
+            return first
         return ModelVersion(
             name=created.name,
             version=str(created.version),
             source=model_path(run_id),
             run_id=run_id,
         )
+
+    def _first(self, request: AutoMLRequest, written: str) -> ModelVersion | None:
+        """When a lower version is tagged with this request (another receiver wrote it
+        first), archive ``written`` and return that one; else None."""
+        tagged = self._tagged(request)
+        if not tagged or _version_key(str(tagged[0].version)) >= _version_key(written):
+            return None
+        first = tagged[0]
+        call(
+            "models.archive",
+            self._client.models.archive,
+            name=request.model_name,
+            version=written,
+            policy=self._policy,
+        )
+        log.warning(
+            "azure.model_duplicate_archived",
+            model=request.model_name,
+            archived=written,
+            version=str(first.version),
+        )
+        return _model_version(first, created=False)
+
+
+def _version_key(version: str) -> tuple[int, int | str]:
+    """Numeric versions in numeric order, before any other, which sort as text."""
+    return (0, int(version)) if version.isdigit() else (1, version)
+
+
+def _model_version(model: Any, *, created: bool) -> ModelVersion:
+    tags = model.tags or {}
+    return ModelVersion(
+        name=model.name,
+        version=str(model.version),
+        source=str(model.path or ""),
+        run_id=tags.get(RUN_TAG, ""),
+        created=created,
+    )
