@@ -191,6 +191,10 @@ class Forecasting(_Strict):
     forecast_horizon: Annotated[int, Field(ge=1, le=10_000)] | Auto
     time_series_id_column_names: list[str] = Field(default_factory=list)
     frequency: str | None = None
+    #: Quantiles the local model forecasts beside the point forecast, e.g. [0.1, 0.9].
+    forecast_quantiles: list[Annotated[float, Field(gt=0.0, lt=1.0)]] | None = Field(
+        None, min_length=1, max_length=9
+    )
     seasonality: int | Literal["auto"] = "auto"
     target_lags: Annotated[int, Field(ge=1)] | list[Annotated[int, Field(ge=1)]] | Auto | None = (
         None

@@ -398,3 +398,15 @@ def test_ignored_columns_are_dropped_in_the_mltable_the_service_writes(tmp_path:
     request = make_request(ignored_columns=["customer_id"])
     with pytest.raises(PermanentError, match="ignored_columns"):
         build_automl_job(request)  # its data is an azureml:// folder
+
+
+def test_forecast_quantiles_are_refused_on_azure_not_dropped() -> None:
+    from automl_service.engines.azure.jobs import build_automl_job
+
+    request = make_request(
+        task="forecasting",
+        primary_metric="normalized_root_mean_squared_error",
+        forecasting={"time_column_name": "d", "forecast_horizon": 3, "forecast_quantiles": [0.1]},
+    )
+    with pytest.raises(PermanentError, match="forecast_quantiles is applied by the local"):
+        build_automl_job(request, compute="cpu-cluster")

@@ -59,6 +59,12 @@ def build_automl_job(
     Raises PermanentError for a setting only the local backend applies
     (``training.decision_threshold``), rather than dropping it.
     """
+    if request.forecasting is not None and request.forecasting.forecast_quantiles:
+        raise PermanentError(
+            "forecasting.forecast_quantiles is applied by the local backend only; an Azure "
+            "AutoML forecasting model gives quantiles through its forecast_quantiles method "
+            "when it scores: drop it"
+        )
     if request.training.decision_threshold is not None:
         raise PermanentError(
             "training.decision_threshold is applied by the local backend only; Azure AutoML "

@@ -24,13 +24,18 @@ from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
 
 from . import baselines
 from .horizon import ForecastGrid, OutsideHorizon
+from .intervals import Intervals
 
 #: Rows of a forecaster's input example (the first periods after the series).
 EXAMPLE_ROWS = 3
 
 
 class Forecaster(PythonModel):
-    """The shared contract: ``predict`` maps rows to the forecasts of their timestamps."""
+    """The shared contract: ``predict`` maps rows to the forecasts of their timestamps;
+    with ``intervals``, to a table of the forecast and its quantiles."""
+
+    #: Quantile offsets from the backtest (``intervals.conformal``), when asked for.
+    intervals: Intervals | None = None
 
     def __init__(self, grid: ForecastGrid, exogenous: pd.DataFrame | None = None) -> None:
         self.grid = grid
@@ -49,7 +54,8 @@ class Forecaster(PythonModel):
         steps = self.grid.steps(frame[time_col])
         future = self.future_rows(frame, steps)
         path = np.asarray(self.path(future), dtype=float).ravel()
-        return path[steps - 1]
+        point = path[steps - 1]
+        return point if self.intervals is None else self.intervals.around(point, steps)
 
     def path(self, future: pd.DataFrame) -> np.ndarray[Any, Any]:
         """Forecasts for every row of ``future`` (steps 1..n after the last fitted time)."""

@@ -20,6 +20,7 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from . import baselines
 from .horizon import ForecastGrid, OutsideHorizon
+from .intervals import Intervals
 from .panel import SeriesKey, forecast_rows, key_of
 
 #: Series shown in an input example (each with its first forecast date).
@@ -27,7 +28,11 @@ EXAMPLE_SERIES = 2
 
 
 class PanelForecaster(PythonModel):
-    """The shared contract of many-series models; subclasses give ``path``."""
+    """The shared contract of many-series models; subclasses give ``path``. With
+    ``intervals``, ``predict`` answers a table of the forecast and its quantiles."""
+
+    #: Quantile offsets from the backtest (``intervals.conformal``), when asked for.
+    intervals: Intervals | None = None
 
     def __init__(
         self,
@@ -69,6 +74,7 @@ class PanelForecaster(PythonModel):
                     f"it forecasts {len(self.ends)} series, such as {known}"
                 )
         out = np.empty(len(frame), dtype=float)
+        ahead = np.empty(len(frame), dtype=int)
         for key, positions in rows.items():
             grid = self.grid(key)
             try:
@@ -77,7 +83,8 @@ class PanelForecaster(PythonModel):
                 raise OutsideHorizon(f"series {self.describe(key)}: {exc}") from None
             path = np.asarray(self.path(key, grid.dates(int(steps.max()))), dtype=float)
             out[positions] = path[steps - 1]
-        return out
+            ahead[positions] = steps
+        return out if self.intervals is None else self.intervals.around(out, ahead)
 
     def path(self, key: SeriesKey, dates: pd.DatetimeIndex) -> np.ndarray[Any, Any]:
         """Forecasts of series ``key`` for ``dates`` (steps 1..n after its end)."""

@@ -21,6 +21,7 @@ from ...metrics import Task
 from ...request import AutoMLRequest
 from . import baselines
 from .backtest import Window, aggregate, window_params
+from .intervals import with_intervals
 from .panel import Panel, forecast_rows, lag_count, lag_rows, panel_frequency, split_panel
 from .panel_forecasters import PanelBaseline, PanelGlobal
 from .predictions import Fold
@@ -73,6 +74,7 @@ def search_panel(
         "ends": {s.key: s.times[-1] for s in panel.series},
     }
     common = {"series": len(panel.series), "freq": freq, **window_params(windows)}
+    lengths = [w.length for w in windows]
     for kind in kinds:
         params = {"season": season, **common}
         try:
@@ -81,11 +83,13 @@ def search_panel(
             log.log_failed(kind, params, f"{type(exc).__name__}: {exc}")
             continue
         histories = {s.key: s.values for s in panel.series}
+        model = PanelBaseline(kind, histories, season, **grid)
+        with_intervals(model, fc.forecast_quantiles, folds, lengths)
         log.log(
             kind,
             params,
             aggregate([f.metrics(Task.FORECASTING) for f in folds]),
-            _constant(PanelBaseline(kind, histories, season, **grid)),
+            _constant(model),
         )
     if GLOBAL_LEARNER in learners:
         lags = lag_count(season, fc.horizon)
@@ -99,7 +103,9 @@ def search_panel(
             GLOBAL_ALGORITHM,
             params,
             aggregate([f.metrics(Task.FORECASTING) for f in folds]),
-            lambda: _final_global(panel, lags, fc.horizon, grid),
+            lambda: with_intervals(
+                _final_global(panel, lags, fc.horizon, grid), fc.forecast_quantiles, folds, lengths
+            ),
         )
 
 

@@ -33,6 +33,7 @@ from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
 from .forecasters import BaselineForecaster, FlamlForecaster
 from .guarded import fit_error, guard_learners, unguarded
 from .horizon import ForecastGrid
+from .intervals import with_intervals
 from .model import FlamlModel
 from .panel_search import search_panel
 from .predictions import Fold
@@ -190,6 +191,8 @@ def run_baselines(
             continue
         metrics = aggregate([f.metrics(Task.FORECASTING) for f in folds])
         final = BaselineForecaster(kind, y, final_grid, season)
+        quantiles = request.forecasting.forecast_quantiles
+        with_intervals(final, quantiles, folds, [len(f.y_true) for f in folds])
         log.log(kind, params, metrics, _constant(final))
 
 
@@ -278,6 +281,7 @@ class FlamlMetric:
         if folds is None:
             return self._failed(key, algorithm, params, estimator, error or "no predictions")
         fold = folds[0]
+        window_folds = folds
         if self.request.task is Task.FORECASTING:
             # Every window's metrics, and their mean as the trial's (and FLAML's loss).
             metrics = aggregate([f.metrics(self.request.task) for f in folds])
@@ -309,7 +313,7 @@ class FlamlMetric:
             algorithm,
             params,
             metrics,
-            lambda: self._model(estimator),
+            lambda: self._model(estimator, window_folds),
             predictions=pooled,
             started_at=began,
         )
@@ -377,10 +381,14 @@ class FlamlMetric:
             return Fold(np.asarray(y_val), y_pred, proba, list(classes))
         return Fold(np.asarray(y_val), y_pred)
 
-    def _model(self, estimator: Any) -> FlamlModel | FlamlForecaster:
+    def _model(
+        self, estimator: Any, folds: list[Fold] | None = None
+    ) -> FlamlModel | FlamlForecaster:
+        """The trial's pyfunc model; a forecaster with the intervals of its backtest
+        ``folds`` when the request asks for quantiles."""
         state = self.automl._state
         if self.grid is not None:
-            return FlamlForecaster(
+            forecaster = FlamlForecaster(
                 unguarded(estimator),
                 state.task,
                 self.automl._transformer,
@@ -388,6 +396,11 @@ class FlamlMetric:
                 self.grid,
                 self.exogenous,
             )
+            assert self.request.forecasting is not None
+            quantiles = self.request.forecasting.forecast_quantiles
+            lengths = [len(f.y_true) for f in folds or []]
+            with_intervals(forecaster, quantiles, folds or [], lengths)
+            return forecaster
         model = FlamlModel(
             unguarded(estimator),
             state.task,
