@@ -29,6 +29,7 @@ from . import algorithms, baselines
 from .azure_only import flaml_n_jobs
 from .backtest import Window, aggregate, plan_windows, window_params
 from .budget import Budget
+from .compact import compact
 from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
 from .forecasters import BaselineForecaster, FlamlForecaster
 from .guarded import fit_error, guard_learners, unguarded
@@ -48,6 +49,16 @@ DEFAULT_VALIDATION_SIZE = 0.2
 #: luckiest of hundreds of trials, not the best. Larger tables use a holdout.
 CV_BELOW_ROWS = 20_000
 DEFAULT_FOLDS = 5
+
+
+def key_columns(request: AutoMLRequest) -> list[str]:
+    """The columns compaction leaves as they are: the target, and a forecast's time and
+    series id columns."""
+    keys = [request.target_column_name]
+    if request.forecasting is not None:
+        keys.append(request.forecasting.time_column_name)
+        keys.extend(request.forecasting.time_series_id_column_names)
+    return keys
 
 
 def log_event(event: str, **fields: Any) -> None:
@@ -442,6 +453,9 @@ def search(
     check_columns(frame, [target], "target")
     check_columns(frame, request.ignored_columns, "ignored")
     frame = frame.drop(columns=request.ignored_columns)
+    frame, compacted = compact(frame, keep=key_columns(request))
+    if compacted:
+        log_event("search.compacted", rows=len(frame), columns=len(compacted))
     check_trainable(frame, target, request.task)
     chosen = algorithms.plan(
         request.task, request.training.allowed_algorithms, request.training.blocked_algorithms
