@@ -3,13 +3,16 @@ running (and idle), and from a job's end to its result.
 
 Starts ``automl-service worker`` on a fresh data folder, lets it go idle, then submits
 ``--runs`` requests one after another (``submit --wait``, each on its own request id),
-each training ``--sample`` with ``limits.timeout_seconds = --budget``. For each run it
-measures the wall time of the ``submit --wait`` process; the job's, from its MLflow parent
-run's start (the job's creation, before the trainer starts) to that run's end; and from
-the run's end to the result's ``succeeded`` record. Prints a markdown table of min /
+each training ``--sample`` (or, with ``--rows N``, a generated CSV of N rows and 21
+columns: 18 numbers, two text columns, a yes/no target) with ``limits.timeout_seconds =
+--budget``. For each run it measures the wall time of the ``submit --wait`` process; the
+job's, from its MLflow parent run's start (the job's creation, before the trainer starts)
+to that run's end; from the run's end to the result's ``succeeded`` record; and the
+trainer's peak memory (its VmHWM, read while it runs). Prints a markdown table of min /
 median / max.
 
     python -m benchmarks.turnaround --runs 5 --budget 20 --sample breast_cancer
+    python -m benchmarks.turnaround --runs 3 --budget 60 --rows 1000000
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,22 +41,69 @@ class Run:
     submit_to_succeeded: float
     job_seconds: float
     job_end_to_result: float
+    trainer_peak_mb: float
 
 
-def one_run(data_dir: Path, env: dict[str, str], index: int, sample: str, budget: int) -> Run:
+def generated_table(path: Path, rows: int) -> Path:
+    """A classification CSV of ``rows`` rows: 18 numbers, two text columns, ``label``."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(rows, 18))
+    color = rng.choice(["red", "green", "blue", "yellow"], size=rows)
+    code = rng.choice([f"c{i}" for i in range(30)], size=rows)
+    signal = X[:, 0] * 1.5 - X[:, 1] + 0.5 * X[:, 2] * X[:, 3] + (color == "red") * 0.8
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(18)])
+    frame["color"], frame["code"] = color, code
+    frame["label"] = np.where(signal + rng.normal(size=rows) > 0, "yes", "no")
+    frame.to_csv(path, index=False, float_format="%.4f")
+    return path
+
+
+class PeakMemory:
+    """The peak resident memory of the trainer named by a job's pid file, read every half
+    second on a thread until it exits."""
+
+    def __init__(self, pid_file: Path) -> None:
+        self.pid_file = pid_file
+        self.peak_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                status = Path(f"/proc/{int(self.pid_file.read_text())}/status").read_text()
+                line = next(x for x in status.splitlines() if x.startswith("VmHWM"))
+                self.peak_kb = max(self.peak_kb, int(line.split()[1]))
+            except (OSError, ValueError, StopIteration):
+                pass
+            self._stop.wait(0.5)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kb / 1024
+
+
+def one_run(data_dir: Path, env: dict[str, str], index: int, data: str, budget: int) -> Run:
     from mlflow import MlflowClient
 
     request_id = f"turnaround-{index}"
+    sample = data.removeprefix("sample:")
     body = {
         "request_id": request_id,
-        "task": TASKS[sample],
-        "training_data": f"sample:{sample}",
-        "target_column_name": "target",
+        "task": TASKS.get(sample, "classification"),
+        "training_data": data,
+        "target_column_name": "target" if sample in TASKS else "label",
         "limits": {"timeout_seconds": budget},
-        "registration": {"model_name": f"turnaround-{sample}"},
+        "registration": {"model_name": "turnaround"},
     }
     path = data_dir.parent / f"{request_id}.json"
     path.write_text(json.dumps(body))
+    memory = PeakMemory(data_dir / "jobs" / f"automl-{request_id}" / "trainer.pid")
     started = time.time()
     done = subprocess.run(
         [sys.executable, "-m", "automl_service", "submit", "--wait", str(path)],
@@ -62,6 +113,7 @@ def one_run(data_dir: Path, env: dict[str, str], index: int, sample: str, budget
         check=False,
     )
     ended = time.time()
+    peak = memory.stop()
     if done.returncode != 0:
         raise SystemExit(f"{request_id} did not succeed:\n{done.stdout}\n{done.stderr}")
     result = SqliteResultStore(data_dir / "results.db").get(request_id)
@@ -73,17 +125,19 @@ def one_run(data_dir: Path, env: dict[str, str], index: int, sample: str, budget
         submit_to_succeeded=ended - started,
         job_seconds=job_end - parent.info.start_time / 1000,
         job_end_to_result=result.updated_at - job_end,
+        trainer_peak_mb=peak,
     )
 
 
-def table(runs: list[Run], budget: int, sample: str) -> str:
+def table(runs: list[Run], budget: int, data: str) -> str:
     rows = [
         ("submit to succeeded (s)", [r.submit_to_succeeded for r in runs]),
         ("job, created to ended (s)", [r.job_seconds for r in runs]),
         ("job end to result (s)", [r.job_end_to_result for r in runs]),
+        ("trainer peak memory (MB)", [r.trainer_peak_mb for r in runs]),
     ]
     lines = [
-        f"{sample}, `limits.timeout_seconds = {budget}`, {len(runs)} runs, worker idle before each",
+        f"{data}, `limits.timeout_seconds = {budget}`, {len(runs)} runs, worker idle before each",
         "",
         "| measure | min | median | max |",
         "|---|---:|---:|---:|",
@@ -100,10 +154,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--budget", type=int, default=20)
     parser.add_argument("--sample", choices=sorted(TASKS), default="breast_cancer")
+    parser.add_argument("--rows", type=int, help="train on a generated table of this many rows")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds idle before each run")
     args = parser.parse_args(argv)
 
     data_dir = Path(tempfile.mkdtemp(prefix="automl-turnaround-")) / "data"
+    data = f"sample:{args.sample}"
+    if args.rows:
+        made = generated_table(data_dir.parent / f"table-{args.rows}.csv", args.rows)
+        size = made.stat().st_size / 2**20
+        print(f"generated {made} ({args.rows} rows, {size:.0f} MB)", file=sys.stderr)
+        data = str(made)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOML_SERVICE_")}
     env["AUTOML_SERVICE_LOCAL__DATA_DIR"] = str(data_dir)
     worker_log = (data_dir.parent / "worker.log").open("wb")
@@ -117,13 +178,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for index in range(args.runs):
             time.sleep(args.idle)  # the worker's idle polls have backed off by now
-            runs.append(one_run(data_dir, env, index, args.sample, args.budget))
+            runs.append(one_run(data_dir, env, index, data, args.budget))
             print(f"run {index}: {runs[-1]}", file=sys.stderr)
     finally:
         worker.send_signal(signal.SIGTERM)
         worker.wait(timeout=60)
         worker_log.close()
-    print(table(runs, args.budget, args.sample))
+    print(table(runs, args.budget, data if not args.rows else f"{args.rows} generated rows"))
     return 0
 
 
