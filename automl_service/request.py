@@ -335,6 +335,9 @@ class AutoMLRequest(_Strict):
     forecasting: Forecasting | None = None
     featurization: Literal["auto", "off"] | Featurization = "auto"
     experiment_name: Name = "automl-service"
+    #: The job's name as people see it (Azure ML studio; locally a tag of the parent run);
+    #: the job's own name stays ``job_name``.
+    display_name: str | None = Field(None, min_length=1, max_length=255)
     #: The job's description (the registered model's is ``registration.description``).
     description: str | None = Field(None, max_length=5000)
     log_verbosity: Literal["not_set", "debug", "info", "warning", "error", "critical"] | None = None

@@ -418,3 +418,23 @@ def test_stack_ensemble_is_left_to_azure_when_unset(
     assert "enableStackEnsemble" not in details.get("trainingSettings", {})
     assert "exitScore" not in details["limitSettings"]
     assert "maxCoresPerTrial" not in details["limitSettings"]
+
+
+@pytest.mark.parametrize("task", sorted(FULL_REQUESTS))
+def test_a_job_file_read_as_a_request_puts_what_the_sdk_puts_for_it(
+    task: str, fake_aml: FakeAzureML, ml_client: Any, tmp_path: Path
+) -> None:
+    """The same CLI v2 job file, read by the service (as ``submit job.yml`` reads it) and
+    by the SDK's own ``load_job``: the two job PUTs are equal field by field."""
+    from automl_service.request import request_from
+    from automl_service.yaml_files import load_yaml
+
+    request_id = FULL_REQUESTS[task]["request_id"]
+    head = YAML_HEAD.replace("name: sdk-{request_id}", "name: {request_id}")
+    yaml_text = head.format(request_id=request_id) + FULL_YAML[task]
+    request = request_from(load_yaml(yaml_text.encode(), "job.yml"))
+    assert request.id == request_id
+    engine_for(ml_client).ensure_job(request)
+    (put,) = fake_aml.calls_to("PUT", rf"/jobs/{request.job_name}$")
+    theirs = sdk_put(fake_aml, ml_client, yaml_text, tmp_path)
+    assert differences(dict(put.body), theirs) == []

@@ -97,7 +97,7 @@ def build_automl_job(
         "experiment_name": request.experiment_name,
         "compute": compute_name(request, compute),
         "tags": job_tags(request),
-        "display_name": request.job_name,
+        "display_name": request.display_name or request.job_name,
         "description": request.description,
         "log_verbosity": request.log_verbosity,
     }

@@ -35,6 +35,8 @@ log = get_logger(__name__)
 TASK_TAG = "automl_service.task"
 #: MLflow's run description: the request's ``description``.
 NOTE_TAG = "mlflow.note.content"
+#: The request's ``display_name`` (the run keeps the job's name: it is found by it).
+DISPLAY_TAG = "automl_service.display_name"
 
 #: How long ensure_job waits for a new trainer to say whether it got a slot.
 SPAWN_WAIT_SECONDS = 20.0
@@ -190,6 +192,7 @@ class LocalEngine:
                     "automl_service.primary_metric": request.metric,
                     **({DATA_TAG: request.data_fingerprint} if request.data_fingerprint else {}),
                     **({NOTE_TAG: request.description} if request.description else {}),
+                    **({DISPLAY_TAG: request.display_name} if request.display_name else {}),
                 },
             )
             parent_id = run.info.run_id
