@@ -23,9 +23,9 @@ from .stats import WorkerStats
 from .worker import Worker
 
 if TYPE_CHECKING:
+    from .engines.local.serving import ScoringServer
     from .health import HealthServer
     from .result_store import SqliteResultStore
-    from .serving import ScoringServer
 
 __all__ = [
     "Backend",
@@ -181,7 +181,7 @@ def build_scoring_server(
     """The local endpoints' scoring server (not started), on ``port`` when given, else
     ``local.endpoint_port``."""
     from .engines.local.endpoints import ENDPOINTS_FILE, EndpointStore
-    from .serving import ScoringServer
+    from .engines.local.serving import ScoringServer
 
     return ScoringServer(
         EndpointStore(local.data_dir / ENDPOINTS_FILE),

@@ -399,7 +399,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
-    from .batch import CHUNK_ROWS, predict_file
+    from .engines.local.batch import CHUNK_ROWS, predict_file
 
     if settings.backend != "local":
         raise ConfigurationError("predict scores models of the local registry; set backend=local")

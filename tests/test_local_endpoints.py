@@ -25,8 +25,8 @@ from mlflow.pyfunc.model import PythonModel
 from sklearn.linear_model import LogisticRegression
 
 from automl_service.backends import build_queue, build_scoring_server, build_worker
-from automl_service.datasets import load_sample
 from automl_service.engines.base import Deployer
+from automl_service.engines.local.datasets import load_sample
 from automl_service.engines.local.endpoints import (
     DeploymentRecord,
     DeploymentState,
@@ -36,18 +36,18 @@ from automl_service.engines.local.endpoints import (
     load_registered,
 )
 from automl_service.engines.local.registry import MlflowRegistry
+from automl_service.engines.local.serving import (
+    BadInput,
+    ScoringServer,
+    parse_scoring_body,
+    predictions_json,
+)
 from automl_service.errors import PermanentError
 from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest
 from automl_service.results import RequestState
 from automl_service.runs import ModelVersion, RunRecord, RunStatus
 from automl_service.selection import select_best
-from automl_service.serving import (
-    BadInput,
-    ScoringServer,
-    parse_scoring_body,
-    predictions_json,
-)
 from automl_service.settings import LocalSettings, Settings
 from automl_service.waiting import wait_for_results
 

@@ -19,8 +19,8 @@ from automl_service.engines.local.endpoints import LocalDeployer
 from automl_service.engines.local.ensemble import EnsembleModel
 from automl_service.engines.local.model import log_pyfunc
 from automl_service.engines.local.probabilities import decide, labelled, split_output
+from automl_service.engines.local.serving import answer_json
 from automl_service.request import AutoMLRequest
-from automl_service.serving import answer_json
 from automl_service.settings import LocalSettings
 
 if TYPE_CHECKING:

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from fixtures_local import make_request, wait_terminal
 
-from automl_service.datasets import read_file
 from automl_service.engines.base import JobState
 from automl_service.engines.local import LocalEngine
+from automl_service.engines.local.datasets import read_file
 from automl_service.engines.local.table_checks import MIN_TABLE_ROWS, check_trainable
 from automl_service.errors import PermanentError
 from automl_service.metrics import Task

@@ -10,7 +10,7 @@ from fixtures_local import make_request
 from flaml.automl import AutoML
 from flaml.automl.time_series import ARIMA  # type: ignore[attr-defined]
 
-from automl_service.datasets import load_table
+from automl_service.engines.local.datasets import load_table
 from automl_service.engines.local.guarded import guard_learners, guarded
 from automl_service.engines.local.horizon import ForecastGrid
 from automl_service.engines.local.search import FlamlMetric

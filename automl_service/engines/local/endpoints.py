@@ -13,7 +13,7 @@ and changes nothing. ``LocalDeployer.deploy`` goes through these steps, each ide
    it, so two workers racing cannot let a worse model win);
 5. the previous deployment is retired.
 
-``automl-service serve`` (``automl_service.serving``) reads the same records on every call,
+``automl-service serve`` (``serving.ScoringServer``) reads the same records on every call,
 so a switch is picked up without a restart.
 """
 
@@ -378,7 +378,7 @@ def input_example(model: Any) -> pd.DataFrame | None:
 def training_sample(request: AutoMLRequest) -> pd.DataFrame | None:
     """The first rows of the request's training table without the target, or None when it
     cannot be read. Forecasting models score future times, so they get none."""
-    from ...datasets import load_table
+    from .datasets import load_table
 
     try:
         table = load_table(request.training_data)

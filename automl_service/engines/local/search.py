@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...datasets import load_table
 from ...errors import PermanentError
 from ...metrics import Task, as_loss, goal_of
 from ...request import AutoMLRequest
@@ -26,6 +25,7 @@ from ...runs import RunRecord
 from . import algorithms, baselines
 from .azure_only import flaml_n_jobs
 from .backtest import Window, aggregate, plan_windows, window_params
+from .datasets import load_table
 from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
 from .forecasters import BaselineForecaster, FlamlForecaster
 from .guarded import fit_error, guard_learners, unguarded

@@ -18,7 +18,7 @@ without a restart; models are loaded once per model version and kept in a small
 least-recently-used cache. Client mistakes get a 4xx with a JSON ``error``: 404 for an
 unknown endpoint, 400 for a body that is not JSON or lacks columns or that the model
 refuses (a forecaster names the timestamp outside its horizon), 413 for a body over
-``MAX_BODY_BYTES``. Error texts pass through ``health.scrub``.
+``MAX_BODY_BYTES``. Error texts pass through ``redact.scrub``.
 """
 
 from __future__ import annotations
@@ -36,18 +36,18 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import pandas as pd
 
-from .engines.local.endpoints import (
+from ...errors import AutoMLServiceError, PermanentError, TransientError
+from ...http_thread import BackgroundHTTPServer
+from ...logs import get_logger
+from ...redact import scrub
+from .endpoints import (
     EndpointRecord,
     EndpointStore,
     load_registered,
     scoring_uri,
 )
-from .engines.local.horizon import OutsideHorizon
-from .engines.local.probabilities import split_output
-from .errors import AutoMLServiceError, PermanentError, TransientError
-from .http_thread import BackgroundHTTPServer
-from .logs import get_logger
-from .redact import scrub
+from .horizon import OutsideHorizon
+from .probabilities import split_output
 
 log = get_logger(__name__)
 

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
-from .errors import PermanentError
+from ...errors import PermanentError
 
 SAMPLE_PREFIX: Final = "sample:"
 
