@@ -93,7 +93,7 @@ def build_backend(settings: Settings) -> Backend:
     """Engine, registry and deployer of ``settings.backend``. On the local backend the
     MLflow store is created or migrated first (under its file lock)."""
     if settings.backend == "local":
-        from .engines.local.endpoints import LocalDeployer
+        from .engines.local.deployer import LocalDeployer
         from .engines.local.engine import LocalEngine
         from .engines.local.registry import MlflowRegistry
         from .engines.local.store import prepare_store
@@ -180,7 +180,7 @@ def build_scoring_server(
 ) -> ScoringServer:
     """The local endpoints' scoring server (not started), on ``port`` when given, else
     ``local.endpoint_port``."""
-    from .engines.local.endpoints import ENDPOINTS_FILE, EndpointStore
+    from .engines.local.endpoint_store import ENDPOINTS_FILE, EndpointStore
     from .engines.local.serving import ScoringServer
 
     return ScoringServer(

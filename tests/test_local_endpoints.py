@@ -27,14 +27,10 @@ from sklearn.linear_model import LogisticRegression
 from automl_service.backends import build_queue, build_scoring_server, build_worker
 from automl_service.engines.base import Deployer
 from automl_service.engines.local.datasets import load_sample
-from automl_service.engines.local.endpoints import (
-    DeploymentRecord,
-    DeploymentState,
-    LocalDeployer,
-    compare_with_live,
-    deployment_name,
-    load_registered,
-)
+from automl_service.engines.local.deployer import LocalDeployer
+from automl_service.engines.local.endpoint_decisions import compare_with_live, deployment_name
+from automl_service.engines.local.endpoint_store import DeploymentRecord, DeploymentState
+from automl_service.engines.local.model_loading import load_registered
 from automl_service.engines.local.registry import MlflowRegistry
 from automl_service.engines.local.serving import (
     BadInput,

@@ -25,8 +25,8 @@ from typing import Any, Literal
 import pandas as pd
 
 from ...errors import InvalidRequest
-from .endpoints import input_columns, load_registered
 from .mlflow_errors import mlflow_errors
+from .model_loading import input_columns, load_registered
 from .probabilities import PREDICTION_COLUMN
 
 #: Rows read, scored and written at a time.

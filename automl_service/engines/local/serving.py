@@ -40,13 +40,10 @@ from ...errors import AutoMLServiceError, PermanentError, TransientError
 from ...http_thread import BackgroundHTTPServer
 from ...logs import get_logger
 from ...redact import scrub
-from .endpoints import (
-    EndpointRecord,
-    EndpointStore,
-    load_registered,
-    scoring_uri,
-)
+from .endpoint_decisions import scoring_uri
+from .endpoint_store import EndpointRecord, EndpointStore
 from .horizon import OutsideHorizon
+from .model_loading import load_registered
 from .probabilities import split_output
 
 log = get_logger(__name__)
