@@ -160,7 +160,8 @@ def build_health_server(settings: Settings, worker: Worker) -> HealthServer | No
     """
     if not settings.health.enabled:
         return None
-    from .health import HealthServer, run_checks
+    from .health import HealthServer
+    from .readiness import run_checks
 
     checks = {"queue": worker.queue.check, "backend": worker.backend.engine.check}
     return HealthServer(

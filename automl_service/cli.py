@@ -348,7 +348,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
-    from .health import check_health
+    from .health_probe import check_health
 
     url = args.url or local_url(settings.health.host, settings.health.port)
     return check_health(url, args.timeout)

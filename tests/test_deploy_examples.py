@@ -18,7 +18,8 @@ import pytest
 import yaml  # type: ignore[import-untyped, unused-ignore]
 from pydantic import BaseModel, SecretStr
 
-from automl_service.health import HEALTHZ_PATH, READYZ_PATH, HealthServer, check_health
+from automl_service.health import HEALTHZ_PATH, READYZ_PATH, HealthServer
+from automl_service.health_probe import check_health
 from automl_service.results import RequestResult, RequestState
 from automl_service.settings import HealthSettings, Settings, load_settings
 from automl_service.stats import WorkerStats

@@ -31,6 +31,7 @@ CORE = (
     "fingerprint",
     "sqlite_db",
     "waiting",
+    "readiness",
 )
 
 #: The backends' adapters, inside the package.
