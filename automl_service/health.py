@@ -10,13 +10,12 @@ side, for a container HEALTHCHECK, is ``health_probe.check_health``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .http_json import Reply, json_reply, reply_handler
 from .http_thread import BackgroundHTTPServer
 from .logs import get_logger
 from .prometheus import CONTENT_TYPE, render_metrics
@@ -80,11 +79,18 @@ class HealthServer(BackgroundHTTPServer):
     thread_name = "health-server"
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return _make_handler(self)
+        return reply_handler(
+            server_version="automl-service-health",
+            log=log,
+            log_event="health.http",
+            timeout=10.0,  # seconds a client may take to send its request
+            get=self.answer,
+            on_error=self.answer_failed,
+        )
 
-    # Answers (status, content type, body); pure apart from the calls they name.
+    # Answers; pure apart from the calls they name.
 
-    def healthz(self) -> tuple[int, str, bytes]:
+    def healthz(self) -> Reply:
         age = self.stats.heartbeat_age()
         alive = age < self.stale_after
         body = {
@@ -92,9 +98,9 @@ class HealthServer(BackgroundHTTPServer):
             "heartbeat_age_seconds": round(age, 3),
             "stale_after_seconds": self.stale_after,
         }
-        return _json(HTTPStatus.OK if alive else HTTPStatus.SERVICE_UNAVAILABLE, body)
+        return json_reply(HTTPStatus.OK if alive else HTTPStatus.SERVICE_UNAVAILABLE, body)
 
-    def readyz(self) -> tuple[int, str, bytes]:
+    def readyz(self) -> Reply:
         checks = self._readiness_calls.checks()
         ready = all(error is None for error in checks.values())
         body = {
@@ -106,23 +112,23 @@ class HealthServer(BackgroundHTTPServer):
         }
         if not ready:
             log.warning("health.not_ready", checks=body["checks"])
-        return _json(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE, body)
+        return json_reply(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE, body)
 
-    def metrics(self) -> tuple[int, str, bytes]:
+    def metrics(self) -> Reply:
         text = render_metrics(
             self.stats.snapshot(), self.stats.heartbeat_age(), self._request_states()
         )
-        return HTTPStatus.OK, CONTENT_TYPE, scrub(text, self.secrets).encode()
+        return Reply(HTTPStatus.OK, scrub(text, self.secrets).encode(), CONTENT_TYPE)
 
-    def request_status(self, request_id: str) -> tuple[int, str, bytes]:
+    def request_status(self, request_id: str) -> Reply:
         try:
             result = self.results.get(request_id)
         except Exception as exc:
             log.warning("health.result_store_error", error=scrub(str(exc), self.secrets))
-            return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "result store unavailable"})
+            return json_reply(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "result store unavailable"})
         if result is None:
-            return _json(HTTPStatus.NOT_FOUND, {"error": "no such request"})
-        return _json(HTTPStatus.OK, scrub_value(result.model_dump(mode="json"), self.secrets))
+            return json_reply(HTTPStatus.NOT_FOUND, {"error": "no such request"})
+        return json_reply(HTTPStatus.OK, scrub_value(result.model_dump(mode="json"), self.secrets))
 
     def _request_states(self) -> dict[RequestState, int] | None:
         try:
@@ -131,7 +137,7 @@ class HealthServer(BackgroundHTTPServer):
             log.warning("health.result_store_error", error=scrub(str(exc), self.secrets))
             return None
 
-    def answer(self, path: str) -> tuple[int, str, bytes]:
+    def answer(self, path: str) -> Reply:
         """The answer to ``GET path``."""
         path = urlsplit(path).path
         if path == HEALTHZ_PATH:
@@ -144,35 +150,9 @@ class HealthServer(BackgroundHTTPServer):
             request_id = unquote(path[len(REQUESTS_PATH) :])
             if request_id and "/" not in request_id:
                 return self.request_status(request_id)
-        return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+        return json_reply(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
-
-def _json(status: int, body: object) -> tuple[int, str, bytes]:
-    return status, "application/json", json.dumps(body, sort_keys=True).encode()
-
-
-def _make_handler(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "automl-service-health"
-        sys_version = ""
-        timeout = 10.0  # seconds a client may take to send its request
-
-        def do_GET(self) -> None:
-            try:
-                status, content_type, body = owner.answer(self.path)
-            except Exception as exc:
-                log.error("health.answer_failed", error=scrub(str(exc), owner.secrets))
-                status, content_type, body = _json(
-                    HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}
-                )
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("health.http", line=format % args)
-
-    return Handler
+    def answer_failed(self, exc: Exception) -> Reply:
+        """The answer when building one raised ``exc``: logged, scrubbed, and a bare 500."""
+        log.error("health.answer_failed", error=scrub(str(exc), self.secrets))
+        return json_reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"})

@@ -32,6 +32,7 @@ CORE = (
     "sqlite_db",
     "waiting",
     "readiness",
+    "http_json",
 )
 
 #: The backends' adapters, inside the package.
