@@ -434,6 +434,7 @@ class TestRetries:
         finally:
             proxy.close()
 
+    @pytest.mark.process
     def test_storage_restarted_mid_call(self, tmp_path: Path, queue_name: str) -> None:
         """With Azurite stopped, a receive keeps retrying and gets the message once Azurite
         is back on the same port with the same data."""

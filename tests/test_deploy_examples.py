@@ -437,6 +437,7 @@ def test_build_context_holds_the_sources_and_nothing_else() -> None:
     assert all(f.endswith((".py", ".typed", ".toml", ".md", ".json")) for f in context_files())
 
 
+@pytest.mark.process
 def test_package_builds_from_the_build_context(tmp_path: Path) -> None:
     """A wheel builds from exactly the files the image copies, with the CLI entry point."""
     context = tmp_path / "context"

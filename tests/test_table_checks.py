@@ -64,6 +64,7 @@ def test_a_csv_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
     assert list(read_file(ok).columns) == ["a", "target"]
 
 
+@pytest.mark.process
 def test_a_one_class_table_fails_the_job_with_the_reason(
     engine: LocalEngine, tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+import pytest
 from fixtures_local import make_request
 from flaml.automl import AutoML
 from flaml.automl.time_series import ARIMA  # type: ignore[attr-defined]
@@ -32,6 +33,7 @@ class Broken(ARIMA):
         raise ValueError(MESSAGE)
 
 
+@pytest.mark.slow
 def test_a_raising_learner_leaves_a_failed_run_and_the_search_goes_on(
     local_settings: LocalSettings,
 ) -> None:
