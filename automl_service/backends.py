@@ -23,9 +23,9 @@ from .stats import WorkerStats
 from .worker import Worker
 
 if TYPE_CHECKING:
+    from .engines.local.serving import ScoringServer
     from .health import HealthServer
     from .result_store import SqliteResultStore
-    from .serving import ScoringServer
 
 __all__ = [
     "Backend",
@@ -93,7 +93,7 @@ def build_backend(settings: Settings) -> Backend:
     """Engine, registry and deployer of ``settings.backend``. On the local backend the
     MLflow store is created or migrated first (under its file lock)."""
     if settings.backend == "local":
-        from .engines.local.endpoints import LocalDeployer
+        from .engines.local.deployer import LocalDeployer
         from .engines.local.engine import LocalEngine
         from .engines.local.registry import MlflowRegistry
         from .engines.local.store import prepare_store
@@ -164,7 +164,8 @@ def build_health_server(settings: Settings, worker: Worker) -> HealthServer | No
     """
     if not settings.health.enabled:
         return None
-    from .health import HealthServer, run_checks
+    from .health import HealthServer
+    from .readiness import run_checks
 
     checks = {"queue": worker.queue.check, "backend": worker.backend.engine.check}
     return HealthServer(
@@ -184,8 +185,8 @@ def build_scoring_server(
 ) -> ScoringServer:
     """The local endpoints' scoring server (not started), on ``port`` when given, else
     ``local.endpoint_port``."""
-    from .engines.local.endpoints import ENDPOINTS_FILE, EndpointStore
-    from .serving import ScoringServer
+    from .engines.local.endpoint_store import ENDPOINTS_FILE, EndpointStore
+    from .engines.local.serving import ScoringServer
 
     return ScoringServer(
         EndpointStore(local.data_dir / ENDPOINTS_FILE),

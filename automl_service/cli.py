@@ -465,7 +465,7 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_health(args: argparse.Namespace, settings: Settings) -> int:
-    from .health import check_health
+    from .health_probe import check_health
 
     url = args.url or local_url(settings.health.host, settings.health.port)
     return check_health(url, args.timeout)
@@ -516,7 +516,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
-    from .batch import CHUNK_ROWS, predict_file
+    from .engines.local.batch import CHUNK_ROWS, predict_file
 
     if settings.backend != "local":
         raise ConfigurationError("predict scores models of the local registry; set backend=local")

@@ -4,26 +4,22 @@
 it answers while the worker loop is busy. Every answer is built from the worker's stats,
 the readiness checks and the result store; every text that could carry a secret (an error
 from a queue client that echoes its connection string, a result's error) passes through
-``scrub`` first. ``check_health`` is the client side, for a container HEALTHCHECK.
+``scrub`` first. The readiness checks run through ``readiness.SharedCall``; the client
+side, for a container HEALTHCHECK, is ``health_probe.check_health``.
 """
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Future
-from concurrent.futures import TimeoutError as FutureTimeout
+from collections.abc import Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .http_json import Reply, json_reply, reply_handler
 from .http_thread import BackgroundHTTPServer
 from .logs import get_logger
 from .prometheus import CONTENT_TYPE, render_metrics
+from .readiness import Readiness, SharedCall
 from .redact import scrub, scrub_value
 from .results import RequestState, ResultReader
 from .stats import WorkerStats
@@ -40,25 +36,6 @@ DEFAULT_STALE_AFTER = 120.0
 
 #: Readiness checks slower than this (seconds) count as failed.
 DEFAULT_READINESS_TIMEOUT = 8.0
-
-Readiness = Callable[[], dict[str, str | None]]
-
-
-def run_checks(checks: Mapping[str, Callable[[], object]]) -> dict[str, str | None]:
-    """Run each named check; None where it returned, its error text where it raised.
-
-    A readiness function is usually ``lambda: run_checks({"queue": queue.check, ...})``.
-    """
-    outcome: dict[str, str | None] = {}
-    for name, check in checks.items():
-        try:
-            check()
-        except Exception as exc:  # a failed check is an answer, not a crash
-            outcome[name] = f"{type(exc).__name__}: {exc}"
-        else:
-            outcome[name] = None
-    return outcome
-
 
 # The server ------------------------------------------------------------------------------
 
@@ -94,22 +71,26 @@ class HealthServer(BackgroundHTTPServer):
     ) -> None:
         super().__init__(host, port)
         self.stats = stats
-        self.readiness = readiness
         self.results = results
         self.stale_after = stale_after
-        self.readiness_timeout = readiness_timeout
         self.secrets = tuple(s for s in secrets if s)
-        self._readiness_lock = threading.Lock()
-        self._readiness_call: Future[dict[str, str | None]] | None = None
+        self._readiness_calls = SharedCall(readiness, readiness_timeout)
 
     thread_name = "health-server"
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return _make_handler(self)
+        return reply_handler(
+            server_version="automl-service-health",
+            log=log,
+            log_event="health.http",
+            timeout=10.0,  # seconds a client may take to send its request
+            get=self.answer,
+            on_error=self.answer_failed,
+        )
 
-    # Answers (status, content type, body); pure apart from the calls they name.
+    # Answers; pure apart from the calls they name.
 
-    def healthz(self) -> tuple[int, str, bytes]:
+    def healthz(self) -> Reply:
         age = self.stats.heartbeat_age()
         alive = age < self.stale_after
         body = {
@@ -117,16 +98,10 @@ class HealthServer(BackgroundHTTPServer):
             "heartbeat_age_seconds": round(age, 3),
             "stale_after_seconds": self.stale_after,
         }
-        return _json(HTTPStatus.OK if alive else HTTPStatus.SERVICE_UNAVAILABLE, body)
+        return json_reply(HTTPStatus.OK if alive else HTTPStatus.SERVICE_UNAVAILABLE, body)
 
-    def readyz(self) -> tuple[int, str, bytes]:
-        call = self._readiness_future()
-        try:
-            checks = call.result(timeout=self.readiness_timeout)
-        except FutureTimeout:
-            checks = {"readiness": f"checks took longer than {self.readiness_timeout:g} s"}
-        except Exception as exc:  # the readiness function itself broke: not ready
-            checks = {"readiness": f"{type(exc).__name__}: {exc}"}
+    def readyz(self) -> Reply:
+        checks = self._readiness_calls.checks()
         ready = all(error is None for error in checks.values())
         body = {
             "status": "ready" if ready else "not ready",
@@ -137,35 +112,23 @@ class HealthServer(BackgroundHTTPServer):
         }
         if not ready:
             log.warning("health.not_ready", checks=body["checks"])
-        return _json(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE, body)
+        return json_reply(HTTPStatus.OK if ready else HTTPStatus.SERVICE_UNAVAILABLE, body)
 
-    def _readiness_future(self) -> Future[dict[str, str | None]]:
-        """The readiness call under way, or a new one in its own daemon thread."""
-        with self._readiness_lock:
-            call = self._readiness_call
-            if call is None or call.done():
-                call = Future()
-                self._readiness_call = call
-                threading.Thread(
-                    target=_fulfil, args=(call, self.readiness), name="readiness", daemon=True
-                ).start()
-            return call
-
-    def metrics(self) -> tuple[int, str, bytes]:
+    def metrics(self) -> Reply:
         text = render_metrics(
             self.stats.snapshot(), self.stats.heartbeat_age(), self._request_states()
         )
-        return HTTPStatus.OK, CONTENT_TYPE, scrub(text, self.secrets).encode()
+        return Reply(HTTPStatus.OK, scrub(text, self.secrets).encode(), CONTENT_TYPE)
 
-    def request_status(self, request_id: str) -> tuple[int, str, bytes]:
+    def request_status(self, request_id: str) -> Reply:
         try:
             result = self.results.get(request_id)
         except Exception as exc:
             log.warning("health.result_store_error", error=scrub(str(exc), self.secrets))
-            return _json(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "result store unavailable"})
+            return json_reply(HTTPStatus.SERVICE_UNAVAILABLE, {"error": "result store unavailable"})
         if result is None:
-            return _json(HTTPStatus.NOT_FOUND, {"error": "no such request"})
-        return _json(HTTPStatus.OK, scrub_value(result.model_dump(mode="json"), self.secrets))
+            return json_reply(HTTPStatus.NOT_FOUND, {"error": "no such request"})
+        return json_reply(HTTPStatus.OK, scrub_value(result.model_dump(mode="json"), self.secrets))
 
     def _request_states(self) -> dict[RequestState, int] | None:
         try:
@@ -174,7 +137,7 @@ class HealthServer(BackgroundHTTPServer):
             log.warning("health.result_store_error", error=scrub(str(exc), self.secrets))
             return None
 
-    def answer(self, path: str) -> tuple[int, str, bytes]:
+    def answer(self, path: str) -> Reply:
         """The answer to ``GET path``."""
         path = urlsplit(path).path
         if path == HEALTHZ_PATH:
@@ -187,69 +150,9 @@ class HealthServer(BackgroundHTTPServer):
             request_id = unquote(path[len(REQUESTS_PATH) :])
             if request_id and "/" not in request_id:
                 return self.request_status(request_id)
-        return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+        return json_reply(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
-
-def _fulfil(call: Future[dict[str, str | None]], readiness: Readiness) -> None:
-    try:
-        call.set_result(readiness())
-    except Exception as exc:
-        call.set_exception(exc)
-
-
-def _json(status: int, body: object) -> tuple[int, str, bytes]:
-    return status, "application/json", json.dumps(body, sort_keys=True).encode()
-
-
-def _make_handler(owner: HealthServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "automl-service-health"
-        sys_version = ""
-        timeout = 10.0  # seconds a client may take to send its request
-
-        def do_GET(self) -> None:
-            try:
-                status, content_type, body = owner.answer(self.path)
-            except Exception as exc:
-                log.error("health.answer_failed", error=scrub(str(exc), owner.secrets))
-                status, content_type, body = _json(
-                    HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"}
-                )
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("health.http", line=format % args)
-
-    return Handler
-
-
-# The client ------------------------------------------------------------------------------
-
-
-def check_health(url: str, timeout: float) -> int:
-    """0 when ``GET url`` answers 200 within ``timeout`` seconds, else 1. Never raises.
-
-    A URL without a path checks ``/healthz``.
-    """
-    if urlsplit(url).path in ("", "/"):
-        url = url.rstrip("/") + HEALTHZ_PATH
-    # No proxies: the server is on this host, and a proxy from the environment would
-    # answer for it.
-    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    try:
-        with opener.open(url, timeout=timeout) as response:
-            healthy = response.status == HTTPStatus.OK
-            print(f"{'healthy' if healthy else 'unhealthy'}: {url} answered {response.status}")
-            return 0 if healthy else 1
-    except urllib.error.HTTPError as exc:
-        print(f"unhealthy: {url} answered {exc.code}")
-        return 1
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        print(f"unhealthy: no answer from {url} ({reason})")
-        return 1
+    def answer_failed(self, exc: Exception) -> Reply:
+        """The answer when building one raised ``exc``: logged, scrubbed, and a bare 500."""
+        log.error("health.answer_failed", error=scrub(str(exc), self.secrets))
+        return json_reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"})

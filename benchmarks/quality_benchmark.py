@@ -29,9 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from automl_service.datasets import load_sample
+from automl_service.engines.local.datasets import load_sample
 from automl_service.engines.local.engine import LocalEngine
-from automl_service.evaluate import compute_metrics
+from automl_service.engines.local.evaluate import compute_metrics
 from automl_service.metrics import Goal, Task, goal_of
 from automl_service.request import AutoMLRequest
 from automl_service.selection import select_best

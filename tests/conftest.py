@@ -3,12 +3,25 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from automl_service.settings import Settings
+
+#: Session fixtures that start a server in a child process: ``azurite`` (Azurite's queue
+#: service) and ``mlflow_server`` (``mlflow server``). A test that uses one is a
+#: ``process`` test, marked here so that none is forgotten.
+PROCESS_FIXTURES = frozenset({"azurite", "mlflow_server"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``process`` every test that uses a fixture of PROCESS_FIXTURES."""
+    for item in items:
+        if PROCESS_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.process)
 
 
 @pytest.fixture(autouse=True)
@@ -21,11 +34,25 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
     yield
 
 
+@pytest.fixture(scope="session")
+def mlflow_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, fully migrated MLflow SQLite store, made once per session (MLflow's
+    migrations take seconds); tests copy it."""
+    from mlflow import MlflowClient
+
+    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments(max_results=1)
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    """Local-backend settings in a temporary folder, with short re-check intervals."""
+def settings(tmp_path: Path, mlflow_db_template: Path) -> Settings:
+    """Local-backend settings in a temporary folder, with short re-check intervals; the
+    MLflow store is copied from the migrated template."""
     s = Settings()
     s.local.data_dir = tmp_path / "data"
+    s.local.data_dir.mkdir(parents=True)
+    shutil.copyfile(mlflow_db_template, s.local.data_dir / "mlflow.db")
     s.worker.poll_interval_seconds = 0.2
     s.worker.max_poll_interval_seconds = 0.5
     s.worker.recheck_seconds = 0.5

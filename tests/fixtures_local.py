@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mlflow import MlflowClient
 
 from automl_service.engines.base import JobStatus
 from automl_service.engines.local import LocalEngine
@@ -22,14 +21,6 @@ from automl_service.settings import LocalSettings
 
 #: FLAML's budget is soft and the cores are shared: terminal states get this long.
 TERMINAL_TIMEOUT = 240.0
-
-
-@pytest.fixture(scope="session")
-def mlflow_db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty, fully migrated MLflow SQLite store (creating one takes seconds)."""
-    path = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{path}").search_experiments(max_results=1)
-    return path
 
 
 @pytest.fixture

@@ -53,29 +53,27 @@ class MlflowStore:
 
 
 @pytest.fixture(scope="session")
-def empty_mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An MLflow SQLite file with its schema made once per session (MLflow's migrations
-    take seconds); stores copy it."""
-    db = tmp_path_factory.mktemp("mlflow-template") / "mlflow.db"
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{db}")
-    client.search_experiments()
-    return db
+def saved_sklearn_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An MLflow model of a small sklearn classifier saved on disk once per session (tests
+    only read it). Its requirements are given: MLflow's own inference loads the model in a
+    subprocess (seconds)."""
+    features = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
+    model = LogisticRegression().fit(features, [0, 0, 1, 1])
+    model_dir = tmp_path_factory.mktemp("sklearn-model") / "saved-model"
+    mlflow.sklearn.save_model(model, str(model_dir), pip_requirements=["scikit-learn", "mlflow"])
+    return model_dir
 
 
 @pytest.fixture(scope="module")
 def mlflow_store(
-    tmp_path_factory: pytest.TempPathFactory, empty_mlflow_db: Path
+    tmp_path_factory: pytest.TempPathFactory, mlflow_db_template: Path, saved_sklearn_model: Path
 ) -> Iterator[MlflowStore]:
     """One SQLite-backed store per test module, with a saved sklearn model to upload."""
     root = tmp_path_factory.mktemp("mlflow")
-    shutil.copyfile(empty_mlflow_db, root / "mlflow.db")
+    shutil.copyfile(mlflow_db_template, root / "mlflow.db")
     uri = f"sqlite:///{root / 'mlflow.db'}"
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment_id = client.create_experiment(
         "tests", artifact_location=(root / "artifacts").as_uri()
     )
-    features = pd.DataFrame({"x": [0.0, 1.0, 2.0, 3.0]})
-    model = LogisticRegression().fit(features, [0, 0, 1, 1])
-    model_dir = root / "saved-model"
-    mlflow.sklearn.save_model(model, str(model_dir))
-    yield MlflowStore(uri, client, experiment_id, model_dir)
+    yield MlflowStore(uri, client, experiment_id, saved_sklearn_model)

@@ -8,7 +8,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 
-from automl_service.datasets import load_sample
+from automl_service.engines.local.datasets import load_sample
 from automl_service.engines.local.model import FlamlModel, log_pyfunc
 from automl_service.engines.local.registry import MlflowRegistry
 from automl_service.metrics import Goal

@@ -434,6 +434,7 @@ class TestRetries:
         finally:
             proxy.close()
 
+    @pytest.mark.process
     def test_storage_restarted_mid_call(self, tmp_path: Path, queue_name: str) -> None:
         """With Azurite stopped, a receive keeps retrying and gets the message once Azurite
         is back on the same port with the same data."""
@@ -563,13 +564,13 @@ class TestWorkerOnAzurite:
     def test_two_workers_share_one_queue(
         self, settings: Settings, azurite: Azurite, queue_name: str
     ) -> None:
-        """Two workers on one queue with 20 requests: every request ends with exactly one
-        job (one parent run) and one model version."""
+        """Two workers on one queue with 10 requests, taken 4 at a time: every request ends
+        with exactly one job (one parent run) and one model version."""
         s = azure_queue_settings(settings, azurite, queue_name)
         s.local.max_concurrent_jobs = 2
-        s.worker.batch_size = 8
+        s.worker.batch_size = 4
         first, second = make_worker(s), make_worker(s)
-        ids = [f"pair-{i:02d}" for i in range(20)]
+        ids = [f"pair-{i:02d}" for i in range(10)]
         for rid in ids:
             first.queue.send(iris_body(rid, limits={"timeout_seconds": 10, "max_trials": 3}))
 

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from automl_service.datasets import load_sample
 from automl_service.engines.local.backtest import Window, aggregate, plan_windows
+from automl_service.engines.local.datasets import load_sample
+from automl_service.engines.local.evaluate import compute_metrics
 from automl_service.engines.local.search import search
 from automl_service.engines.local.trials import Objective, TrialLog
 from automl_service.errors import PermanentError
-from automl_service.evaluate import compute_metrics
 from automl_service.metrics import Goal, Task
 from automl_service.request import AutoMLRequest
 from automl_service.runs import RunStatus

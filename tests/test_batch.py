@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from fixtures_models import IRIS_CLASSES, flaml_model, iris_named, register_pyfunc
 
-from automl_service.batch import ModelRef, parse_model_ref, predict_file, score_file
 from automl_service.cli import main
-from automl_service.engines.local.endpoints import load_registered
+from automl_service.engines.local.batch import ModelRef, parse_model_ref, predict_file, score_file
 from automl_service.engines.local.ensemble import EnsembleModel
+from automl_service.engines.local.model_loading import load_registered
 from automl_service.errors import InvalidRequest
 from automl_service.settings import LocalSettings
 

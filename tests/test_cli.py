@@ -141,6 +141,7 @@ def test_drain_on_an_empty_queue_exits_0(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.process
 def test_status_piped_into_head_exits_quietly(tmp_path: Path) -> None:
     """`status | head -1` ends with exit 0 and no "Broken pipe" error."""
     from automl_service.result_store import SqliteResultStore
@@ -166,6 +167,7 @@ def test_status_piped_into_head_exits_quietly(tmp_path: Path) -> None:
     assert "Broken pipe" not in done.stderr and "unreachable" not in done.stderr
 
 
+@pytest.mark.process
 def test_status_and_health_say_where_they_looked(tmp_path: Path) -> None:
     """`status` names the data folder it read; `health` says what it found."""
     listed = cli(tmp_path, "status")
@@ -178,6 +180,7 @@ def test_status_and_health_say_where_they_looked(tmp_path: Path) -> None:
     assert "unhealthy: no answer from http://127.0.0.1:9/healthz" in unhealthy.stdout
 
 
+@pytest.mark.process
 def test_submit_gives_new_data_a_new_id(tmp_path: Path) -> None:
     """`submit` of the same file names the same request while the data is unchanged, and
     a new one once the data changed; a fixed id re-sent with other settings is refused."""
@@ -201,6 +204,7 @@ def test_submit_gives_new_data_a_new_id(tmp_path: Path) -> None:
     assert "'fixed' was sent before with other settings or other data" in refused.stderr
 
 
+@pytest.mark.process
 def test_submit_wait_without_a_worker_says_so(tmp_path: Path) -> None:
     """`submit --wait` with no worker running says that no worker took the request,
     then times out with exit 3, instead of only 'unreachable'."""

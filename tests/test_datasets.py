@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from automl_service.datasets import SAMPLES, load_table
+from automl_service.engines.local.datasets import SAMPLES, load_table
 from automl_service.errors import PermanentError
 
 

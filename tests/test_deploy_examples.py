@@ -18,7 +18,8 @@ import pytest
 import yaml  # type: ignore[import-untyped, unused-ignore]
 from pydantic import BaseModel, SecretStr
 
-from automl_service.health import HEALTHZ_PATH, READYZ_PATH, HealthServer, check_health
+from automl_service.health import HEALTHZ_PATH, READYZ_PATH, HealthServer
+from automl_service.health_probe import check_health
 from automl_service.results import RequestResult, RequestState
 from automl_service.settings import HealthSettings, Settings, load_settings
 from automl_service.stats import WorkerStats
@@ -436,6 +437,7 @@ def test_build_context_holds_the_sources_and_nothing_else() -> None:
     assert all(f.endswith((".py", ".typed", ".toml", ".md", ".json")) for f in context_files())
 
 
+@pytest.mark.process
 def test_package_builds_from_the_build_context(tmp_path: Path) -> None:
     """A wheel builds from exactly the files the image copies, with the CLI entry point."""
     context = tmp_path / "context"

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from automl_service.evaluate import (
+from automl_service.engines.local.evaluate import (
     classification_metrics,
     compute_metrics,
     regression_metrics,

@@ -17,16 +17,11 @@ import pytest
 from fixtures_worker import FakeClock
 from structlog.testing import capture_logs
 
-from automl_service.health import (
-    HEALTHZ_PATH,
-    METRICS_PATH,
-    READYZ_PATH,
-    HealthServer,
-    check_health,
-    run_checks,
-)
+from automl_service.health import HEALTHZ_PATH, METRICS_PATH, READYZ_PATH, HealthServer
+from automl_service.health_probe import check_health
 from automl_service.http_thread import local_url
 from automl_service.queues.sqlite import SqliteQueue
+from automl_service.readiness import run_checks
 from automl_service.redact import secret_values
 from automl_service.result_store import SqliteResultStore
 from automl_service.results import LeaderboardRow, RequestResult, RequestState

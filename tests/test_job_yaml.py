@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from automl_service.cli import main
-from automl_service.datasets import load_table
+from automl_service.engines.local.datasets import load_table
 from automl_service.errors import InvalidRequest, PermanentError
 from automl_service.exit_codes import EXIT_OK, EXIT_USAGE
 from automl_service.queues.sqlite import SqliteQueue

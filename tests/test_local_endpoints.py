@@ -25,29 +25,25 @@ from mlflow.pyfunc.model import PythonModel
 from sklearn.linear_model import LogisticRegression
 
 from automl_service.backends import build_queue, build_scoring_server, build_worker
-from automl_service.datasets import load_sample
 from automl_service.engines.base import Deployer
-from automl_service.engines.local.endpoints import (
-    DeploymentRecord,
-    DeploymentState,
-    LocalDeployer,
-    compare_with_live,
-    deployment_name,
-    load_registered,
-)
+from automl_service.engines.local.datasets import load_sample
+from automl_service.engines.local.deployer import LocalDeployer
+from automl_service.engines.local.endpoint_decisions import compare_with_live, deployment_name
+from automl_service.engines.local.endpoint_store import DeploymentRecord, DeploymentState
+from automl_service.engines.local.model_loading import load_registered
 from automl_service.engines.local.registry import MlflowRegistry
+from automl_service.engines.local.serving import (
+    BadInput,
+    ScoringServer,
+    parse_scoring_body,
+    predictions_json,
+)
 from automl_service.errors import PermanentError
 from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest
 from automl_service.results import RequestState
 from automl_service.runs import ModelVersion, RunRecord, RunStatus
 from automl_service.selection import select_best
-from automl_service.serving import (
-    BadInput,
-    ScoringServer,
-    parse_scoring_body,
-    predictions_json,
-)
 from automl_service.settings import LocalSettings, Settings
 from automl_service.waiting import wait_for_results
 
@@ -485,14 +481,8 @@ def test_serve_command_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_worker_deploys_a_request_and_it_scores_over_http(
-    settings: Settings, mlflow_db_template: Path
-) -> None:
+def test_worker_deploys_a_request_and_it_scores_over_http(settings: Settings) -> None:
     """A request with a deployment block ends succeeded with an endpoint that scores."""
-    import shutil
-
-    settings.local.data_dir.mkdir(parents=True)
-    shutil.copyfile(mlflow_db_template, settings.local.data_dir / "mlflow.db")
     queue = build_queue(settings)
     worker = build_worker(settings, queue=queue)
     body = {
@@ -532,14 +522,8 @@ def test_worker_deploys_a_request_and_it_scores_over_http(
     assert [sorted(row) for row in answer["probabilities"]] == [["0", "1", "2"]] * len(features)
 
 
-def run_worker_until_done(
-    settings: Settings, mlflow_db_template: Path, body: dict[str, Any]
-) -> Any:
+def run_worker_until_done(settings: Settings, body: dict[str, Any]) -> Any:
     """Send ``body`` through a real worker on the local backend; its terminal result."""
-    import shutil
-
-    settings.local.data_dir.mkdir(parents=True)
-    shutil.copyfile(mlflow_db_template, settings.local.data_dir / "mlflow.db")
     queue = build_queue(settings)
     worker = build_worker(settings, queue=queue)
     queue.send(json.dumps(body))
@@ -561,7 +545,7 @@ def string_dates(dates: list[str]) -> bytes:
 
 @pytest.mark.slow
 def test_a_deployed_forecaster_answers_for_the_dates_sent_as_strings(
-    settings: Settings, mlflow_db_template: Path
+    settings: Settings,
 ) -> None:
     """A FLAML forecaster trained, registered and deployed by the worker forecasts over HTTP
     for the JSON date strings sent: each date gets its own step's forecast whatever the
@@ -577,7 +561,7 @@ def test_a_deployed_forecaster_answers_for_the_dates_sent_as_strings(
         "registration": {"model_name": "co2-forecast"},
         "deployment": {"endpoint_name": "co2-e2e"},
     }
-    result = run_worker_until_done(settings, mlflow_db_template, body)
+    result = run_worker_until_done(settings, body)
     assert result is not None and result.state is RequestState.SUCCEEDED, result
     series = load_sample("co2")
     assert series["date"].iloc[-1] == pd.Timestamp("2001-12-01")
@@ -618,7 +602,7 @@ def firm_years(rows: list[tuple[str, str]]) -> bytes:
 
 @pytest.mark.slow
 def test_a_deployed_many_series_forecaster_answers_per_series_over_http(
-    settings: Settings, mlflow_db_template: Path
+    settings: Settings,
 ) -> None:
     """A request with a series id column (grunfeld's firms) trains, registers and deploys;
     the endpoint answers rows of two firms at once with each firm's own forecast for each
@@ -637,7 +621,7 @@ def test_a_deployed_many_series_forecaster_answers_per_series_over_http(
         "registration": {"model_name": "grunfeld-forecast"},
         "deployment": {"endpoint_name": "grunfeld-e2e"},
     }
-    result = run_worker_until_done(settings, mlflow_db_template, body)
+    result = run_worker_until_done(settings, body)
     assert result is not None and result.state is RequestState.SUCCEEDED, result
     asked = [
         ("IBM", "1956-01-01"),

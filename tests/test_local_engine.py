@@ -16,11 +16,11 @@ import pytest
 from fixtures_local import make_request, wait_terminal
 from mlflow.pyfunc import PyFuncModel
 
-from automl_service.datasets import load_table
 from automl_service.engines.base import JobState
 from automl_service.engines.local import LocalEngine
 from automl_service.engines.local.algorithms import plan
 from automl_service.engines.local.baselines import forecast, season_length
+from automl_service.engines.local.datasets import load_table
 from automl_service.engines.local.layout import JobDir
 from automl_service.engines.local.locks import is_locked, pid_alive
 from automl_service.errors import PermanentError

@@ -53,6 +53,7 @@ def _revision(db: Path) -> str | None:
         engine.dispose()
 
 
+@pytest.mark.process
 def test_workers_started_together_on_a_fresh_data_dir_all_start(tmp_path: Path) -> None:
     """Three `drain` processes started at the same instant on a new data folder all exit 0
     and leave one fully migrated MLflow store (without the lock they crashed in the
@@ -93,18 +94,29 @@ def test_a_half_migrated_store_is_recovered(tmp_path: Path) -> None:
     assert _revision(db) == db_utils._get_latest_schema_revision()
 
 
-def test_a_store_that_cannot_be_migrated_is_refused_saying_what_to_do(tmp_path: Path) -> None:
-    """A store stamped with a schema revision MLflow does not know is refused with a
-    store error (exit 3 from the CLI) that says how to get going again."""
+def _unknown_revision(tmp_path: Path) -> Path:
+    """A store stamped with a schema revision MLflow does not know."""
     db = tmp_path / "data" / "mlflow.db"
     prepare_store(f"sqlite:///{db}", tmp_path / "artifacts")
     engine = sqlalchemy.create_engine(f"sqlite:///{db}")
     with engine.begin() as conn:
         conn.execute(sqlalchemy.text("UPDATE alembic_version SET version_num = 'f00dfeed'"))
     engine.dispose()
+    return db
 
+
+def test_a_store_that_cannot_be_migrated_is_refused_saying_what_to_do(tmp_path: Path) -> None:
+    """A store stamped with a schema revision MLflow does not know is refused with a
+    store error that says how to get going again."""
+    db = _unknown_revision(tmp_path)
     with pytest.raises(TransientError, match="restore it from a backup"):
         prepare_store(f"sqlite:///{db}", tmp_path / "artifacts")
+
+
+@pytest.mark.process
+def test_the_cli_refuses_a_store_that_cannot_be_migrated_with_exit_3(tmp_path: Path) -> None:
+    """The same refusal from the CLI: exit 3 and the advice, without a traceback."""
+    db = _unknown_revision(tmp_path)
     done = subprocess.run(
         [sys.executable, "-m", "automl_service", "drain"],
         env={**os.environ, "AUTOML_SERVICE_LOCAL__DATA_DIR": str(db.parent)},
@@ -116,6 +128,7 @@ def test_a_store_that_cannot_be_migrated_is_refused_saying_what_to_do(tmp_path: 
     assert "restore it from a backup" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.process
 def test_a_trainer_that_cannot_start_ends_the_job_with_its_error(
     local_settings: LocalSettings, tmp_path: Path
 ) -> None:

@@ -160,6 +160,7 @@ def test_repeated_library_messages_are_held_back() -> None:
     assert getattr(after, "suppressed", None) == 3
 
 
+@pytest.mark.process
 def test_mlflow_logs_json_in_a_real_process(tmp_path: Path) -> None:
     """A process that sets up JSON logging and then imports and uses MLflow writes only
     JSON lines, MLflow's own records (database creation at debug) among them."""

@@ -133,6 +133,7 @@ def _cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
     return cli(tmp_path, *args, cwd=tmp_path, AUTOML_SERVICE_LOCAL__DATA_DIR=store, **env)
 
 
+@pytest.mark.process
 def test_submit_applies_the_policy_before_the_queue(tmp_path: Path) -> None:
     """`submit` refuses a request over a cap (exit 2, naming it) and enqueues nothing;
     with clamping it says what it lowered, and a relative path goes on the queue absolute."""

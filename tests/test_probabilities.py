@@ -15,12 +15,12 @@ import pytest
 from fixtures_models import IRIS_CLASSES, flaml_model, iris_named, register_pyfunc
 
 from automl_service.backends import build_scoring_server
-from automl_service.engines.local.endpoints import LocalDeployer
+from automl_service.engines.local.deployer import LocalDeployer
 from automl_service.engines.local.ensemble import EnsembleModel
 from automl_service.engines.local.model import log_pyfunc
 from automl_service.engines.local.probabilities import decide, labelled, split_output
+from automl_service.engines.local.serving import answer_json
 from automl_service.request import AutoMLRequest
-from automl_service.serving import answer_json
 from automl_service.settings import LocalSettings
 
 if TYPE_CHECKING:

@@ -412,6 +412,7 @@ def dump_dom(html: str, tmp_path: Path) -> str:
     return done.stdout
 
 
+@pytest.mark.process
 def test_report_in_headless_chromium(tmp_path: Path) -> None:
     """Chromium builds the leaderboard rows and the plot's SVG elements from the file."""
     started = time.monotonic()
@@ -420,6 +421,7 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
     assert time.monotonic() - started < 120
 
 
+@pytest.mark.process
 def test_hostile_report_in_headless_chromium(tmp_path: Path) -> None:
     """In the browser, hostile text stays text: no script or image element appears."""
     dom = DomReader(dump_dom(hostile_report(), tmp_path))

@@ -164,7 +164,7 @@ def test_scan_benchmark_runs_small(tmp_path: Path) -> None:
     mlflow server, agrees on the winner, and the scan stays within its call budget."""
     out = tmp_path / "scan.json"
     subprocess.run(
-        [sys.executable, "-m", "benchmarks.scan_benchmark", "--children", "300",
+        [sys.executable, "-m", "benchmarks.scan_benchmark", "--children", "100",
          "--json", str(out), "--workdir", str(tmp_path / "work"), "--server-workers", "2"],
         cwd=ROOT, check=True, capture_output=True, timeout=580,
     )  # fmt: skip
@@ -173,9 +173,9 @@ def test_scan_benchmark_runs_small(tmp_path: Path) -> None:
     calls = {(r["store"], r["method"]): r["calls"] for r in summary["results"]}
     assert calls == {
         ("sqlite", "scan"): 1,
-        ("sqlite", "per-run"): 301,
+        ("sqlite", "per-run"): 101,
         # the parent's get_run, then one page for each half of its children
         ("server-2w", "scan"): 3,
-        ("server-2w", "per-run"): 301,
+        ("server-2w", "per-run"): 101,
     }
     assert summary["targets"]["server-2w_scan_calls_ok"]

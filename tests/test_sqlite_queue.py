@@ -200,6 +200,7 @@ def _drain(path: str, out: multiprocessing.Queue[list[str]]) -> None:
     out.put(got)
 
 
+@pytest.mark.process
 def test_concurrent_receivers_never_share_a_message(tmp_path: Path) -> None:
     """Three processes receiving from one file together get every message exactly once."""
     path = tmp_path / "q.db"

@@ -32,6 +32,8 @@ CORE = (
     "sqlite_db",
     "waiting",
     "control",
+    "readiness",
+    "http_json",
 )
 
 #: The backends' adapters, inside the package.

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from fixtures_local import make_request, wait_terminal
 
-from automl_service.datasets import read_file
 from automl_service.engines.base import JobState
 from automl_service.engines.local import LocalEngine
+from automl_service.engines.local.datasets import read_file
 from automl_service.engines.local.table_checks import MIN_TABLE_ROWS, check_trainable
 from automl_service.errors import PermanentError
 from automl_service.metrics import Task
@@ -64,6 +64,7 @@ def test_a_csv_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
     assert list(read_file(ok).columns) == ["a", "target"]
 
 
+@pytest.mark.process
 def test_a_one_class_table_fails_the_job_with_the_reason(
     engine: LocalEngine, tmp_path: Path
 ) -> None:

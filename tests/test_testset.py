@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from fixtures_worker import iris_request, make_worker, mlflow_client
 
-from automl_service.datasets import load_table
+from automl_service.engines.local.datasets import load_table
 from automl_service.engines.local.testset import score
 from automl_service.metrics import Task
 from automl_service.request import parse_request

@@ -13,9 +13,9 @@ from fixtures_local import make_request, wait_terminal
 from fixtures_models import breast_cancer, flaml_model, register_pyfunc
 from mlflow.pyfunc.model import PythonModel
 
-from automl_service.datasets import load_table
 from automl_service.engines.base import JobState
 from automl_service.engines.local import LocalEngine
+from automl_service.engines.local.datasets import load_table
 from automl_service.engines.local.model import log_pyfunc
 from automl_service.engines.local.threshold import (
     THRESHOLD_TAG,

@@ -6,11 +6,12 @@ from typing import Any
 
 import mlflow
 import pandas as pd
+import pytest
 from fixtures_local import make_request
 from flaml.automl import AutoML
 from flaml.automl.time_series import ARIMA  # type: ignore[attr-defined]
 
-from automl_service.datasets import load_table
+from automl_service.engines.local.datasets import load_table
 from automl_service.engines.local.guarded import guard_learners, guarded
 from automl_service.engines.local.horizon import ForecastGrid
 from automl_service.engines.local.search import FlamlMetric
@@ -32,6 +33,7 @@ class Broken(ARIMA):
         raise ValueError(MESSAGE)
 
 
+@pytest.mark.slow
 def test_a_raising_learner_leaves_a_failed_run_and_the_search_goes_on(
     local_settings: LocalSettings,
 ) -> None:

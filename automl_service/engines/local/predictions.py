@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ...evaluate import compute_metrics
 from ...metrics import Task
+from .evaluate import compute_metrics
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ...datasets import load_table
 from ...errors import PermanentError
 from ...logs import get_logger
 from ...metrics import Goal, Task, as_loss, goal_of
@@ -30,6 +29,7 @@ from .azure_only import flaml_n_jobs
 from .backtest import Window, aggregate, plan_windows, window_params
 from .budget import Budget
 from .compact import compact
+from .datasets import load_table
 from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
 from .forecasters import BaselineForecaster, FlamlForecaster
 from .guarded import fit_error, guard_learners, unguarded

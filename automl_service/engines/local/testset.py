@@ -16,13 +16,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from ...datasets import load_table
 from ...errors import PermanentError
-from ...evaluate import compute_metrics
 from ...logs import get_logger
 from ...metrics import Task
 from ...request import AutoMLRequest
 from ...tags import TEST_METRIC_PREFIX
+from .datasets import load_table
+from .evaluate import compute_metrics
 from .probabilities import split_output
 from .table_checks import check_columns
 from .trials import TrialLog

@@ -32,7 +32,7 @@ def check_two_classes(request: AutoMLRequest) -> None:
     classes (a missing target is left for the search to report)."""
     if request.training.decision_threshold is None:
         return
-    from ...datasets import load_table
+    from .datasets import load_table
 
     table = load_table(request.training_data)
     target = request.target_column_name

@@ -18,7 +18,7 @@ without a restart; models are loaded once per model version and kept in a small
 least-recently-used cache. Client mistakes get a 4xx with a JSON ``error``: 404 for an
 unknown endpoint, 400 for a body that is not JSON or lacks columns or that the model
 refuses (a forecaster names the timestamp outside its horizon), 413 for a body over
-``MAX_BODY_BYTES``. Error texts pass through ``health.scrub``.
+``MAX_BODY_BYTES``. Error texts pass through ``redact.scrub``.
 """
 
 from __future__ import annotations
@@ -36,18 +36,16 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import pandas as pd
 
-from .engines.local.endpoints import (
-    EndpointRecord,
-    EndpointStore,
-    load_registered,
-    scoring_uri,
-)
-from .engines.local.horizon import OutsideHorizon
-from .engines.local.probabilities import split_output
-from .errors import AutoMLServiceError, PermanentError, TransientError
-from .http_thread import BackgroundHTTPServer
-from .logs import get_logger
-from .redact import scrub
+from ...errors import AutoMLServiceError, PermanentError, TransientError
+from ...http_json import Reply, json_reply, reply_handler
+from ...http_thread import BackgroundHTTPServer
+from ...logs import get_logger
+from ...redact import scrub
+from .endpoint_decisions import scoring_uri
+from .endpoint_store import EndpointRecord, EndpointStore
+from .horizon import OutsideHorizon
+from .model_loading import load_registered
+from .probabilities import split_output
 
 log = get_logger(__name__)
 
@@ -57,7 +55,6 @@ HEALTHZ_PATH = "/healthz"
 #: Largest scoring body accepted, in bytes.
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
-Answer = tuple[int, bytes]
 Loader = Callable[[str, str], Any]
 
 
@@ -166,10 +163,6 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _json(status: int, body: object) -> Answer:
-    return status, json.dumps(body, sort_keys=True).encode()
-
-
 # The model cache -------------------------------------------------------------------------
 
 
@@ -244,36 +237,48 @@ class ScoringServer(BackgroundHTTPServer):
     thread_name = "scoring-server"
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return _make_handler(self)
+        return reply_handler(
+            server_version="automl-service-scoring",
+            log=log,
+            log_event="serving.http",
+            timeout=30.0,  # seconds a client may take to send its request
+            get=self.answer_get,
+            post=self.answer_post,
+            max_body_bytes=MAX_BODY_BYTES,
+            protocol_version="HTTP/1.1",
+            on_error=self.answer_failed,
+        )
 
     # Answers ------------------------------------------------------------------------
 
-    def answer_get(self, path: str) -> Answer:
+    def answer_get(self, path: str) -> Reply:
         """The answer to ``GET path``."""
         path = urlsplit(path).path.rstrip("/") or "/"
         if path == HEALTHZ_PATH:
-            return _json(HTTPStatus.OK, {"status": "ok"})
+            return json_reply(HTTPStatus.OK, {"status": "ok"})
         if path == ENDPOINTS_PATH:
             listed = [self._describe(record) for record in self.store.endpoints()]
-            return _json(HTTPStatus.OK, {"endpoints": listed})
+            return json_reply(HTTPStatus.OK, {"endpoints": listed})
         name, action = _endpoint_path(path)
         if name is not None and action == "":
             record = self.store.get(name)
             if record is None:
                 return _unknown(name)
-            return _json(HTTPStatus.OK, self._describe(record))
+            return json_reply(HTTPStatus.OK, self._describe(record))
         if name is not None and action == "score":
-            return _json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": "score with POST"})
-        return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            return json_reply(
+                HTTPStatus.METHOD_NOT_ALLOWED, {"error": "score with POST"}, ("Allow", "POST")
+            )
+        return json_reply(HTTPStatus.NOT_FOUND, {"error": "not found"})
 
-    def answer_post(self, path: str, body: bytes) -> Answer:
+    def answer_post(self, path: str, body: bytes) -> Reply:
         """The answer to ``POST path`` with ``body``."""
         name, action = _endpoint_path(urlsplit(path).path)
         if name is None or action != "score":
-            return _json(HTTPStatus.NOT_FOUND, {"error": "not found"})
+            return json_reply(HTTPStatus.NOT_FOUND, {"error": "not found"})
         return self.score(name, body)
 
-    def score(self, name: str, body: bytes) -> Answer:
+    def score(self, name: str, body: bytes) -> Reply:
         """Score ``body`` with the live deployment of endpoint ``name``."""
         record = self.store.get(name)
         if record is None:
@@ -281,11 +286,11 @@ class ScoringServer(BackgroundHTTPServer):
         try:
             frame = parse_scoring_body(body)
         except BadInput as exc:
-            return _json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
+            return json_reply(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         live = record.live
         missing = missing_columns(frame, live.input_columns)
         if missing:
-            return _json(
+            return json_reply(
                 HTTPStatus.BAD_REQUEST,
                 {
                     "error": f"missing columns: {', '.join(missing)}",
@@ -302,7 +307,7 @@ class ScoringServer(BackgroundHTTPServer):
                 if isinstance(exc, PermanentError)
                 else HTTPStatus.SERVICE_UNAVAILABLE
             )
-            return _json(status, {"error": f"deployment {live.name} cannot be loaded"})
+            return json_reply(status, {"error": f"deployment {live.name} cannot be loaded"})
         if live.input_columns:
             frame = frame[list(live.input_columns)]
         try:
@@ -310,14 +315,25 @@ class ScoringServer(BackgroundHTTPServer):
         except OutsideHorizon as exc:  # a forecaster refused a row, naming it
             reason = self._scrub(str(exc))
             log.info("serving.predict_refused", deployment=live.name, error=reason)
-            return _json(HTTPStatus.BAD_REQUEST, {"error": reason})
+            return json_reply(HTTPStatus.BAD_REQUEST, {"error": reason})
         except Exception as exc:  # the model refused this input
             reason = self._scrub(f"{type(exc).__name__}: {exc}")
             log.info("serving.predict_failed", deployment=live.name, error=reason)
-            return _json(
+            return json_reply(
                 HTTPStatus.BAD_REQUEST, {"error": f"the model could not score this input: {reason}"}
             )
-        return _json(HTTPStatus.OK, {**answer_json(output), "deployment": live.name})
+        return json_reply(HTTPStatus.OK, {**answer_json(output), "deployment": live.name})
+
+    def answer_failed(self, exc: Exception) -> Reply:
+        """The answer when building one raised ``exc``: 503 while the endpoint records are
+        busy or unreachable, else 500; logged, scrubbed, and no details."""
+        if isinstance(exc, TransientError):
+            log.warning("serving.records_unavailable", error=self._scrub(str(exc)))
+            return json_reply(
+                HTTPStatus.SERVICE_UNAVAILABLE, {"error": "endpoint records unavailable"}
+            )
+        log.error("serving.answer_failed", error=self._scrub(str(exc)))
+        return json_reply(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"})
 
     def _describe(self, record: EndpointRecord) -> dict[str, Any]:
         return {
@@ -346,65 +362,5 @@ def _endpoint_path(path: str) -> tuple[str | None, str]:
     return unquote(parts[0]), parts[1] if len(parts) == 2 else ""
 
 
-def _unknown(name: str) -> Answer:
-    return _json(HTTPStatus.NOT_FOUND, {"error": f"no endpoint named {name!r}"})
-
-
-def _make_handler(owner: ScoringServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "automl-service-scoring"
-        sys_version = ""
-        protocol_version = "HTTP/1.1"
-        timeout = 30.0  # seconds a client may take to send its request
-
-        def do_GET(self) -> None:
-            self._reply(lambda: owner.answer_get(self.path))
-
-        def do_POST(self) -> None:
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                length = -1
-            if length < 0:
-                self.close_connection = True
-                self._send(*_json(HTTPStatus.BAD_REQUEST, {"error": "bad Content-Length"}))
-                return
-            if length > MAX_BODY_BYTES:
-                self.close_connection = True
-                self._send(
-                    *_json(
-                        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        {"error": f"body is over {MAX_BODY_BYTES} bytes"},
-                    )
-                )
-                return
-            body = self.rfile.read(length)
-            self._reply(lambda: owner.answer_post(self.path, body))
-
-        def _reply(self, answer: Callable[[], Answer]) -> None:
-            try:
-                status, body = answer()
-            except TransientError as exc:  # the endpoint records are busy or unreachable
-                log.warning("serving.records_unavailable", error=owner._scrub(str(exc)))
-                status, body = _json(
-                    HTTPStatus.SERVICE_UNAVAILABLE, {"error": "endpoint records unavailable"}
-                )
-            except Exception as exc:
-                log.error("serving.answer_failed", error=owner._scrub(str(exc)))
-                status, body = _json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "internal error"})
-            self._send(status, body)
-
-        def _send(self, status: int, body: bytes) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            if status == HTTPStatus.METHOD_NOT_ALLOWED:
-                self.send_header("Allow", "POST")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("serving.http", line=format % args)
-
-    return Handler
+def _unknown(name: str) -> Reply:
+    return json_reply(HTTPStatus.NOT_FOUND, {"error": f"no endpoint named {name!r}"})

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
-from .errors import PermanentError
+from ...errors import PermanentError
 
 SAMPLE_PREFIX: Final = "sample:"
 
@@ -167,7 +167,7 @@ def to_path(ref: str) -> Path:
 
 def read_file(path: Path) -> pd.DataFrame:
     """Read a CSV or Parquet file chosen by its suffix, or an MLTable folder."""
-    from .engines.local.mltable import is_mltable_folder, read_mltable
+    from .mltable import is_mltable_folder, read_mltable
 
     if is_mltable_folder(path):
         return read_mltable(path, _read_csv)

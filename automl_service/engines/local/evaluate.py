@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
-from .metrics import METRIC_GOALS, Task
+from ...metrics import METRIC_GOALS, Task
 
 ArrayLike = Sequence[Any] | np.ndarray[Any, Any] | Any
 

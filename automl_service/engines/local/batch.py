@@ -24,10 +24,10 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from .engines.local.endpoints import input_columns, load_registered
-from .engines.local.mlflow_errors import mlflow_errors
-from .engines.local.probabilities import PREDICTION_COLUMN
-from .errors import InvalidRequest
+from ...errors import InvalidRequest
+from .mlflow_errors import mlflow_errors
+from .model_loading import input_columns, load_registered
+from .probabilities import PREDICTION_COLUMN
 
 #: Rows read, scored and written at a time.
 CHUNK_ROWS = 50_000
