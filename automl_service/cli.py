@@ -12,6 +12,7 @@ abandoned, its message coming back after the visibility timeout (see ``Shutdown`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -646,10 +647,13 @@ class Shutdown:
                 cleanup()
             except Exception as exc:  # exiting anyway
                 log.warning("worker.cleanup_failed", error=str(exc))
-        for handler in logging.getLogger().handlers:
-            handler.flush()
-        sys.stdout.flush()
-        sys.stderr.flush()
+        # Best effort: a stream that is gone must not keep the process from exiting.
+        for flush in [h.flush for h in logging.getLogger().handlers]:
+            with contextlib.suppress(Exception):
+                flush()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
         self._exit(EXIT_OK)
 
     def cancel(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -31,7 +32,11 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[N
         if name.startswith(("AUTOML_SERVICE_", "MLFLOW_")):
             monkeypatch.delenv(name)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'stray-mlflow.db'}")
+    # A test that runs the command line in-process routes logging to its captured stream;
+    # the next test must not write to (or flush) that stream once pytest has closed it.
+    handlers = logging.getLogger().handlers[:]
     yield
+    logging.getLogger().handlers = handlers
 
 
 @pytest.fixture(scope="session")
