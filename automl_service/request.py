@@ -317,7 +317,10 @@ class Deployment(_Strict):
     instance_type: str = "Standard_DS3_v2"
     instance_count: int = Field(1, ge=1, le=20)
     auth_mode: Literal["key", "aml_token", "aad_token"] = "key"
+    #: Replace the live model only when the new one scores better (locally: both scored
+    #: on the same held-out rows), by more than ``min_improvement`` in the metric's units.
     only_if_better: bool = False
+    min_improvement: float = Field(0.0, ge=0.0, allow_inf_nan=False)
 
 
 class AutoMLRequest(_Strict):

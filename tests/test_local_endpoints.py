@@ -313,12 +313,15 @@ def test_a_better_model_replaces_the_live_one_and_the_old_is_retired(
     server: ScoringServer,
     tmp_path: Path,
 ) -> None:
-    """With only_if_better, a better model goes live, the old one is retired, and a running
-    server answers with the new one without a restart."""
+    """With only_if_better, a model better on the same held-out rows goes live, carrying
+    the registry alias ``champion``; the old one is retired, and a running server answers
+    with the new one without a restart."""
     old_request, new_request = make_request("r1"), make_request("r2", only_if_better=True)
-    old = register(local_settings, tmp_path, old_request, small_model(), 0.8)
-    new = register(local_settings, tmp_path, new_request, two_class_model(), 0.95)
+    old = register(local_settings, tmp_path, old_request, two_class_model(), 0.8)
+    new = register(local_settings, tmp_path, new_request, small_model(), 0.95)
     deployer.deploy(old_request, old, 0.8)
+    client = mlflow.MlflowClient(local_settings.mlflow_uri, local_settings.mlflow_uri)
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == old.version
     url = f"{server.url}/endpoints/{ENDPOINT}/score"
     features, _ = iris()
     body = input_data(features)
@@ -328,7 +331,9 @@ def test_a_better_model_replaces_the_live_one_and_the_old_is_retired(
 
     assert endpoint.promoted
     assert endpoint.deployment == f"{MODEL}-v{new.version}"
+    assert "on the same 30 held-out rows" in endpoint.reason
     assert "better, promoted" in endpoint.reason
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == new.version
     record = deployer.store.get(ENDPOINT)
     assert record is not None
     assert record.previous_deployment == f"{MODEL}-v{old.version}"
@@ -340,8 +345,8 @@ def test_a_better_model_replaces_the_live_one_and_the_old_is_retired(
     status, answer = call(url, body)
     assert status == 200
     assert answer["deployment"] == endpoint.deployment
-    assert answer["predictions"] == two_class_model().predict(features).tolist()
-    assert len(set(answer["predictions"])) == 2  # the new model's answers, not the old model's
+    assert answer["predictions"] == small_model().predict(features).tolist()
+    assert len(set(answer["predictions"])) == 3  # the new model's answers, not the old model's
 
 
 def test_a_retirement_cut_short_is_finished_by_the_next_deploy(
@@ -374,19 +379,22 @@ def test_a_retirement_cut_short_is_finished_by_the_next_deploy(
 def test_a_worse_model_with_only_if_better_leaves_the_endpoint(
     local_settings: LocalSettings, deployer: LocalDeployer, tmp_path: Path
 ) -> None:
-    """A model not better than the live one is not deployed; the reason says why."""
+    """A model worse than the live one on the same held-out rows is not deployed, though
+    its own recorded score (0.99) beats the live one's (0.9); the reason gives both
+    models' scores on those rows."""
     live_request, worse_request = make_request("r1"), make_request("r2", only_if_better=True)
     live = register(local_settings, tmp_path, live_request, small_model(), 0.9)
-    worse = register(local_settings, tmp_path, worse_request, two_class_model(), 0.7)
+    worse = register(local_settings, tmp_path, worse_request, two_class_model(), 0.99)
     deployer.deploy(live_request, live, 0.9)
     before = deployer.store.get(ENDPOINT)
 
-    endpoint = deployer.deploy(worse_request, worse, 0.7)
+    endpoint = deployer.deploy(worse_request, worse, 0.99)
 
     assert not endpoint.promoted
     assert endpoint.deployment == f"{MODEL}-v{live.version}"
-    assert "not better" in endpoint.reason
-    assert "0.7" in endpoint.reason and "0.9" in endpoint.reason
+    assert "on the same 30 held-out rows" in endpoint.reason
+    assert "new accuracy = 0.666667 vs live" in endpoint.reason
+    assert "0.966667: not better" in endpoint.reason
     assert deployer.store.get(ENDPOINT) == before
     assert [d.name for d in deployer.store.deployments(ENDPOINT)] == [endpoint.deployment]
 
@@ -648,3 +656,16 @@ def test_a_deployed_many_series_forecaster_answers_per_series_over_http(
         assert "series firm='Apple' is not one this model was trained on" in refused["error"]
         status, refused = call(url, firm_years([("IBM", "1957-01-01")]))
         assert status == 400 and "'1957-01-01' is beyond the forecast horizon" in refused["error"]
+
+
+def test_min_improvement_asks_for_more_than_a_better_score() -> None:
+    """A new model must beat the live one by more than ``min_improvement``, in the
+    metric's units and direction; the reason says what was needed."""
+    from automl_service.promotion import compare_values
+
+    up = compare_values(0.93, 0.9, "accuracy", Goal.MAXIMIZE, "v1", margin=0.05)
+    assert not up.promote and "not better by more than 0.05" in up.reason
+    assert compare_values(0.96, 0.9, "accuracy", Goal.MAXIMIZE, "v1", margin=0.05).promote
+    down = compare_values(0.08, 0.1, "normalized_root_mean_squared_error", Goal.MINIMIZE,
+                          "v1", margin=0.01, where="on the same 30 held-out rows")  # fmt: skip
+    assert down.promote and down.reason.startswith("on the same 30 held-out rows: new")

@@ -49,7 +49,7 @@ def test_test_rows_score_the_winner_as_the_registered_model_scores_them(
     mlflow.set_registry_uri(uri)
     model = mlflow.pyfunc.load_model(f"models:/{result.model_name}/{result.model_version}")
     rescored = score(
-        model.unwrap_python_model(),
+        model.predict,
         Task.CLASSIFICATION,
         test.drop(columns=["target"]),
         test["target"],

@@ -84,7 +84,12 @@ class AzureDeployer:
         if spec.only_if_better and live is not None and live != target:
             label, tags = self._live_model(spec.endpoint_name, live)
             verdict = compare_with_live(
-                metric_value, request.selection_metric, request.selection_goal, label, tags
+                metric_value,
+                request.selection_metric,
+                request.selection_goal,
+                label,
+                tags,
+                margin=spec.min_improvement,
             )
             log.info("azure.promotion_verdict", promote=verdict.promote, reason=verdict.reason)
             if not verdict.promote:

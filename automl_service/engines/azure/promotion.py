@@ -50,10 +50,12 @@ def compare_with_live(
     goal: Goal,
     live_label: str,
     live_tags: Mapping[str, str],
+    *,
+    margin: float = 0.0,
 ) -> Verdict:
     """Whether a new model with ``metric = new_value`` should replace the live one.
 
-    Only a strictly better value replaces it. A live model without a comparable value
+    Only a value better by more than ``margin`` replaces it. A live model without a comparable value
     (no tags, another metric) is replaced, and the reason says so.
     """
     if live_tags.get(METRIC_TAG) != metric or METRIC_VALUE_TAG not in live_tags:
@@ -64,4 +66,4 @@ def compare_with_live(
         return Verdict(True, f"live model {live_label} has an unreadable {metric}; replaced")
     if live_tags.get(GOAL_TAG, goal.value) != goal.value or not math.isfinite(live_value):
         return Verdict(True, f"live model {live_label} is not comparable; replaced")
-    return compare_values(new_value, live_value, metric, goal, live_label)
+    return compare_values(new_value, live_value, metric, goal, live_label, margin=margin)

@@ -5,13 +5,16 @@ serves (``<model name>-v<version>``), so deploying the same version again finds 
 and changes nothing. ``LocalDeployer.deploy`` goes through these steps, each idempotent:
 
 1. the target deployment already live: nothing to do (a retirement cut short is finished);
-2. with "only if better", the live deployment's metric is compared first, and a new model
-   that is not strictly better leaves the endpoint as it is;
+2. with "only if better", the new model and the live one are scored on the same held-out
+   rows (the request's test rows, or the share the trainer set apart for this) with the
+   selection metric, and a new model not better by more than ``min_improvement`` leaves
+   the endpoint as it is (forecasts compare the values recorded at training);
 3. the new deployment is made ready: its model is loaded from the registry and scores a
    small sample (the model's input example, else the first rows of the training table);
 4. traffic switches to it in one SQLite transaction (the comparison is made again inside
    it, so two workers racing cannot let a worse model win);
-5. the previous deployment is retired.
+5. the served version gets the registry alias ``champion``; the previous deployment is
+   retired.
 
 The records are kept by ``endpoint_store.EndpointStore``; ``automl-service serve``
 (``serving.ScoringServer``) reads them on every call, so a switch is picked up without a
@@ -23,18 +26,25 @@ from __future__ import annotations
 import math
 import time
 
-from ...errors import PermanentError
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from ...errors import PermanentError, TransientError
 from ...logs import get_logger
 from ...metrics import Task
-from ...promotion import Verdict
+from ...promotion import Verdict, compare_values
 from ...request import AutoMLRequest
 from ...runs import Endpoint, ModelVersion
 from ...settings import LocalSettings
 from .endpoint_decisions import compare_with_live, deployment_name, model_uri, scoring_uri
 from .endpoint_store import ENDPOINTS_FILE, DeploymentRecord, DeploymentState, EndpointStore
 from .model_loading import input_columns, input_example, load_registered, training_sample
+from .testset import evaluation_rows, score
 
 log = get_logger(__name__)
+
+#: The registry alias of the version an endpoint serves, moved with its traffic.
+CHAMPION_ALIAS = "champion"
 
 
 class LocalDeployer:
@@ -68,11 +78,19 @@ class LocalDeployer:
         current = self.store.get(name)
         if current is not None and current.deployment == target:
             self._retire_previous(name, current.previous_deployment)
+            self._crown(model)
             return self._endpoint(name, target, f"{target} is already live")
+
+        margin = spec.min_improvement
+        measured: tuple[str, Verdict] | None = None
+        if spec.only_if_better and current is not None and current.live is not None:
+            measured = self._on_the_same_rows(request, model, current.live, margin)
 
         def decide(live: DeploymentRecord | None) -> Verdict:
             if spec.only_if_better:
-                return compare_with_live(metric_value, metric, goal, live)
+                if measured is not None and live is not None and live.name == measured[0]:
+                    return measured[1]
+                return compare_with_live(metric_value, metric, goal, live, margin=margin)
             if live is None:
                 return Verdict(True, "new endpoint")
             return Verdict(True, f"replaces {live.name}")
@@ -91,8 +109,50 @@ class LocalDeployer:
             log.info("endpoint.kept", endpoint=name, live=previous, reason=verdict.reason)
             return self._endpoint(name, previous or target, verdict.reason, promoted=False)
         log.info("endpoint.switched", endpoint=name, live=target, previous=previous)
+        self._crown(model)
         self._retire_previous(name, previous)
         return self._endpoint(name, target, verdict.reason)
+
+    def _on_the_same_rows(
+        self, request: AutoMLRequest, model: ModelVersion, live: DeploymentRecord, margin: float
+    ) -> tuple[str, Verdict] | None:
+        """The new model and the live one scored on the request's held-out rows with the
+        selection metric: (the live deployment's name, the verdict). None when there are
+        no such rows (forecasts) or the new model cannot give the metric there: the
+        recorded values are compared instead."""
+        rows = evaluation_rows(request)
+        if rows is None:
+            return None
+        X, y = rows
+        metric, goal = request.selection_metric, request.selection_goal
+        uri = self.settings.mlflow_uri
+        new = score(load_registered(uri, model.name, model.version).predict, request.task, X, y)
+        if metric not in new:
+            return None
+        where = f"on the same {len(y)} held-out rows"
+        try:
+            loaded = load_registered(uri, live.model_name, live.model_version)
+            old = score(loaded.predict, request.task, X, y)
+        except Exception as exc:  # a live model that cannot score today's rows is stale
+            reason = f"{where}, the live {live.name} cannot score: {str(exc)[:200]}; replaced"
+            return live.name, Verdict(True, reason)
+        if metric not in old:
+            return live.name, Verdict(True, f"{where}, the live {live.name} gives no {metric}")
+        verdict = compare_values(
+            new[metric], old[metric], metric, goal, live.name, margin=margin, where=where
+        )
+        log.info("endpoint.compared", live=live.name, reason=verdict.reason)
+        return live.name, verdict
+
+    def _crown(self, model: ModelVersion) -> None:
+        """Give the version the endpoint now serves the registry alias ``champion``."""
+        uri = self.settings.mlflow_uri
+        try:
+            MlflowClient(tracking_uri=uri, registry_uri=uri).set_registered_model_alias(
+                model.name, CHAMPION_ALIAS, model.version
+            )
+        except MlflowException as exc:
+            raise TransientError(f"cannot set the champion alias: {exc}") from exc
 
     def make_ready(
         self, request: AutoMLRequest, model: ModelVersion, metric_value: float, target: str

@@ -27,7 +27,12 @@ def scoring_uri(host: str, port: int, endpoint: str) -> str:
 
 
 def compare_with_live(
-    new_value: float, metric: str, goal: Goal, live: DeploymentRecord | None
+    new_value: float,
+    metric: str,
+    goal: Goal,
+    live: DeploymentRecord | None,
+    *,
+    margin: float = 0.0,
 ) -> Verdict:
     """Whether a model with ``metric = new_value`` should replace the live deployment.
 
@@ -39,4 +44,4 @@ def compare_with_live(
     value = live.metric_value
     if live.metric != metric or value is None or not math.isfinite(value):
         return Verdict(True, f"live deployment {live.name} has no {metric} to compare; replaced")
-    return compare_values(new_value, value, metric, goal, live.name)
+    return compare_values(new_value, value, metric, goal, live.name, margin=margin)

@@ -2,14 +2,18 @@
 
 ``validation.test_data`` names a table; ``validation.test_data_size`` holds out that
 fraction of the training rows (stratified for classification) before anything else sees
-them. The search's winners (the leader of each objective, so whichever run the worker
-then selects) are scored on them with every canonical metric, logged on their runs as
+them; a request that deploys "only if better" without test rows of its own holds out
+``COMPARISON_SIZE``, on which the deployer then scores the new model and the live one.
+The search's winners (the leader of each objective, so whichever run the worker then
+selects) are scored on them with every canonical metric, logged on their runs as
 ``test_<metric>``: the registered model is the very object scored.
 """
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,6 +32,19 @@ from .table_checks import check_columns
 from .trials import TrialLog
 
 SEED = 42
+#: Rows held out to compare a new model with the live one ("only if better").
+COMPARISON_SIZE = 0.2
+
+
+def test_size(request: AutoMLRequest) -> float | None:
+    """The share of rows held out: the request's ``test_data_size``, or with "only if
+    better" and no test rows of its own ``COMPARISON_SIZE``, so that the new model and the
+    live one can be scored on the same rows (tables only)."""
+    validation = request.validation
+    if validation.test_data_size is not None or validation.test_data is not None:
+        return validation.test_data_size
+    compares = request.deployment is not None and request.deployment.only_if_better
+    return COMPARISON_SIZE if compares and request.task is not Task.FORECASTING else None
 
 
 def split_off_test(
@@ -40,14 +57,15 @@ def split_off_test(
         test = test.drop(columns=request.ignored_columns, errors="ignore")
         check_columns(test, list(frame.columns), "test")
         return frame, test[list(frame.columns)]
-    if validation.test_data_size is None:
+    size = test_size(request)
+    if size is None:
         return frame, None
     target = frame[request.target_column_name]
     classes = request.task is Task.CLASSIFICATION and target.value_counts().min() >= 2
     try:
         train, test = train_test_split(
             frame,
-            test_size=validation.test_data_size,
+            test_size=size,
             random_state=SEED,
             stratify=target if classes else None,
         )
@@ -66,9 +84,25 @@ def refuse_for_forecasts(request: AutoMLRequest) -> None:
         )
 
 
-def score(model: Any, task: Task, X: pd.DataFrame, y: pd.Series) -> dict[str, float]:
-    """Every canonical metric of ``model``'s answers for ``X`` against ``y``."""
-    output = model.predict(None, X)
+def evaluation_rows(request: AutoMLRequest) -> tuple[pd.DataFrame, pd.Series] | None:
+    """The request's test rows (features, target) as the trainer set them apart: the same
+    table read and split the same way. None for forecasts or without test rows."""
+    if request.task is Task.FORECASTING:
+        return None
+    frame = load_table(request.training_data)
+    frame = frame.drop(columns=request.ignored_columns, errors="ignore")
+    _, test = split_off_test(request, frame)
+    if test is None:
+        return None
+    test = test.dropna(subset=[request.target_column_name])
+    return test.drop(columns=[request.target_column_name]), test[request.target_column_name]
+
+
+def score(
+    predict: Callable[[pd.DataFrame], Any], task: Task, X: pd.DataFrame, y: pd.Series
+) -> dict[str, float]:
+    """Every canonical metric of the answers ``predict`` gives for ``X``, against ``y``."""
+    output = predict(X)
     if task is not Task.CLASSIFICATION:
         return compute_metrics(task, np.asarray(y, dtype=float), np.asarray(output, dtype=float))
     labels, proba = split_output(output)
@@ -93,7 +127,7 @@ def score_winners(log: TrialLog, request: AutoMLRequest, test: pd.DataFrame) -> 
     X, y = test.drop(columns=[target]), test[target]
     now = int(time.time() * 1000)
     for record, model in log.winners():
-        metrics = score(model, request.task, X, y)
+        metrics = score(functools.partial(model.predict, None), request.task, X, y)
         named = [Metric(TEST_METRIC_PREFIX + k, v, now, 0) for k, v in metrics.items()]
         log.client.log_batch(record.run_id, metrics=named)
         get_logger("automl_service.trainer").info(
