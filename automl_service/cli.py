@@ -149,6 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
     retry.add_argument("--timeout", type=float, default=3600.0, help="with --wait (seconds)")
     retry.set_defaults(handler=cmd_retry)
 
+    rollback = commands.add_parser(
+        "rollback",
+        parents=[common],
+        help="put a local endpoint's previous deployment back",
+        description=(
+            "Blue/green back to the deployment an endpoint served before its last switch: "
+            "its model is checked again, all traffic moves to it, the other is retired and "
+            "the registry alias 'champion' moves back. Twice returns to where it was. "
+            "Local backend."
+        ),
+    )
+    rollback.add_argument("endpoint", help="the endpoint's name")
+    rollback.set_defaults(handler=cmd_rollback)
+
     status = commands.add_parser(
         "status",
         parents=[common],
@@ -429,6 +443,25 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     final = ended[request.id]
     _print_result(final, as_json=args.json)
     return EXIT_OK if final.state is RequestState.SUCCEEDED else EXIT_FAILED
+
+
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.backend != "local":
+        print(
+            "error: rollback works on the local backend; on Azure ML, set the endpoint's "
+            "traffic back to the previous deployment",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from .engines.local.deployer import LocalDeployer
+
+    endpoint = LocalDeployer(settings.local).rollback(args.endpoint)
+    if args.json:
+        print(json.dumps({"endpoint": endpoint.name, "deployment": endpoint.deployment,
+                          "reason": endpoint.reason}))  # fmt: skip
+    else:
+        print(f"{endpoint.name} now serves {endpoint.deployment} ({endpoint.reason})")
+    return EXIT_OK
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:

@@ -19,6 +19,7 @@ COMMANDS = [
     "submit",
     "cancel",
     "retry",
+    "rollback",
     "status",
     "demo",
     "health",

@@ -669,3 +669,32 @@ def test_min_improvement_asks_for_more_than_a_better_score() -> None:
     down = compare_values(0.08, 0.1, "normalized_root_mean_squared_error", Goal.MINIMIZE,
                           "v1", margin=0.01, where="on the same 30 held-out rows")  # fmt: skip
     assert down.promote and down.reason.startswith("on the same 30 held-out rows: new")
+
+
+def test_rollback_puts_the_previous_deployment_back_and_twice_returns(
+    local_settings: LocalSettings, deployer: LocalDeployer, tmp_path: Path
+) -> None:
+    """A rollback makes the previous deployment live again (the alias ``champion`` with
+    it) and retires the one rolled back from; a second rollback undoes the first."""
+    first_request, second_request = make_request("r1"), make_request("r2")
+    first = register(local_settings, tmp_path, first_request, small_model(), 0.9)
+    second = register(local_settings, tmp_path, second_request, two_class_model(), 0.8)
+    deployer.deploy(first_request, first, 0.9)
+    deployer.deploy(second_request, second, 0.8)
+    client = mlflow.MlflowClient(local_settings.mlflow_uri, local_settings.mlflow_uri)
+    names = {v: f"{MODEL}-v{v}" for v in (first.version, second.version)}
+
+    back = deployer.rollback(ENDPOINT)
+
+    assert back.deployment == names[first.version]
+    assert back.reason == f"rolled back from {names[second.version]}"
+    states = {d.name: d.state for d in deployer.store.deployments(ENDPOINT)}
+    assert states == {
+        names[first.version]: DeploymentState.LIVE,
+        names[second.version]: DeploymentState.RETIRED,
+    }
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == first.version
+    assert deployer.rollback(ENDPOINT).deployment == names[second.version]
+    assert str(client.get_model_version_by_alias(MODEL, "champion").version) == second.version
+    with pytest.raises(PermanentError, match="no endpoint 'nope'"):
+        deployer.rollback("nope")

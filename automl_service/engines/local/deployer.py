@@ -113,6 +113,37 @@ class LocalDeployer:
         self._retire_previous(name, previous)
         return self._endpoint(name, target, verdict.reason)
 
+    def rollback(self, endpoint: str) -> Endpoint:
+        """Put the endpoint's previous deployment back, blue/green as a deploy does: its
+        model is loaded and checked again, all traffic moves to it, the deployment rolled
+        back from is retired, and the ``champion`` alias moves back. Rolling back twice
+        returns to where it was. PermanentError for an unknown endpoint or one with no
+        previous deployment."""
+        current = self.store.get(endpoint)
+        if current is None:
+            raise PermanentError(f"no endpoint {endpoint!r}")
+        previous = current.previous_deployment
+        record = next((d for d in self.store.deployments(endpoint) if d.name == previous), None)
+        if previous is None or record is None:
+            raise PermanentError(f"endpoint {endpoint} has no previous deployment to go back to")
+        loaded = load_registered(self.settings.mlflow_uri, record.model_name, record.model_version)
+        example = input_example(loaded)
+        if example is not None:
+            try:
+                loaded.predict(example)
+            except Exception as exc:
+                raise PermanentError(
+                    f"{previous} failed its check and stays retired: {type(exc).__name__}: {exc}"
+                ) from exc
+        self.store.put_ready(record)
+        verdict, left = self.store.switch(
+            endpoint, previous, lambda live: Verdict(True, f"rolled back from {current.deployment}")
+        )
+        log.info("endpoint.rolled_back", endpoint=endpoint, live=previous, previous=left)
+        self._crown(ModelVersion(record.model_name, record.model_version))
+        self._retire_previous(endpoint, left)
+        return self._endpoint(endpoint, previous, verdict.reason)
+
     def _on_the_same_rows(
         self, request: AutoMLRequest, model: ModelVersion, live: DeploymentRecord, margin: float
     ) -> tuple[str, Verdict] | None:
