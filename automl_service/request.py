@@ -183,6 +183,18 @@ _OLD_FREQUENCIES = {
 }
 
 
+#: pandas' offset units (its ``to_offset`` names), and the anchors some of them take.
+_UNITS = frozenset(
+    {"D", "B", "C", "W", "ME", "MS", "BME", "BMS", "SME", "SMS", "CBME", "CBMS", "QE", "QS",
+     "BQE", "BQS", "YE", "YS", "BYE", "BYS", "h", "bh", "cbh", "min", "s", "ms", "us", "ns"}
+)  # fmt: skip
+_ANCHORS = frozenset(
+    {"MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN",
+     "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"}
+)  # fmt: skip
+_FREQUENCY = re.compile(r"^(\d*)([A-Za-z]+)(?:-([A-Za-z]{3}))?$")
+
+
 class Forecasting(_Strict):
     """Settings only forecasting requests take, with the SDK's names and values. Unset
     settings are left to Azure's defaults."""
@@ -238,23 +250,20 @@ class Forecasting(_Strict):
     @property
     def offset_alias(self) -> str | None:
         """``frequency`` as today's pandas names it (``M`` is ``ME``, ``H`` is ``h``...),
-        or None when unset. Raises ValueError when pandas knows no such frequency."""
+        or None when unset. Raises ValueError when it is not a pandas offset alias (read
+        here without pandas: a multiple, a unit pandas knows, an anchor)."""
         if self.frequency is None:
             return None
-        from pandas.tseries.frequencies import to_offset  # only when a frequency is given
-
-        head, dash, anchor = self.frequency.partition("-")
-        number = head.rstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-        unit = head[len(number) :]
-        alias = number + _OLD_FREQUENCIES.get(unit, unit) + dash + anchor
-        try:
-            to_offset(alias)
-        except ValueError:
+        match = _FREQUENCY.match(self.frequency)
+        unit = match.group(2) if match else ""
+        unit = _OLD_FREQUENCIES.get(unit, unit)
+        anchor = match.group(3) if match else None
+        if match is None or unit not in _UNITS or (anchor and anchor.upper() not in _ANCHORS):
             raise ValueError(
                 f"frequency {self.frequency!r} is not a pandas offset alias "
                 "(D, B, W, W-MON, MS, ME, QS, QE, YS, YE, h, 15min, s...)"
-            ) from None
-        return alias
+            )
+        return (match.group(1) or "") + unit + (f"-{anchor.upper()}" if anchor else "")
 
     @property
     def horizon(self) -> int:
