@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python benchmarks/intake_benchmark.py --messages 1000 --batch 4 --batch 32
 	$(BIN)/python -m benchmarks.azure_calls
 	$(BIN)/python -m benchmarks.turnaround --runs 5 --budget 20
+	$(BIN)/python -m benchmarks.serving_speed --single 300 --batch 40
 	$(BIN)/python -m benchmarks.fault_injection --requests 20 --kills 20 --workers 2 --slots 2 --budget 8
 
 clean:

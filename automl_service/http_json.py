@@ -83,6 +83,9 @@ def reply_handler(
     Handler.sys_version = ""
     Handler.protocol_version = protocol_version
     Handler.timeout = timeout
+    # Headers and body go out as two writes: without TCP_NODELAY, a kept-alive connection
+    # waits on the client's delayed ACK (40 ms) before the body's segment leaves.
+    Handler.disable_nagle_algorithm = True
     if post is None:
         return Handler
     answer_post = post

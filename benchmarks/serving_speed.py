@@ -136,7 +136,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         1000: json.dumps({"dataframe_split": many.to_dict(orient="split")}).encode(),
     }
     ours_port, theirs_port = free_port(), free_port()
-    mlflow_env = {**env, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store}
+    # mlflow starts uvicorn by name: the environment's own bin folder comes first.
+    path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    mlflow_env = {**env, "MLFLOW_TRACKING_URI": store, "MLFLOW_REGISTRY_URI": store, "PATH": path}
     servers = [
         subprocess.Popen(
             [sys.executable, "-m", "automl_service", "serve", "--port", str(ours_port)],

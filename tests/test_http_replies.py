@@ -237,3 +237,13 @@ def test_scoring_failures_are_503_or_500_without_details(tmp_path: Path) -> None
         assert_json_reply(
             exchange(broken.url, "GET", "/endpoints"), 500, {"error": "internal error"}
         )
+
+
+def test_replies_are_not_held_back_by_nagles_algorithm(
+    health: HealthServer, serving: ScoringServer
+) -> None:
+    """Both servers answer with TCP_NODELAY: headers and body leave as two writes, and on
+    a kept-alive connection the second would otherwise wait for the client's delayed ACK
+    (40 ms a request, measured by benchmarks/serving_speed.py)."""
+    for server in (health, serving):
+        assert server.handler_class().disable_nagle_algorithm is True
