@@ -76,6 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for scripts"
     )
+    # --wait and its --timeout, for the commands that send a request.
+    waiting = argparse.ArgumentParser(add_help=False)
+    waiting.add_argument("--wait", action="store_true", help="show progress until it ends")
+    waiting.add_argument("--timeout", type=float, default=3600.0, help="with --wait (seconds)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     worker = commands.add_parser(
@@ -106,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     submit = commands.add_parser(
         "submit",
-        parents=[common],
+        parents=[common, waiting],
         help="validate and enqueue a request; prints its id",
         description=(
             "Validate a request and put it on the queue. Prints the request id. The file is "
@@ -115,8 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     submit.add_argument("file", help="request JSON or job YAML file, or - for JSON on stdin")
-    submit.add_argument("--wait", action="store_true", help="show progress until it ends")
-    submit.add_argument("--timeout", type=float, default=3600.0, help="with --wait (seconds)")
     submit.set_defaults(handler=cmd_submit)
 
     cancel = commands.add_parser(
@@ -136,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     retry = commands.add_parser(
         "retry",
-        parents=[common],
+        parents=[common, waiting],
         help="run a failed or canceled request again, as a new attempt",
         description=(
             "Send a failed or canceled request again under the same id as its next attempt: "
@@ -145,8 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     retry.add_argument("request_id", help="the request to run again")
-    retry.add_argument("--wait", action="store_true", help="show progress until it ends")
-    retry.add_argument("--timeout", type=float, default=3600.0, help="with --wait (seconds)")
     retry.set_defaults(handler=cmd_retry)
 
     rollback = commands.add_parser(
@@ -367,13 +367,7 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps({"request_id": request.id, "job_name": request.job_name}))
     else:
         print(request.id)
-    if not args.wait:
-        return EXIT_OK
-    hint = _no_worker_hint(results, queue, request.id, after=min(30.0, args.timeout / 2))
-    ended = _wait_for(results, [request.id], args.timeout, as_json=args.json, step=hint)
-    final = ended[request.id]
-    _print_result(final, as_json=args.json)
-    return EXIT_OK if final.state is RequestState.SUCCEEDED else EXIT_FAILED
+    return _follow(args, results, queue, request.id) if args.wait else EXIT_OK
 
 
 def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
@@ -382,9 +376,7 @@ def cmd_cancel(args: argparse.Namespace, settings: Settings) -> int:
 
     current = build_results(settings).get(args.request_id)
     if current is None:
-        where = settings.local.data_dir.resolve()
-        print(f"error: no request {args.request_id!r} in {where}", file=sys.stderr)
-        return EXIT_USAGE
+        return _no_such_request(args.request_id, settings)
     if current.state.terminal:
         print(f"error: request {args.request_id!r} has already ended {current.state.value}",
               file=sys.stderr)  # fmt: skip
@@ -406,9 +398,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
     current = results.get(args.request_id)
     kept = results.kept_request(args.request_id)
     if current is None or kept is None:
-        where = settings.local.data_dir.resolve()
-        print(f"error: no request {args.request_id!r} in {where}", file=sys.stderr)
-        return EXIT_USAGE
+        return _no_such_request(args.request_id, settings)
     if not current.state.retryable:
         print(
             f"error: request {args.request_id!r} is {current.state.value}: only a failed or "
@@ -436,13 +426,7 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
                           "job_name": request.job_name}))  # fmt: skip
     else:
         print(f"{request.id} (attempt {request.attempt})")
-    if not args.wait:
-        return EXIT_OK
-    hint = _no_worker_hint(results, queue, request.id, after=min(30.0, args.timeout / 2))
-    ended = _wait_for(results, [request.id], args.timeout, as_json=args.json, step=hint)
-    final = ended[request.id]
-    _print_result(final, as_json=args.json)
-    return EXIT_OK if final.state is RequestState.SUCCEEDED else EXIT_FAILED
+    return _follow(args, results, queue, request.id) if args.wait else EXIT_OK
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
@@ -479,9 +463,7 @@ def cmd_status(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_OK
     result = results.get(args.request_id)
     if result is None:
-        where = settings.local.data_dir.resolve()
-        print(f"error: no request {args.request_id!r} in {where}", file=sys.stderr)
-        return EXIT_USAGE
+        return _no_such_request(args.request_id, settings)
     _print_result(result, as_json=args.json)
     return EXIT_OK
 
@@ -710,6 +692,22 @@ def _secrets(settings: Settings) -> list[str]:
     from .redact import secret_values
 
     return secret_values(settings)
+
+
+def _no_such_request(request_id: str, settings: Settings) -> int:
+    where = settings.local.data_dir.resolve()
+    print(f"error: no request {request_id!r} in {where}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _follow(args: argparse.Namespace, results: ResultStore, queue: Queue, request_id: str) -> int:
+    """``--wait``: progress until the request ends, then its result; exit 0 only when it
+    succeeded."""
+    hint = _no_worker_hint(results, queue, request_id, after=min(30.0, args.timeout / 2))
+    ended = _wait_for(results, [request_id], args.timeout, as_json=args.json, step=hint)
+    final = ended[request_id]
+    _print_result(final, as_json=args.json)
+    return EXIT_OK if final.state is RequestState.SUCCEEDED else EXIT_FAILED
 
 
 def _no_worker_hint(

@@ -609,13 +609,7 @@ def load_json(text: str | bytes) -> Any:
     """Decode one message's JSON within the size, depth and number limits, or raise
     InvalidRequest saying which limit or rule the text breaks. Never raises anything else."""
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise InvalidRequest(f"message is {len(raw)} bytes; the limit is {MAX_MESSAGE_BYTES}")
-    try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        where = f"{exc.reason} at byte {exc.start}"
-        raise InvalidRequest(f"message is not UTF-8 text: {where}") from None
+    decoded = decode_text(raw, "message", MAX_MESSAGE_BYTES)
     depth = json_depth(decoded)
     if depth > MAX_JSON_DEPTH:
         raise InvalidRequest(f"message nests {depth} levels deep; the limit is {MAX_JSON_DEPTH}")
@@ -625,6 +619,18 @@ def load_json(text: str | bytes) -> Any:
         raise
     except (ValueError, RecursionError) as exc:
         raise InvalidRequest(f"message is not JSON: {exc}") from None
+
+
+def decode_text(raw: bytes, name: str, limit: int) -> str:
+    """``raw`` as UTF-8 text of at most ``limit`` bytes, or InvalidRequest saying which
+    rule it breaks (``name`` says what it is: ``message``, a file's name)."""
+    if len(raw) > limit:
+        raise InvalidRequest(f"{name} is {len(raw)} bytes; the limit is {limit}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        where = f"{exc.reason} at byte {exc.start}"
+        raise InvalidRequest(f"{name} is not UTF-8 text: {where}") from None
 
 
 def json_depth(text: str) -> int:

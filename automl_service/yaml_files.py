@@ -13,6 +13,7 @@ from yaml.events import AliasEvent
 from yaml.nodes import Node
 
 from .errors import InvalidRequest
+from .request import decode_text
 
 #: Largest YAML file read, in bytes.
 MAX_YAML_BYTES = 256 * 1024
@@ -27,14 +28,7 @@ class _NoAliases(yaml.SafeLoader):
 
 def load_yaml(text: bytes, name: str) -> Any:
     """The data of one YAML document, or InvalidRequest saying what is wrong with it."""
-    if len(text) > MAX_YAML_BYTES:
-        raise InvalidRequest(f"{name} is {len(text)} bytes; the limit is {MAX_YAML_BYTES}")
-    try:
-        decoded = text.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        where = f"{exc.reason} at byte {exc.start}"
-        raise InvalidRequest(f"{name} is not UTF-8 text: {where}") from None
-    loader = _NoAliases(decoded)
+    loader = _NoAliases(decode_text(text, name, MAX_YAML_BYTES))
     loader.name = name
     try:
         return loader.get_single_data()

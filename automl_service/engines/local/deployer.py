@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
+import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
@@ -129,12 +131,7 @@ class LocalDeployer:
         loaded = load_registered(self.settings.mlflow_uri, record.model_name, record.model_version)
         example = input_example(loaded)
         if example is not None:
-            try:
-                loaded.predict(example)
-            except Exception as exc:
-                raise PermanentError(
-                    f"{previous} failed its check and stays retired: {type(exc).__name__}: {exc}"
-                ) from exc
+            check_scores(loaded, example, f"{previous} failed its check and stays retired")
         self.store.put_ready(record)
         verdict, left = self.store.switch(
             endpoint, previous, lambda live: Verdict(True, f"rolled back from {current.deployment}")
@@ -201,13 +198,11 @@ class LocalDeployer:
         if not columns and sample is not None:
             columns = tuple(str(c) for c in sample.columns)
         if sample is not None:
-            try:
-                loaded.predict(sample)
-            except Exception as exc:
-                raise PermanentError(
-                    f"deployment {target} failed its check: the model could not score "
-                    f"{len(sample)} sample rows: {type(exc).__name__}: {exc}"
-                ) from exc
+            failure = (
+                f"deployment {target} failed its check: the model could not score "
+                f"{len(sample)} sample rows"
+            )
+            check_scores(loaded, sample, failure)
         else:
             log.info("endpoint.check_without_sample", deployment=target)
         return DeploymentRecord(
@@ -239,3 +234,12 @@ class LocalDeployer:
             promoted=promoted,
             reason=reason,
         )
+
+
+def check_scores(loaded: Any, sample: pd.DataFrame, failure: str) -> None:
+    """Raise PermanentError (``failure``, then the error) when ``loaded`` cannot score
+    ``sample``: the check a deployment passes before it takes traffic."""
+    try:
+        loaded.predict(sample)
+    except Exception as exc:
+        raise PermanentError(f"{failure}: {type(exc).__name__}: {exc}") from exc
