@@ -277,6 +277,20 @@ def test_shutdown_abandons_after_the_grace_period() -> None:
     again.cancel()
 
 
+def test_shutdown_exits_even_when_its_log_stream_is_gone(tmp_path: Path) -> None:
+    """Abandoning flushes the log handlers best effort: a stream already closed (a pipe
+    whose reader went away) must not keep the process from exiting."""
+    from automl_service.logs import configure_logging
+    from automl_service.settings import LoggingSettings
+
+    stream = (tmp_path / "log").open("w")
+    configure_logging(LoggingSettings(format="json"), stream=stream)
+    stream.close()
+    exits: list[int] = []
+    Shutdown(60, exit=exits.append).abandon("test")
+    assert exits == [0]
+
+
 def start_tracking_server(tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
     """A real `mlflow server` on 127.0.0.1:port over a SQLite store in tmp_path."""
     log = (tmp_path / "tracking.log").open("ab")
