@@ -30,3 +30,5 @@ TEST_METRIC_PREFIX: Final = "test_"
 BEST_CHILD_TAG: Final = "automl_best_child_run_id"
 #: The fingerprint of the data a request trained on (lineage), where it read local files.
 DATA_TAG: Final = "automl_service.data_fingerprint"
+#: On a local job's parent run: how many rows the search saw, when it saw a sample.
+SEARCHED_ROWS_TAG: Final = "automl_service.searched_rows"

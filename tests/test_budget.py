@@ -8,6 +8,7 @@ from fixtures_worker import FakeClock
 from automl_service.engines.local.budget import (
     MIN_RESERVE_SECONDS,
     MIN_SEARCH_SECONDS,
+    SUGGESTED_SEARCH_SECONDS,
     Budget,
 )
 
@@ -54,3 +55,23 @@ def test_a_refit_is_estimated_from_flamls_own_evaluation_time() -> None:
     assert refit_estimate(automl, "lgbm", 1_000_000) == pytest.approx(200.0)
     assert refit_estimate(automl, "rf", 1_000_000) == 0.0
     assert refit_estimate(automl, None, 1_000_000) == 0.0
+
+
+def test_a_limit_spent_before_the_search_is_refused_with_one_that_would_do() -> None:
+    clock = FakeClock(1000.0)
+    budget = Budget(5, started_at=1000.0, clock=clock)
+    clock.now = 1004.0  # one second left: the search runs
+    assert budget.too_small("reading") is None
+    clock.now = 1006.2  # start-up and reading took longer than the whole limit
+    reason = budget.too_small("starting and reading 1,000,000 rows")
+    assert reason is not None
+    assert "limits.timeout_seconds = 5 is too small" in reason
+    assert "starting and reading 1,000,000 rows took 6.2 s" in reason
+    suggested = budget.suggested_seconds()
+    assert f"at least {suggested} s" in reason
+    # The suggestion, with the same 6.2 s spent, leaves the promised search time.
+    again = Budget(suggested, started_at=1000.0, clock=clock)
+    assert again.search_seconds() >= SUGGESTED_SEARCH_SECONDS
+    assert Budget(suggested - 1, started_at=1000.0, clock=clock).search_seconds() < (
+        SUGGESTED_SEARCH_SECONDS
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from automl_service.engines.local.datasets import SAMPLES, load_table
+from automl_service.engines.local.datasets import SAMPLES, load_part, load_table
 from automl_service.errors import PermanentError
 
 
@@ -90,3 +90,16 @@ def test_remote_schemes_are_refused() -> None:
     """A reference with a remote scheme is a PermanentError, never a download."""
     with pytest.raises(PermanentError, match="unsupported data reference"):
         load_table("https://example.com/table.csv")
+
+
+def test_a_part_of_a_table_reads_only_the_rows_and_columns_asked(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"a": range(100), "b": [x / 2 for x in range(100)], "c": ["t"] * 100})
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    head = load_part(str(tmp_path / "t.csv"), rows=5)
+    pd.testing.assert_frame_equal(head, frame.head(5))
+    column = load_part(str(tmp_path / "t.csv"), columns=["b", "missing"])
+    assert list(column.columns) == ["b"] and len(column) == 100
+    frame.to_parquet(tmp_path / "t.parquet")  # other formats are read whole and cut
+    both = load_part(str(tmp_path / "t.parquet"), rows=3, columns=["c", "a"])
+    assert list(both.columns) == ["a", "c"] and len(both) == 3
+    assert len(load_part("sample:iris", rows=7)) == 7

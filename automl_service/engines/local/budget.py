@@ -10,6 +10,7 @@ result.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ RESERVE_FRACTION = 0.1
 MIN_RESERVE_SECONDS = 1.5
 #: The search always gets at least this long (FLAML needs a moment for one trial).
 MIN_SEARCH_SECONDS = 1.0
+#: The search a refused budget is told it would get with the time limit suggested.
+SUGGESTED_SEARCH_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -48,3 +51,27 @@ class Budget:
     def allows(self, seconds: float) -> bool:
         """Whether ``seconds`` more of work ends before the deadline."""
         return self.clock() + seconds <= self.deadline
+
+    def spent(self) -> float:
+        """Seconds since the start."""
+        return self.clock() - self.started_at
+
+    def suggested_seconds(self, search: float = SUGGESTED_SEARCH_SECONDS) -> int:
+        """The smallest whole time limit that, with what is spent so far spent again,
+        leaves ``search`` seconds for the search after the reserve."""
+        spent = max(0.0, self.spent())
+        fraction = (spent + search) / (1 - RESERVE_FRACTION)
+        return math.ceil(max(spent + search + MIN_RESERVE_SECONDS, fraction))
+
+    def too_small(self, doing: str) -> str | None:
+        """Why the time limit leaves no time to search once ``doing`` (e.g. "starting and
+        reading 1,000,000 rows") is done, with the limit that would; None while time is
+        left."""
+        if self.left() > 0:
+            return None
+        return (
+            f"limits.timeout_seconds = {self.seconds:g} is too small for this data: "
+            f"{doing} took {self.spent():.1f} s, which leaves no time to search; a time "
+            f"limit of at least {self.suggested_seconds()} s leaves "
+            f"{SUGGESTED_SEARCH_SECONDS:g} s for the search"
+        )

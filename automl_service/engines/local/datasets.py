@@ -7,7 +7,7 @@ is a PermanentError (a missing file or an unknown sample never heals by retrying
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import unquote, urlparse
@@ -17,6 +17,12 @@ import pandas as pd
 from ...errors import PermanentError
 
 SAMPLE_PREFIX: Final = "sample:"
+#: A CSV file of at least this size is read in chunks when the reader names the columns
+#: to keep (see ``load_table``).
+LARGE_CSV_BYTES: Final = 16 << 20
+#: Rows read at a time from such a file: a chunk is held at full width while it is made
+#: compact, so smaller chunks mean a lower peak (and a little more time).
+CSV_CHUNK_ROWS: Final = 25_000
 
 
 def _sklearn_frame(loader_name: str) -> pd.DataFrame:
@@ -109,6 +115,36 @@ def _read_csv(path: Path, **options: Any) -> pd.DataFrame:
     """A CSV file (``options`` for ``pandas.read_csv``); a header naming a column twice is
     refused (pandas would rename the copy ``name.1`` and a model could train on the
     target's own copy)."""
+    _refuse_repeated_names(path, options)
+    return pd.read_csv(path, **options)
+
+
+def _read_csv_compact(path: Path, keep: Collection[str]) -> pd.DataFrame:
+    """A CSV file as ``_read_csv`` reads it, but read ``CSV_CHUNK_ROWS`` rows at a time
+    and, once it has reached ``COMPACT_ROWS`` rows, made compact chunk by chunk (``keep``
+    left as it is), so the table never exists in memory at full width. A file with fewer
+    rows is read again whole, exactly as ``_read_csv`` reads it."""
+    from .compact import COMPACT_ROWS, compact_part, joined
+
+    _refuse_repeated_names(path, {})
+    parts: list[dict[str, pd.Series]] = []
+    waiting: list[pd.DataFrame] = []  # chunks read before the table is known to be large
+    rows = 0
+    with pd.read_csv(path, chunksize=CSV_CHUNK_ROWS) as chunks:
+        for chunk in chunks:
+            rows += len(chunk)
+            waiting.append(chunk)
+            del chunk
+            if rows >= COMPACT_ROWS:
+                parts.extend(compact_part(raw, keep) for raw in waiting)
+                waiting.clear()
+    if not parts:
+        del waiting
+        return pd.read_csv(path)
+    return joined(parts, keep)
+
+
+def _refuse_repeated_names(path: Path, options: dict[str, Any]) -> None:
     delimiter = options.get("sep", ",")
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         header = next(csv.reader(handle, delimiter=delimiter), [])
@@ -120,7 +156,6 @@ def _read_csv(path: Path, **options: Any) -> pd.DataFrame:
             f"{path} names column(s) {', '.join(map(repr, repeated))} more than once; "
             "rename or drop the copies"
         )
-    return pd.read_csv(path, **options)
 
 
 _READERS: Final[dict[str, Callable[[Path], pd.DataFrame]]] = {
@@ -130,15 +165,55 @@ _READERS: Final[dict[str, Callable[[Path], pd.DataFrame]]] = {
 }
 
 
-def load_table(ref: str) -> pd.DataFrame:
+def load_table(ref: str, keep: Collection[str] | None = None) -> pd.DataFrame:
     """The table named by ``ref``: ``sample:NAME``, a local path or a ``file://`` URI.
+
+    With ``keep`` (the columns to leave as read), a CSV file of at least
+    ``LARGE_CSV_BYTES`` is read in chunks, each made compact as it arrives (see
+    compact.py): the trainer's peak memory then holds one chunk at full width, not the
+    whole table.
 
     Raises PermanentError for an unknown sample, a missing file or an unsupported format.
     """
     ref = ref.strip()
     if ref.startswith(SAMPLE_PREFIX):
         return load_sample(ref[len(SAMPLE_PREFIX) :])
-    return read_file(to_path(ref))
+    path = to_path(ref)
+    if keep is not None and path.suffix.lower() == ".csv" and _size(path) >= LARGE_CSV_BYTES:
+        try:
+            return _read_csv_compact(path, keep)
+        except (ValueError, OSError) as exc:
+            raise PermanentError(f"cannot read {path}: {exc}") from exc
+    return read_file(path)
+
+
+def load_part(
+    ref: str, *, rows: int | None = None, columns: list[str] | None = None
+) -> pd.DataFrame:
+    """The first ``rows`` rows and/or only ``columns`` of the table named by ``ref``: a
+    CSV file reads no more than that (for a sample to check a model with, or one column
+    to check), other tables are read whole and cut. A column that is not there is left
+    out, not refused."""
+    ref = ref.strip()
+    path = None if ref.startswith(SAMPLE_PREFIX) else to_path(ref)
+    if path is not None and path.suffix.lower() == ".csv" and path.is_file():
+        _refuse_repeated_names(path, {})
+        wanted = None if columns is None else (lambda name: name in columns)
+        try:
+            return pd.read_csv(path, nrows=rows, usecols=wanted)
+        except (ValueError, OSError) as exc:
+            raise PermanentError(f"cannot read {path}: {exc}") from exc
+    table = load_table(ref)
+    if columns is not None:
+        table = table[[name for name in table.columns if name in columns]]
+    return table if rows is None else table.head(rows)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0  # read_file says what is wrong with it
 
 
 def load_sample(name: str) -> pd.DataFrame:

@@ -374,8 +374,13 @@ class LocalEngine:
     def _trainer_env(self) -> dict[str, str]:
         """The trainer's environment: the tracking server's credentials travel here, as
         MLflow's own variables, never in the job folder; MLflow's "View run at" lines,
-        which would print the store's address, are off."""
+        which would print the store's address, are off. glibc's malloc is asked to give
+        every block of 64 KiB or more back to the system when it is freed (unless the
+        environment already says otherwise): a large table read in chunks otherwise
+        leaves its freed chunks in the heap, and on a million rows that raised the
+        trainer's peak memory by 65 MB."""
         env = {
+            "MALLOC_MMAP_THRESHOLD_": str(64 * 1024),
             **os.environ,
             "PYTHONUNBUFFERED": "1",
             "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",

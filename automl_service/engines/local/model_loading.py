@@ -64,10 +64,10 @@ def input_example(model: Any) -> pd.DataFrame | None:
 def training_sample(request: AutoMLRequest) -> pd.DataFrame | None:
     """The first rows of the request's training table without the target, or None when it
     cannot be read. Forecasting models score future times, so they get none."""
-    from .datasets import load_table
+    from .datasets import load_part
 
     try:
-        table = load_table(request.training_data)
+        table = load_part(request.training_data, rows=SAMPLE_ROWS)
     except Exception as exc:  # a sample is a bonus: without it the check only loads
         log.info("endpoint.no_sample", reason=str(exc))
         return None

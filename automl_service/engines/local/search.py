@@ -24,6 +24,7 @@ from ...logs import get_logger
 from ...metrics import Goal, Task, as_loss, goal_of
 from ...request import AutoMLRequest
 from ...runs import RunRecord
+from ...tags import SEARCHED_ROWS_TAG
 from . import algorithms, baselines
 from .azure_only import flaml_n_jobs
 from .backtest import Window, aggregate, plan_windows, window_params
@@ -38,6 +39,7 @@ from .intervals import with_intervals
 from .model import FlamlModel
 from .panel_search import search_panel
 from .predictions import Fold
+from .sampling import search_sample
 from .table_checks import check_columns, check_trainable
 from .testset import refuse_for_forecasts, score_winners, split_off_test
 from .trials import TrialLog
@@ -62,8 +64,21 @@ def key_columns(request: AutoMLRequest) -> list[str]:
 
 
 def log_event(event: str, **fields: Any) -> None:
-    """One line to the trainer's log: where the budget went."""
-    get_logger("automl_service.trainer").info(event, **fields)
+    """One line to the trainer's log: where the budget went, and the trainer's peak
+    memory so far."""
+    get_logger("automl_service.trainer").info(event, **fields, peak_mb=peak_memory_mb())
+
+
+def peak_memory_mb() -> int | None:
+    """This process's peak resident memory in MiB (Linux's VmHWM), None where unknown."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 #: Why a leader keeps its scored fit when the time limit leaves no room to refit it.
@@ -448,7 +463,7 @@ def search(
 
     budget = budget or Budget(request.limits.timeout_seconds, time.time())
 
-    frame = load_table(request.training_data)
+    frame = load_table(request.training_data, keep=key_columns(request))
     target = request.target_column_name
     check_columns(frame, [target], "target")
     check_columns(frame, request.ignored_columns, "ignored")
@@ -456,6 +471,10 @@ def search(
     frame, compacted = compact(frame, keep=key_columns(request))
     if compacted:
         log_event("search.compacted", rows=len(frame), columns=len(compacted))
+    log_event("search.read", rows=len(frame), seconds_spent=round(budget.spent(), 1))
+    refusal = budget.too_small(f"starting and reading {len(frame):,} rows")
+    if refusal:
+        raise PermanentError(refusal)
     check_trainable(frame, target, request.task)
     chosen = algorithms.plan(
         request.task, request.training.allowed_algorithms, request.training.blocked_algorithms
@@ -524,7 +543,16 @@ def search(
             )
     else:
         frame, test = split_off_test(request, frame)
-        split = split_tabular(request, frame)
+        if frame[target].isna().any():
+            frame = frame.dropna(subset=[target])
+        by_class = request.task is Task.CLASSIFICATION
+        searched = search_sample(frame, target, budget.search_seconds(), by_class)
+        sampled = len(searched) < len(frame)
+        if sampled:
+            log_event("search.sampled", rows=len(searched), of=len(frame))
+            log.client.set_tag(log.parent_run_id, SEARCHED_ROWS_TAG, str(len(searched)))
+        split = split_tabular(request, searched)
+        del searched
         features = list(split.X_train.columns)
         metric = FlamlMetric(request, log, automl, features, split.n_splits)
         if "lgbm" in chosen.learners:
@@ -538,7 +566,9 @@ def search(
             else {"eval_method": "holdout", "X_val": split.X_val, "y_val": split.y_val}
         )
         settings["time_budget"] = budget.search_seconds()
-        log_event("search.started", budget=round(settings["time_budget"], 1), rows=len(frame))
+        log_event(
+            "search.started", budget=round(settings["time_budget"], 1), rows=len(split.X_train)
+        )
         fit_until_exit_score(
             automl,
             X_train=split.X_train,
@@ -553,7 +583,8 @@ def search(
         if ensembles_wanted(request) and budget.left() > 0:
             add_vote_ensemble(log, request.task)
         if not request.validation.validation_data:
-            refit_tabular(log, automl, *split.all_rows(), budget=budget)
+            rows = (frame.drop(columns=[target]), frame[target]) if sampled else split.all_rows()
+            refit_tabular(log, automl, *rows, budget=budget)
         if test is not None:
             score_winners(log, request, test)
     return log.winners()
@@ -585,15 +616,17 @@ def refit_tabular(
     budget allows another refit as long as the longest so far; a model that cannot be
     refitted, or is not for lack of time, keeps its scored fit."""
     state = automl._state
-    X_all = state.task.preprocess(X, automl._transformer)
-    y_all = automl._label_transformer.transform(y) if automl._label_transformer else y
+    X_all: Any = None  # made on the first refit: a copy of every row, not made for nothing
     longest = 0.0
     for model in _flaml_models(log):
-        needed = max(longest, refit_estimate(automl, model.learner, len(X_all)))
+        needed = max(longest, refit_estimate(automl, model.learner, len(X)))
         if budget is not None and not budget.allows(needed):
             model.refit_error = NO_TIME_TO_REFIT
-            log_event("search.refit_skipped", rows=len(X_all), estimate=round(needed, 1))
+            log_event("search.refit_skipped", rows=len(X), estimate=round(needed, 1))
             continue
+        if X_all is None:
+            X_all = state.task.preprocess(X, automl._transformer)
+            y_all = automl._label_transformer.transform(y) if automl._label_transformer else y
         started = time.monotonic()
         try:
             model.estimator.fit(X_all, y_all)

@@ -32,10 +32,10 @@ def check_two_classes(request: AutoMLRequest) -> None:
     classes (a missing target is left for the search to report)."""
     if request.training.decision_threshold is None:
         return
-    from .datasets import load_table
+    from .datasets import load_part
 
-    table = load_table(request.training_data)
     target = request.target_column_name
+    table = load_part(request.training_data, columns=[target])
     if target not in table.columns:
         return
     classes = table[target].dropna().unique()

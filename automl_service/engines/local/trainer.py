@@ -139,6 +139,7 @@ def run_attempt(
     from mlflow.entities import Metric
 
     from ...errors import NoEligibleRun
+    from .budget import SUGGESTED_SEARCH_SECONDS
     from .ensemble import MAX_MEMBERS, ensembles_wanted
     from .model import log_pyfunc
     from .search import search
@@ -164,9 +165,14 @@ def run_attempt(
     say("trainer.searched", trials=len(log.records), leaders=len(leaders))
     primary = log.leaders.get(request.metric)
     if primary is None:
-        raise NoEligibleRun(
-            f"no trial produced a finite {request.metric} ({len(log.records)} trials)"
-        )
+        reason = f"no trial produced a finite {request.metric} ({len(log.records)} trials)"
+        if not log.records and budget is not None:
+            reason += (
+                f" within limits.timeout_seconds = {budget.seconds:g}; a time limit of at "
+                f"least {budget.suggested_seconds()} s leaves "
+                f"{SUGGESTED_SEARCH_SECONDS:g} s for the search"
+            )
+        raise NoEligibleRun(reason)
     record_threshold(client, request, leaders)
     for record, model in leaders:
         if model is not None:
