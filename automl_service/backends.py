@@ -144,15 +144,16 @@ def build_worker(
     from .fingerprint import pinned_fingerprints
 
     results = build_results(settings)
+    backend = build_backend(settings)
     return Worker(
         queue if queue is not None else build_queue(settings),
-        build_backend(settings),
+        backend,
         results,
         worker_settings if worker_settings is not None else settings.worker,
         stats if stats is not None else WorkerStats(),
         build_sink(settings),
         policy=build_policy(settings),
-        fingerprint=pinned_fingerprints(results),
+        fingerprint=pinned_fingerprints(results, backend.data_versions),
     )
 
 

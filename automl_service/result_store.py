@@ -86,6 +86,15 @@ class SqliteResultStore:
             rows = conn.execute(query, (*args, limit)).fetchall()
         return [RequestResult.model_validate_json(row[0]) for row in rows]
 
+    def pinned_fingerprint(self, message_id: str) -> str | None:
+        """The data fingerprint recorded for ``message_id``, if any."""
+        with transaction(self.path) as conn:
+            row = conn.execute(
+                "SELECT fingerprint FROM message_fingerprints WHERE message_id = ?",
+                (message_id,),
+            ).fetchone()
+        return None if row is None else str(row[0])
+
     def pin_fingerprint(self, message_id: str, fingerprint: str) -> str:
         """The data fingerprint first recorded for ``message_id``, recording ``fingerprint``
         if none was: a message redelivered after its file changed stays the request it

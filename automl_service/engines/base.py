@@ -7,6 +7,7 @@ All may raise TransientError (retry later) or PermanentError (the request fails)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -101,3 +102,6 @@ class Backend:
     engine: Engine
     registry: Registry
     deployer: Deployer | None = None
+    #: The version of a remote data reference, for the data's fingerprint (see
+    #: ``fingerprint.RemoteVersions``); None where the backend reads local files only.
+    data_versions: Callable[[str], str | None] | None = None

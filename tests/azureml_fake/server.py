@@ -100,6 +100,8 @@ class FakeAzureML:
         self.default_job_script: list[str] = ["NotStarted", "Running", "Completed"]
         self.job_errors: dict[str, str] = {}
         self.models: dict[str, dict[str, dict[str, Any]]] = {}
+        #: Data assets: name -> version -> stored body (seeded with ``add_data_version``).
+        self.data: dict[str, dict[str, dict[str, Any]]] = {}
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self.provisioning: dict[str, Provisioning] = {}
@@ -333,6 +335,37 @@ class FakeAzureML:
         self.models.setdefault(name, {})[version] = stored
         return stored
 
+    def add_data_version(self, name: str, version: str, uri: str) -> None:
+        """A version of an MLTable data asset, as ``az ml data create`` would leave it."""
+        with self._lock:
+            self.data.setdefault(name, {})[version] = {
+                "id": f"{self._arm('data', name)}/versions/{version}",
+                "name": version,
+                "type": "Microsoft.MachineLearningServices/workspaces/data/versions",
+                "systemData": {"createdAt": _now_iso()},
+                "properties": {"dataType": "mltable", "dataUri": uri, "isArchived": False},
+            }
+
+    def _route_data(self, method: str, rest: list[str]) -> tuple[int, dict[str, str], Any]:
+        # Data containers and versions (2024-01-01-preview data containers / versions GET):
+        # the container names its latest version; the SDK reads it for ``label="latest"``.
+        name = unquote(rest[1]) if len(rest) > 1 else ""
+        versions = self.data.get(name, {})
+        if method == "GET" and len(rest) == 2 and versions:
+            latest = max(versions, key=lambda v: int(v) if v.isdigit() else 0)
+            return (
+                200,
+                {},
+                {
+                    "id": self._arm("data", name),
+                    "name": name,
+                    "properties": {"dataType": "mltable", "latestVersion": latest},
+                },
+            )
+        if method == "GET" and len(rest) == 4 and rest[3] in versions:
+            return 200, {}, versions[rest[3]]
+        return _not_found("/".join(rest))
+
     def _model_container(self, name: str) -> dict[str, Any] | None:
         versions = self.models.get(name)
         if not versions:
@@ -459,6 +492,8 @@ class FakeAzureML:
             return (200, {}, job) if job else _not_found(name)
         if kind == "models":
             return self._route_models(method, rest, query, body)
+        if kind == "data":
+            return self._route_data(method, rest)
         if kind == "onlineEndpoints":
             return self._route_endpoints(method, rest, body)
         return _not_found("/".join(rest))

@@ -31,7 +31,7 @@ def build_azure_backend(
     """
     from ..base import Backend
     from .client import build_credential, build_ml_client
-    from .data import MLTableStager
+    from .data import AssetVersions, MLTableStager
     from .deployer import AzureDeployer
     from .engine import AzureEngine
     from .registry import AzureRegistry
@@ -55,7 +55,12 @@ def build_azure_backend(
         max_instance_count=azure.max_instance_count,
         timeout_seconds=azure.deployment_timeout_seconds,
     )
-    return Backend(engine=engine, registry=AzureRegistry(client), deployer=deployer)
+    return Backend(
+        engine=engine,
+        registry=AzureRegistry(client),
+        deployer=deployer,
+        data_versions=AssetVersions(client),
+    )
 
 
 __all__ = ["build_azure_backend"]

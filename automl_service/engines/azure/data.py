@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
+from ...azure_retry import RetryPolicy, call
 from ...errors import PermanentError
 
 MLTABLE_TEMPLATE = """\
@@ -107,3 +109,51 @@ class MLTableStager:
             file_reference = f"./{source.name}"
         (folder / "MLTable").write_text(mltable_text(file_reference, drop_columns))
         return str(folder)
+
+
+#: A data asset named without a version (``azureml:sales``) or by its latest one
+#: (``azureml:sales@latest``): what it stands for changes when a version is added.
+_FLOATING_ASSET = re.compile(r"^azureml:(?!//)([A-Za-z0-9][A-Za-z0-9._-]*)(@latest)?$")
+
+
+class AssetVersions:
+    """The version a floating data-asset reference stands for now, for the data's
+    fingerprint: ``azureml:sales@latest`` -> ``azureml:sales:7``. A pinned reference
+    (``azureml:sales:7``) names its own version and an unknown asset is left for the job
+    to report, so both give None; so do datastore paths and URIs, whose content the
+    service does not read (see the README)."""
+
+    def __init__(self, client: Any, policy: RetryPolicy | None = None) -> None:
+        self._client = client
+        self._policy = policy
+
+    def __call__(self, reference: str) -> str | None:
+        from azure.ai.ml.exceptions import MlException
+
+        match = _FLOATING_ASSET.match(reference.strip())
+        if match is None:
+            return None
+        name = match.group(1)
+
+        def latest() -> str | None:
+            try:
+                return str(self._client.data.get(name=name, label="latest").version)
+            except MlException as exc:  # the SDK's wrapping of a 404, or another failure
+                if _not_found(exc):
+                    return None
+                raise
+
+        version = call("data.get", latest, policy=self._policy)
+        return None if version is None else f"azureml:{name}:{version}"
+
+
+def _not_found(exc: BaseException) -> bool:
+    """Whether ``exc`` or an exception it was raised from is a 404."""
+    from azure.core.exceptions import ResourceNotFoundError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ResourceNotFoundError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
