@@ -49,7 +49,8 @@ def test_scan_pages_through_iterations_only(mlflow_server: TrackingServer) -> No
     engine = AzureEngine(object(), tracking=tracking, page_size=5, policy=FAST)
     runs = engine.child_runs(parent)
     assert sorted(r.run_id for r in runs) == sorted(f"{parent}_{n}" for n in range(12))
-    assert tracking.calls == 1 + 3  # parent lookup + ceil(15 / 5) pages
+    # parent lookup + ceil(15 / 5) pages + the best iteration's test run, if any
+    assert tracking.calls == 1 + 3 + 1
     best = select_best(runs, "AUC_weighted", Goal.MAXIMIZE)
     assert best.winner.run_id == f"{parent}_11"
     assert best.winner.algorithm == "LightGBM"
@@ -132,3 +133,28 @@ def test_throttled_and_unavailable_tracking_server_is_retried(
     assert [r.run_id for r in runs] == [f"{parent}_0"]
     assert tracking.calls == 4  # get_run twice refused, then get_run and one search
     assert proxy.requests == 4
+
+
+def test_azure_test_run_metrics_become_the_best_iterations_test_metrics(
+    mlflow_server: TrackingServer,
+) -> None:
+    """With test data Azure scores its best iteration in a test run under it: those
+    scores reach the selection as the winner's test metrics, and no other run's."""
+    parent = parent_name()
+    fill_automl_parent(
+        mlflow_server,
+        parent,
+        [
+            Iteration("0", {"accuracy": 0.81}),
+            Iteration("1", {"accuracy": 0.86}),
+            Iteration("1_test", {"accuracy": 0.84, "AUC_weighted": 0.9}, under="1"),
+        ],
+        best_child=f"{parent}_1",
+    )
+    engine = AzureEngine(object(), tracking=WorkspaceTracking(mlflow_server.url, policy=FAST))
+    runs = engine.child_runs(parent)
+    assert sorted(r.run_id for r in runs) == [f"{parent}_0", f"{parent}_1"]
+    best = select_best(runs, "accuracy", Goal.MAXIMIZE)
+    assert best.winner.run_id == f"{parent}_1"
+    assert best.test_metrics == {"accuracy": 0.84, "AUC_weighted": 0.9}
+    assert best.leaderboard[1].metrics == {"accuracy": 0.81}

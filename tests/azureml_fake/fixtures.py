@@ -180,6 +180,9 @@ class Iteration:
     metrics: dict[str, float]
     status: str = "FINISHED"
     algorithm: str = "LightGBM"
+    #: The suffix of the iteration this run belongs under (a test run), or None for an
+    #: iteration of the parent.
+    under: str | None = None
 
 
 def fill_automl_parent(
@@ -231,7 +234,10 @@ def fill_automl_parent(
                 "automl",
                 now + offset,
                 [
-                    RunTag("mlflow.parentRunId", parent_run_id),
+                    RunTag(
+                        "mlflow.parentRunId",
+                        f"{parent_run_id}_{child.under}" if child.under else parent_run_id,
+                    ),
                     RunTag("run_algorithm", child.algorithm),
                 ],
                 run_id,

@@ -6,16 +6,16 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ...azure_retry import RetryPolicy, call, get_or_none
 from ...errors import PermanentError, TransientError
 from ...logs import get_logger
 from ...request import AutoMLRequest
-from ...runs import RunRecord
+from ...runs import RunRecord, RunStatus
 from ...scan import PAGE_SIZE, scan_child_runs
-from ...tags import BEST_CHILD_TAG
+from ...tags import BEST_CHILD_TAG, TEST_METRIC_PREFIX
 from ..base import JobState, JobStatus
 from .data import DataResolver
 from .jobs import build_automl_job
@@ -98,19 +98,40 @@ class AzureEngine:
     def child_runs(self, job_name: str) -> list[RunRecord]:
         """The job's training iterations (``<job>_<n>``), one paginated search.
 
-        Costs one ``get_run`` for the parent plus ceil(children / 1000) searches.
+        Costs one ``get_run`` for the parent plus ceil(children / 1000) searches, and one
+        search more for the test run of the iteration the parent names as its best.
         """
         tracking = self.tracking()
         parent = tracking.get_run(job_name)
         if parent is None:
             raise TransientError(f"run {job_name} is not yet on the tracking server")
-        return scan_child_runs(
+        records = scan_child_runs(
             tracking,
             [parent.info.experiment_id],
             job_name,
             page_size=self._page_size,
             keep=iteration_filter(job_name),
         )
+        best = parent.data.tags.get(BEST_CHILD_TAG)
+        if best is None or not any(record.run_id == best for record in records):
+            return records
+        # With test data, Azure AutoML scores its own best iteration on it in a test run,
+        # a child of that iteration (``best_run.get_children(type="automl.model_test")``
+        # in the v1 SDK's documentation): its metrics become the iteration's ``test_``
+        # metrics. One search more; the other iterations have no test run.
+        tests = scan_child_runs(
+            tracking,
+            [parent.info.experiment_id],
+            best,
+            status=RunStatus.FINISHED.value,
+            page_size=self._page_size,
+        )
+        if not tests:
+            return records
+        tested = {f"{TEST_METRIC_PREFIX}{name}": v for name, v in tests[0].metrics.items()}
+        return [
+            replace(r, metrics={**r.metrics, **tested}) if r.run_id == best else r for r in records
+        ]
 
     def cancel_job(self, job_name: str, reason: str) -> None:
         """Ask Azure ML to cancel the job (without waiting for it to stop). A job not
