@@ -133,7 +133,8 @@ def run_attempt(
     progress_file: Path | None = None,
     budget: Budget | None = None,
 ) -> str:
-    """Search, log the leaders' models, tag the parent; returns the best child run id.
+    """Search, log the leaders' models and the winner's insight (while time is left),
+    tag the parent; returns the best child run id.
     ``progress_file`` is rewritten after each trial (trials so far, best value); the
     search and what follows it stay within ``budget`` (see ``budget.py``)."""
     from mlflow.entities import Metric
@@ -141,6 +142,7 @@ def run_attempt(
     from ...errors import NoEligibleRun
     from .ensemble import MAX_MEMBERS, ensembles_wanted
     from .model import log_pyfunc
+    from .model_insight import log_insight
     from .search import search
     from .threshold import check_two_classes, record_threshold
     from .trials import BEST_CHILD_TAG, Objective, TrialLog
@@ -177,6 +179,7 @@ def run_attempt(
                 algorithm=record.algorithm,
                 refit_error=getattr(model, "refit_error", None),
             )
+    log_insight(client, request, log, budget)
     best = primary[0]
     client.set_tag(parent_id, BEST_CHILD_TAG, best.run_id)
     now = int(time.time() * 1000)
