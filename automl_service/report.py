@@ -172,6 +172,7 @@ def _summary(result: RequestResult, ranking: Ranking) -> str:
         ("Endpoint", result.endpoint),
         ("Scoring URI", result.scoring_uri),
         ("Deployment", result.deployment_note),
+        ("Decision threshold", threshold_text(result)),
         ("Error", result.error),
         ("Failed attempts", str(result.attempts) if result.attempts else None),
         ("Updated", _when(result.updated_at * 1000)),
@@ -564,6 +565,14 @@ def _start_ms(run: RunRecord) -> float:
 
 def _end_ms(run: RunRecord) -> float:
     return float(run.end_time_ms if run.end_time_ms is not None else _start_ms(run))
+
+
+def threshold_text(result: RequestResult) -> str | None:
+    """The winner's decision threshold and how it came to be, or None without one."""
+    if result.decision_threshold is None:
+        return None
+    how = result.decision_threshold_reason or "set by the request"
+    return f"{_fmt(result.decision_threshold)} ({how})"
 
 
 def _model(result: RequestResult) -> str | None:

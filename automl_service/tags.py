@@ -30,3 +30,7 @@ TEST_METRIC_PREFIX: Final = "test_"
 BEST_CHILD_TAG: Final = "automl_best_child_run_id"
 #: The fingerprint of the data a request trained on (lineage), where it read local files.
 DATA_TAG: Final = "automl_service.data_fingerprint"
+#: A binary classifier's decision threshold (``repr`` of a float), on its run and model
+#: version, and when it was chosen on the validation rows, how (a sentence).
+THRESHOLD_TAG: Final = "automl_service.decision_threshold"
+THRESHOLD_REASON_TAG: Final = "automl_service.decision_threshold_reason"

@@ -169,7 +169,7 @@ def run_attempt(
         raise NoEligibleRun(
             f"no trial produced a finite {request.metric} ({len(log.records)} trials)"
         )
-    record_threshold(client, request, leaders)
+    record_threshold(client, request, leaders, log.validation)
     for record, model in leaders:
         if model is not None:
             log_pyfunc(tracking_uri, record.run_id, model, record.end_time_ms)
