@@ -290,3 +290,39 @@ def test_a_job_chooses_a_threshold_that_beats_one_half_on_its_validation_rows(
     assert answer["prediction"].tolist() == np.where(answer["proba_1"] >= threshold, 1, 0).tolist()
     at_half = (answer["proba_1"] >= 0.5).astype(int)
     assert f1_score(rows["label"], answer["prediction"]) > f1_score(rows["label"], at_half)
+
+
+def test_the_registered_version_carries_a_chosen_threshold_and_how(
+    local_settings: LocalSettings,
+) -> None:
+    """With a threshold chosen for a metric, the version takes the winner run's threshold
+    and reason tags."""
+    from automl_service.engines.local.registry import MlflowRegistry
+    from automl_service.metrics import Goal
+    from automl_service.selection import select_best
+
+    class Constant(PythonModel):
+        def predict(self, context: Any, model_input: Any, params: Any = None) -> Any:
+            return np.zeros(len(model_input))
+
+    uri = local_settings.mlflow_uri
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment_id = client.create_experiment(
+        "chosen", artifact_location=local_settings.artifact_root.as_uri()
+    )
+    run_id = client.create_run(experiment_id).info.run_id
+    log_pyfunc(uri, run_id, Constant())
+    client.set_terminated(run_id, "FINISHED")
+    tags = {THRESHOLD_TAG: "0.2375", THRESHOLD_REASON_TAG: "chosen on 9 validation rows"}
+    winner = RunRecord(run_id, RunStatus.FINISHED, {"accuracy": 0.9}, tags)
+    request = request_with(
+        None,
+        training={"decision_threshold_metric": "balanced_accuracy"},
+        registration={"model_name": "chosen"},
+    )
+    version = MlflowRegistry(uri).register(
+        request, select_best([winner], "accuracy", Goal.MAXIMIZE)
+    )
+    stored = client.get_model_version("chosen", version.version).tags
+    assert stored[THRESHOLD_TAG] == "0.2375"
+    assert stored[THRESHOLD_REASON_TAG] == "chosen on 9 validation rows"
