@@ -496,8 +496,13 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         print(f"error: no request {args.request_id!r}", file=sys.stderr)
         return EXIT_USAGE
     runs = build_backend(settings).engine.child_runs(result.job_name) if result.job_name else []
+    insight = None
+    if settings.backend == "local" and result.best_run_id:
+        from .engines.local.insight_artifacts import download_insight
+
+        insight = download_insight(settings.local.mlflow_uri, result.best_run_id)
     out: Path = args.out or Path(f"{args.request_id}.html")
-    out.write_text(render_report(result, runs), encoding="utf-8")
+    out.write_text(render_report(result, runs, insight), encoding="utf-8")
     print(out)
     return EXIT_OK
 

@@ -30,6 +30,13 @@ def result_summary(result: RequestResult, *, leaderboard_rows: int = 5) -> str:
             if result.metric in result.test_metrics
             else None,
         ),
+        (
+            "threshold",
+            f"{result.decision_threshold:.6g} "
+            f"({result.decision_threshold_reason or 'set by the request'})"
+            if result.decision_threshold is not None
+            else None,
+        ),
         ("endpoint", f"{result.endpoint} ({result.scoring_uri})" if result.endpoint else None),
         ("deployment", result.deployment_note),
         ("policy", "; ".join(result.policy_changes) or None),

@@ -2,21 +2,27 @@
 
 The page holds the chosen run and why (with its metrics on the test rows, when there
 were any), its every canonical metric beside the runner-up's, its settings and, for an
-ensemble, its members and weights, an inline SVG plot of every trial's selection metric
-over time with the best-so-far line, the leaderboard, the registered model and the
-endpoint. No scripts, no external fonts, styles or images: it opens offline, from a mail
-attachment or a build artefact. Every text that comes from data is escaped.
+ensemble, its members and weights, the chosen run's model insight (the charts of its
+``insight/`` artifacts, see ``insight_files``), an inline SVG plot of every trial's
+selection metric over time with the best-so-far line, the leaderboard, the registered
+model and the endpoint. No scripts, no external fonts, styles or images: it opens offline,
+from a mail attachment or a build artefact. Every text that comes from data is escaped;
+the insight charts are embedded as ``data:`` URI images, so that nothing in an artifact
+runs and each chart's styles and ids stay its own.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 
+from .insight_files import ModelInsight
 from .metrics import METRIC_GOALS, Goal, goal_of
 from .results import RequestResult
 from .runs import RunRecord
@@ -48,8 +54,11 @@ class Point:
     value: float
 
 
-def render_report(result: RequestResult, runs: list[RunRecord]) -> str:
-    """The HTML report for ``result``, whose AutoML job produced the child runs ``runs``.
+def render_report(
+    result: RequestResult, runs: list[RunRecord], insight: ModelInsight | None = None
+) -> str:
+    """The HTML report for ``result``, whose AutoML job produced the child runs ``runs``,
+    with ``insight``, the chosen run's model insight, when it has one.
 
     ``runs`` may be empty (e.g. the job's store is gone): the leaderboard then comes from
     ``result.leaderboard`` and the plot is left out. Never raises on odd data (missing
@@ -72,6 +81,7 @@ def render_report(result: RequestResult, runs: list[RunRecord]) -> str:
         _summary(result, ranking),
         _choice(result, ranking, chosen),
         _model_details(result, ranking, chosen),
+        _insight(insight, chosen),
         '<section id="plot"><h2>Trials over time</h2>',
         _plot(ranking, chosen),
         "</section>",
@@ -162,6 +172,7 @@ def _summary(result: RequestResult, ranking: Ranking) -> str:
         ("Endpoint", result.endpoint),
         ("Scoring URI", result.scoring_uri),
         ("Deployment", result.deployment_note),
+        ("Decision threshold", threshold_text(result)),
         ("Error", result.error),
         ("Failed attempts", str(result.attempts) if result.attempts else None),
         ("Updated", _when(result.updated_at * 1000)),
@@ -361,6 +372,54 @@ def _not_eligible(ranking: Ranking) -> str:
     )
 
 
+# Model insight ---------------------------------------------------------------------------
+
+#: An SVG this wide (in its own units) or wider spans the page; others sit two abreast.
+WIDE_CHART = 600.0
+
+
+def _insight(insight: ModelInsight | None, chosen: str | None) -> str:
+    """The chosen run's insight charts, two abreast, each with its title and caption,
+    and what was skipped and why. Empty without a chosen run."""
+    if not chosen:
+        return ""
+    head = '<section id="insight"><h2>Model insight</h2>'
+    if insight is None or (not insight.charts and not insight.notes):
+        return (
+            f'{head}<p class="empty">No insight was recorded for the chosen run (the local '
+            "backend records it when the time limit leaves room).</p></section>"
+        )
+    parts = [head]
+    if insight.rows:
+        parts.append(f'<p class="rows">Computed on {escape(insight.rows)}.</p>')
+    figures = []
+    for chart in insight.charts:
+        wide = " wide" if _svg_width(chart.svg) >= WIDE_CHART else ""
+        data = base64.b64encode(chart.svg.encode("utf-8")).decode("ascii")
+        caption = f" {escape(chart.caption)}" if chart.caption else ""
+        figures.append(
+            f'<figure class="chart{wide}" data-file="{escape(chart.file)}">'
+            f'<img src="data:image/svg+xml;base64,{data}" alt="{escape(chart.title)}">'
+            f"<figcaption><strong>{escape(chart.title)}</strong>.{caption}</figcaption></figure>"
+        )
+    if figures:
+        parts.append(f'<div class="charts">{"".join(figures)}</div>')
+    if insight.notes:
+        items = "".join(f"<li>{escape(note)}</li>" for note in insight.notes)
+        parts.append(f'<p>Not shown:</p><ul class="skipped">{items}</ul>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _svg_width(svg: str) -> float:
+    """The width of an SVG's outer element in its own units (0 when not given)."""
+    found = re.search(r"<svg\b[^>]*?\bwidth=\"([0-9.]+)", svg)
+    try:
+        return float(found.group(1)) if found else 0.0
+    except ValueError:
+        return 0.0
+
+
 # The plot --------------------------------------------------------------------------------
 
 
@@ -508,6 +567,14 @@ def _end_ms(run: RunRecord) -> float:
     return float(run.end_time_ms if run.end_time_ms is not None else _start_ms(run))
 
 
+def threshold_text(result: RequestResult) -> str | None:
+    """The winner's decision threshold and how it came to be, or None without one."""
+    if result.decision_threshold is None:
+        return None
+    how = result.decision_threshold_reason or "set by the request"
+    return f"{_fmt(result.decision_threshold)} ({how})"
+
+
 def _model(result: RequestResult) -> str | None:
     if not result.model_name:
         return None
@@ -552,4 +619,8 @@ svg circle.trial{fill:#2b6cb0;stroke:#fff;stroke-width:1}
 svg circle.trial.chosen{fill:#2f7d3b;stroke:#1d2430;stroke-width:1.5}
 svg .best-so-far{fill:none;stroke:#d9480f;stroke-width:2}
 svg .axis-label{font-size:12px;fill:#4b5566}
+.charts{display:grid;grid-template-columns:repeat(2,minmax(0,1fr));gap:1rem}
+figure.chart{margin:0;border:1px solid #eceff3;padding:.5rem}figure.chart.wide{grid-column:1/-1}
+figure.chart img{width:100%;height:auto;display:block}
+figcaption{font-size:.85rem;color:#4b5566;margin-top:.25rem}ul.skipped{color:#6b7280}
 """

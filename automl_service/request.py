@@ -82,6 +82,18 @@ class Limits(_Strict):
         return self
 
 
+#: Metrics a binary classifier's decision threshold may be chosen for (Azure's names).
+ThresholdMetric = Literal[
+    "f1_score_binary",
+    "f1_score_macro",
+    "f1_score_weighted",
+    "balanced_accuracy",
+    "norm_macro_recall",
+    "accuracy",
+    "matthews_correlation",
+]
+
+
 class Training(_Strict):
     """Which algorithms the search may use (Azure AutoML's names, e.g. ``LightGBM``), and
     which extras it runs. Unset switches are left to Azure's defaults.
@@ -100,6 +112,9 @@ class Training(_Strict):
     #: Two classes: the positive (second, sorted) class's probability from which it is
     #: the label; unset, the likeliest class (local backend).
     decision_threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    #: Two classes: choose the threshold on the validation rows to maximize this metric
+    #: instead of giving one (local backend).
+    decision_threshold_metric: ThresholdMetric | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -117,7 +132,17 @@ class Training(_Strict):
         both = set(self.allowed_algorithms or ()) & set(self.blocked_algorithms or ())
         if both:
             raise ValueError(f"algorithms both allowed and blocked: {sorted(both)}")
+        if self.decision_threshold is not None and self.decision_threshold_metric is not None:
+            raise ValueError(
+                "give decision_threshold (a fixed threshold) or decision_threshold_metric "
+                "(a threshold chosen on the validation rows for that metric), not both"
+            )
         return self
+
+    @property
+    def thresholded(self) -> bool:
+        """Whether the request sets a decision threshold or asks for one to be chosen."""
+        return self.decision_threshold is not None or self.decision_threshold_metric is not None
 
 
 class ColumnTransformer(_Strict):

@@ -73,6 +73,10 @@ class RequestResult(BaseModel):
     #: The winner's canonical metrics on the request's test rows (``test_data`` or
     #: ``test_data_size``), never seen in training or selection; empty without test rows.
     test_metrics: dict[str, float] = Field(default_factory=dict)
+    #: The winner's decision threshold (two classes) and, when it was chosen for a metric
+    #: on the validation rows, how; None when its label is the likeliest class.
+    decision_threshold: float | None = None
+    decision_threshold_reason: str | None = None
     model_name: str | None = None
     model_version: str | None = None
     endpoint: str | None = None

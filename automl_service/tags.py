@@ -32,3 +32,7 @@ BEST_CHILD_TAG: Final = "automl_best_child_run_id"
 DATA_TAG: Final = "automl_service.data_fingerprint"
 #: On a local job's parent run: how many rows the search saw, when it saw a sample.
 SEARCHED_ROWS_TAG: Final = "automl_service.searched_rows"
+#: A binary classifier's decision threshold (``repr`` of a float), on its run and model
+#: version, and when it was chosen on the validation rows, how (a sentence).
+THRESHOLD_TAG: Final = "automl_service.decision_threshold"
+THRESHOLD_REASON_TAG: Final = "automl_service.decision_threshold_reason"

@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import structlog
@@ -41,6 +41,7 @@ from .selection import Selection, select_best
 from .settings import WorkerSettings
 from .settle import Action, Outcome, classify, decide
 from .stats import WorkerStats
+from .tags import THRESHOLD_REASON_TAG, THRESHOLD_TAG
 
 log = get_logger(__name__)
 
@@ -540,12 +541,25 @@ def _selection_fields(selection: Selection, engine_best: str | None) -> dict[str
         "engine_best_run_id": engine_best,
         "selection_reason": reason,
         "test_metrics": selection.test_metrics,
+        **_threshold_fields(selection.winner.tags),
         "leaderboard": [
             LeaderboardRow(
                 run_id=run.run_id, algorithm=run.algorithm, value=run.metrics[selection.metric]
             )
             for run in selection.leaderboard[:LEADERBOARD_ROWS]
         ],
+    }
+
+
+def _threshold_fields(tags: Mapping[str, str]) -> dict[str, object]:
+    """The winner's decision threshold and how it was chosen, from its run's tags."""
+    try:
+        threshold = float(tags[THRESHOLD_TAG]) if THRESHOLD_TAG in tags else None
+    except ValueError:
+        threshold = None
+    return {
+        "decision_threshold": threshold,
+        "decision_threshold_reason": tags.get(THRESHOLD_REASON_TAG),
     }
 
 

@@ -11,8 +11,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
+from automl_service.insight_files import Chart, ModelInsight
 from automl_service.metrics import Goal, Task
 from automl_service.report import best_so_far, rank_runs, render_report, trial_points
 from automl_service.results import LeaderboardRow, RequestResult, RequestState
@@ -342,6 +344,18 @@ def test_report_is_self_contained() -> None:
     )
 
 
+def test_report_with_insight_loads_nothing_either() -> None:
+    """The insight charts are images whose only source is their own data: URI."""
+    dom = DomReader(render_report(result_for(RUNS), RUNS, insight_for_report()))
+    images = dom.find("img")
+    assert len(images) == 3
+    for element in dom.elements:
+        for name, value in element.attrs.items():
+            if name in ("src", "href") and value:
+                assert element.tag == "img" and value.startswith("data:image/svg+xml;base64,")
+    assert dom.find("script") == []
+
+
 # A real store and a real browser -------------------------------------------------------
 
 
@@ -466,9 +480,34 @@ def test_the_chosen_model_section_shows_metrics_settings_and_ensemble_members() 
     assert dom.rows("table.settings") == [["learner", "ensemble"]]
 
 
+def insight_for_report() -> ModelInsight:
+    """Real charts of a binary model (drawn by matplotlib, as the trainer draws them)."""
+    from automl_service.engines.local import insight, insight_charts
+
+    matrix = insight.confusion(
+        ["no"] * 80 + ["yes"] * 40, ["no"] * 75 + ["yes"] * 45, ["no", "yes"]
+    )
+    roc = insight.Curve([0.0, 0.1, 0.3, 1.0], [0.0, 0.7, 0.9, 1.0], 0.9)
+    ranking = [insight.Importance(f"feature_{i}", 0.2 / (i + 1), 0.01) for i in range(8)]
+    return ModelInsight(
+        rows="the 120 test rows, which took no part in training or choosing the model",
+        charts=[
+            Chart("confusion_matrix.svg", "Confusion matrix", "By class.",
+                  insight_charts.confusion_chart(matrix)),
+            Chart("roc_curve.svg", "ROC curve", "", insight_charts.roc_chart(roc, "yes")),
+            Chart("permutation_importance.svg", "Permutation importance", "",
+                  insight_charts.importance_chart(ranking, "accuracy")),
+        ],
+        notes=["ROC and precision-recall curves: drawn for two classes only"],
+    )  # fmt: skip
+
+
+@pytest.mark.process
 def test_report_screenshot_at_1280_pixels_is_drawn(tmp_path: Path) -> None:
     """A 1280-pixel-wide screenshot of a report with every section shows a page drawn
-    in colour: text, the chosen row's green and the plot's blue and orange."""
+    in colour: text, the chosen row's green, the plot's blue and orange, and the model
+    insight's charts (the confusion matrix's dark blue, found nowhere else); Chromium's
+    DOM holds the insight section with each chart as an image."""
     from matplotlib.image import imread
 
     members = [run("m-1", 0.91, 0, 5, algorithm="LightGBM"), run("m-2", 0.9, 1, 6)]
@@ -482,11 +521,12 @@ def test_report_screenshot_at_1280_pixels_is_drawn(tmp_path: Path) -> None:
         end_time_ms=T0 + 7000,
     )
     runs = [*RUNS, *members, ensemble]
-    html = render_report(result_for(runs, test_metrics={"accuracy": 0.93}), runs)
+    result = result_for(runs, test_metrics={"accuracy": 0.93}, best_run_id="ens")
+    html = render_report(result, runs, insight_for_report())
     shot = tmp_path / "report.png"
-    headless(html, tmp_path, "--window-size=1280,2400", f"--screenshot={shot}")
+    headless(html, tmp_path, "--window-size=1280,3200", f"--screenshot={shot}")
     pixels = imread(shot)
-    assert pixels.shape[:2] == (2400, 1280)
+    assert pixels.shape[:2] == (3200, 1280)
     rgb = pixels[..., :3]
     drawn = (rgb.min(axis=2) < 0.9).mean()  # not white
     assert 0.02 < drawn < 0.5, drawn
@@ -494,3 +534,17 @@ def test_report_screenshot_at_1280_pixels_is_drawn(tmp_path: Path) -> None:
     assert ((greens - reds > 0.2) & (greens - blues > 0.1)).any()  # the chosen badge
     assert (blues - reds > 0.3).any()  # the trials
     assert (reds - blues > 0.4).any()  # the best-so-far line
+    navy = (reds < 0.1) & (greens < 0.25) & (blues > 0.35)  # the confusion matrix's cells
+    assert navy.sum() > 5000, navy.sum()
+    rows = np.nonzero(navy.any(axis=1))[0]
+    assert rows.min() > 300  # below the summary, within the page
+    dom = DomReader(dump_dom(html, tmp_path))
+    (section,) = [e for e in dom.find("section") if e.attrs.get("id") == "insight"]
+    images = [e for e in _walk(section) if e.tag == "img"]
+    assert [i.attrs["alt"] for i in images] == [
+        "Confusion matrix",
+        "ROC curve",
+        "Permutation importance",
+    ]
+    assert all(i.attrs["src"].startswith("data:image/svg+xml;base64,") for i in images)
+    assert "Model insight" in dom.all_text()

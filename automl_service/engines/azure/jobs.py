@@ -57,7 +57,8 @@ def build_automl_job(
     serverless compute. ``resolve_data(reference, role, ignored_columns)`` turns each data
     reference into an MLTable path (default: used as it is, refusing ignored columns).
     Raises PermanentError for a setting only the local backend applies
-    (``training.decision_threshold``), rather than dropping it.
+    (``training.decision_threshold`` or ``decision_threshold_metric``), rather than
+    dropping it.
     """
     if request.forecasting is not None and request.forecasting.forecast_quantiles:
         raise PermanentError(
@@ -65,10 +66,15 @@ def build_automl_job(
             "AutoML forecasting model gives quantiles through its forecast_quantiles method "
             "when it scores: drop it"
         )
-    if request.training.decision_threshold is not None:
+    if request.training.thresholded:
+        field = (
+            "decision_threshold"
+            if request.training.decision_threshold is not None
+            else "decision_threshold_metric"
+        )
         raise PermanentError(
-            "training.decision_threshold is applied by the local backend only; Azure AutoML "
-            "models answer with the likeliest class: drop it, or apply the threshold to "
+            f"training.{field} is applied by the local backend only; Azure AutoML "
+            "models answer with the likeliest class: drop it, or apply a threshold to "
             "the returned probabilities"
         )
     from azure.ai.ml import Input, automl

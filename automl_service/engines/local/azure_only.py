@@ -38,7 +38,6 @@ def azure_only_settings(request: AutoMLRequest) -> list[str]:
     training = request.training
     for name in (
         "enable_dnn_training",
-        "enable_model_explainability",
         "enable_stack_ensemble",
         "enable_onnx_compatible_models",
     ):

@@ -155,4 +155,4 @@ def add_vote_ensemble(trials: TrialLog, task: Task) -> RunRecord | None:
         "ensembled_algorithms": [c.record.algorithm for c, _ in chosen],
         "ensemble_weights": [round(n / sum(weights), 4) for n in weights],
     }
-    return trials.log(ALGORITHM, params, blended.metrics(task), lambda: model)
+    return trials.log(ALGORITHM, params, blended.metrics(task), lambda: model, predictions=blended)

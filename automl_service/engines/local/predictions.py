@@ -1,11 +1,13 @@
-"""A trial's predictions on its validation rows, the unit metrics and ensembles work on."""
+"""A trial's predictions on its validation rows, the unit metrics and ensembles work on;
+a forecaster's on its backtest windows; and the rows a job's final models never saw."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from ...metrics import Task
 from .evaluate import compute_metrics
@@ -40,3 +42,28 @@ class Fold:
             else np.vstack([f.proba for f in folds if f.proba is not None]),
             first.classes,
         )
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """A forecaster's predictions on each backtest window, latest first, and the times of
+    each window's rows."""
+
+    folds: list[Fold]
+    times: list[np.ndarray[Any, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Rows to show a job's winner on: ``kind`` ``test`` (the request's test rows) or
+    ``validation`` (a validation table, not refitted on) the winner never saw, or
+    ``training`` (every training row, when none were held out from the final fit)."""
+
+    X: pd.DataFrame
+    y: pd.Series
+    kind: str
+
+    @property
+    def fresh(self) -> bool:
+        """Whether the final model never saw these rows."""
+        return self.kind != "training"

@@ -32,7 +32,7 @@ from ...tags import (
     TEST_METRIC_VALUE_TAG,
 )
 from .mlflow_errors import mlflow_errors
-from .threshold import THRESHOLD_TAG
+from .threshold import THRESHOLD_REASON_TAG, THRESHOLD_TAG
 
 log = get_logger(__name__)
 
@@ -61,9 +61,9 @@ class MlflowRegistry:
     def register(self, request: AutoMLRequest, selection: Selection) -> ModelVersion:
         """Register the winner's ``model`` artifact under ``request.model_name``, tagged with
         the request id, job name, run id, selection metric and value, the decision threshold
-        when one was asked, and the request's registration tags. Idempotent: returns the
-        version already registered for the request (``created=False``) instead of making
-        another."""
+        when one was set or chosen (and how it was chosen), and the request's registration
+        tags. Idempotent: returns the version already registered for the request
+        (``created=False``) instead of making another."""
         name = request.model_name
         run_id = selection.winner.run_id
         found = self.find(request)
@@ -83,6 +83,10 @@ class MlflowRegistry:
             tags[DATA_TAG] = request.data_fingerprint
         if request.training.decision_threshold is not None:
             tags[THRESHOLD_TAG] = repr(request.training.decision_threshold)
+        else:  # one chosen for a metric: the winner's own, and how it was chosen
+            for key in (THRESHOLD_TAG, THRESHOLD_REASON_TAG):
+                if key in selection.winner.tags:
+                    tags[key] = selection.winner.tags[key]
         adopted = self._adopt_untagged(name, run_id, tags)
         if adopted is not None:
             return adopted

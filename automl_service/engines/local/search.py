@@ -38,7 +38,7 @@ from .horizon import ForecastGrid
 from .intervals import with_intervals
 from .model import FlamlModel
 from .panel_search import search_panel
-from .predictions import Fold
+from .predictions import Backtest, Fold, HeldOut
 from .sampling import search_sample
 from .table_checks import check_columns, check_trainable
 from .testset import refuse_for_forecasts, score_winners, split_off_test
@@ -219,7 +219,8 @@ def run_baselines(
         final = BaselineForecaster(kind, y, final_grid, season)
         quantiles = request.forecasting.forecast_quantiles
         with_intervals(final, quantiles, folds, [len(f.y_true) for f in folds])
-        log.log(kind, params, metrics, _constant(final))
+        times = [series[time_col].iloc[w.cutoff : w.end].to_numpy() for w in windows]
+        log.log(kind, params, metrics, _constant(final), predictions=Backtest(folds, times))
 
 
 #: Window 0 when the metric is given no windows: FLAML's own holdout, whatever its rows.
@@ -295,13 +296,13 @@ class FlamlMetric:
         began = self._began.setdefault(key, self._since)
         error = fit_error(estimator)
         folds: list[Fold] | None = None
+        times: list[Any] = []
         if error is None:
             try:
-                folds = (
-                    self._backtest(X_val, estimator)
-                    if self.request.task is Task.FORECASTING
-                    else [self._predict(X_val, y_val, estimator, labels)]
-                )
+                if self.request.task is Task.FORECASTING:
+                    folds, times = self._backtest(X_val, estimator)
+                else:
+                    folds = [self._predict(X_val, y_val, estimator, labels)]
             except Exception as exc:  # the learner's own failure to fit or predict
                 error = f"{type(exc).__name__}: {exc}"
         if folds is None:
@@ -312,7 +313,7 @@ class FlamlMetric:
             # Every window's metrics, and their mean as the trial's (and FLAML's loss).
             metrics = aggregate([f.metrics(self.request.task) for f in folds])
             loss = self._loss(metrics)
-            pooled = None
+            pooled: Fold | Backtest | None = Backtest(folds, times)
             params.update(window_params(self.windows or [FLAML_HOLDOUT]))
         elif self.n_splits:
             # Each fold returns its primary metric for FLAML's loss; the trial's canonical
@@ -373,14 +374,16 @@ class FlamlMetric:
                 return str(name)
         return type(estimator).__name__
 
-    def _backtest(self, X_val: Any, estimator: Any) -> list[Fold]:
-        """The trial's forecasts on every window, latest first: FLAML's fit for window 0
-        (FLAML's holdout), a copy of the learner with the same configuration refitted on
-        the rows before each earlier window. Without windows, FLAML's holdout is the one
-        window. Raises the learner's error of any window."""
+    def _backtest(self, X_val: Any, estimator: Any) -> tuple[list[Fold], list[Any]]:
+        """The trial's forecasts on every window, latest first, and the times of each
+        window's rows: FLAML's fit for window 0 (FLAML's holdout), a copy of the learner
+        with the same configuration refitted on the rows before each earlier window.
+        Without windows, FLAML's holdout is the one window. Raises the learner's error of
+        any window."""
         if self.full_series is None:
             self.full_series = _joined(X_val)
         folds = []
+        times = []
         for window in self.windows or [FLAML_HOLDOUT]:
             if window.index == 0:
                 model, data = estimator, X_val
@@ -393,7 +396,8 @@ class FlamlMetric:
                     raise ValueError(f"backtest window {window.index}: {error}")
             y_true = data.test_data[data.target_names[0]].to_numpy()
             folds.append(Fold(y_true, np.asarray(model.predict(data), dtype=float).ravel()))
-        return folds
+            times.append(data.test_data[data.time_col].to_numpy())
+        return folds, times
 
     def _predict(self, X_val: Any, y_val: Any, estimator: Any, labels: Any) -> Fold:
         task = self.request.task
@@ -585,9 +589,23 @@ def search(
         if not request.validation.validation_data:
             rows = (frame.drop(columns=[target]), frame[target]) if sampled else split.all_rows()
             refit_tabular(log, automl, *rows, budget=budget)
+        log.held_out = held_out_rows(request, split, test)
         if test is not None:
             score_winners(log, request, test)
     return log.winners()
+
+
+def held_out_rows(request: AutoMLRequest, split: Split, test: pd.DataFrame | None) -> HeldOut:
+    """The rows to show the winner on: the test rows, else a validation table (its models
+    are not refitted on it), else every training row (the final models were fitted on
+    them all)."""
+    target = request.target_column_name
+    if test is not None:
+        rows = test.dropna(subset=[target])
+        return HeldOut(rows.drop(columns=[target]), rows[target], "test")
+    if request.validation.validation_data and split.X_val is not None and split.y_val is not None:
+        return HeldOut(split.X_val, split.y_val, "validation")
+    return HeldOut(split.X_train, split.y_train, "training")  # not copied: a sample will do
 
 
 def reaches(request: AutoMLRequest, value: float | None) -> bool:

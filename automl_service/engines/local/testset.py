@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import numpy as np
@@ -102,9 +102,17 @@ def score(
     predict: Callable[[pd.DataFrame], Any], task: Task, X: pd.DataFrame, y: pd.Series
 ) -> dict[str, float]:
     """Every canonical metric of the answers ``predict`` gives for ``X``, against ``y``."""
-    output = predict(X)
+    return score_output(predict(X), task, y)
+
+
+def score_output(
+    output: Any, task: Task, y: Any, names: Collection[str] | None = None
+) -> dict[str, float]:
+    """Every canonical metric (or only ``names``) of a model's ``output`` against ``y``."""
     if task is not Task.CLASSIFICATION:
-        return compute_metrics(task, np.asarray(y, dtype=float), np.asarray(output, dtype=float))
+        return compute_metrics(
+            task, np.asarray(y, dtype=float), np.asarray(output, dtype=float), names=names
+        )
     labels, proba = split_output(output)
     # Probability columns are named by the classes' text: compare labels as text too.
     return compute_metrics(
@@ -113,6 +121,7 @@ def score(
         np.asarray(labels).astype(str),
         None if proba is None else proba.to_numpy(dtype=float),
         None if proba is None else [str(c) for c in proba.columns],
+        names,
     )
 
 

@@ -133,7 +133,8 @@ def run_attempt(
     progress_file: Path | None = None,
     budget: Budget | None = None,
 ) -> str:
-    """Search, log the leaders' models, tag the parent; returns the best child run id.
+    """Search, log the leaders' models and the winner's insight (while time is left),
+    tag the parent; returns the best child run id.
     ``progress_file`` is rewritten after each trial (trials so far, best value); the
     search and what follows it stay within ``budget`` (see ``budget.py``)."""
     from mlflow.entities import Metric
@@ -142,6 +143,7 @@ def run_attempt(
     from .budget import SUGGESTED_SEARCH_SECONDS
     from .ensemble import MAX_MEMBERS, ensembles_wanted
     from .model import log_pyfunc
+    from .model_insight import log_insight
     from .search import search
     from .threshold import check_two_classes, record_threshold
     from .trials import BEST_CHILD_TAG, Objective, TrialLog
@@ -173,7 +175,7 @@ def run_attempt(
                 f"{SUGGESTED_SEARCH_SECONDS:g} s for the search"
             )
         raise NoEligibleRun(reason)
-    record_threshold(client, request, leaders)
+    record_threshold(client, request, leaders, log.validation)
     for record, model in leaders:
         if model is not None:
             log_pyfunc(tracking_uri, record.run_id, model, record.end_time_ms)
@@ -183,6 +185,7 @@ def run_attempt(
                 algorithm=record.algorithm,
                 refit_error=getattr(model, "refit_error", None),
             )
+    log_insight(client, request, log, budget)
     best = primary[0]
     client.set_tag(parent_id, BEST_CHILD_TAG, best.run_id)
     now = int(time.time() * 1000)

@@ -81,6 +81,12 @@ class TrialLog:
         #: Each algorithm's best trial by the primary metric (at most ``keep_top``), best
         #: first.
         self.top: list[Candidate] = []
+        #: The leaders' validation predictions (a ``Fold``, or a forecaster's
+        #: ``Backtest``), by run id, when they were logged with them.
+        self.validation: dict[str, Any] = {}
+        #: The rows the search held out from the final models, or trained them on when
+        #: none were (set by the search; tables only).
+        self.held_out: Any = None
 
     def would_lead(self, metrics: Mapping[str, float]) -> bool:
         """Whether a trial with these metrics would beat a current leader (keep its model)."""
@@ -98,7 +104,8 @@ class TrialLog:
         started_at: float | None = None,
     ) -> RunRecord:
         """One FINISHED child run; blocking; MLflow errors propagate. With
-        ``predictions`` (its validation predictions) the trial may join ``top``;
+        ``predictions`` (its validation predictions) the trial may join ``top``, and
+        they are kept while it leads (``validation``);
         ``started_at`` (seconds since the epoch) is when the trial began, so the run's
         duration is the trial's (default: now)."""
         number = len(self.records)
@@ -129,6 +136,10 @@ class TrialLog:
             if self._beats(record, objective):
                 built = built if built is not None else (model() if model else None)
                 self.leaders[objective.metric] = (record, built)
+                if predictions is not None:
+                    self.validation[run_id] = predictions
+        leading = {leader.run_id for leader, _ in self.leaders.values()}
+        self.validation = {k: v for k, v in self.validation.items() if k in leading}
         if predictions is not None and model is not None:
             self._keep(record, predictions, lambda: built if built is not None else model())
         self.records.append(record)
