@@ -48,3 +48,7 @@ class Budget:
     def allows(self, seconds: float) -> bool:
         """Whether ``seconds`` more of work ends before the deadline."""
         return self.clock() + seconds <= self.deadline
+
+    def for_search(self) -> Budget:
+        """The search's share from now: ``search_seconds``, on the same clock."""
+        return Budget(self.search_seconds(), self.clock(), self.clock)
