@@ -340,6 +340,10 @@ def cmd_submit(args: argparse.Namespace, settings: Settings) -> int:
         applied = build_policy(settings, cwd=path.resolve().parent)(job)
     else:
         applied = build_policy(settings)(parse_request(raw))
+    if settings.backend == "local":
+        from .engines.local.series_checks import check_series
+
+        check_series(applied.request)
     for change in applied.changes:
         print(f"note: {change}", file=sys.stderr)
     # As it will run: local paths made absolute from here, the data's fingerprint, and

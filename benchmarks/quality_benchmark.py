@@ -7,7 +7,8 @@ same time budget:
   service's own best-run selection; the chosen run's MLflow model is loaded and scored;
 - FLAML alone: ``flaml.AutoML.fit`` with the same budget and its defaults;
 - LightGBM with default parameters (forecasting: recursive on lags of the target);
-- forecasting only: the naive last-value forecast.
+- forecasting only: the naive last-value forecast, and the seasonal naive one (the value
+  a season before).
 
 Each is scored on the held-out test split with the service's canonical metric. Run:
 
@@ -187,11 +188,23 @@ def by_naive(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -
     return np.repeat(train[case.target].to_numpy(float)[-1], len(test)), "naive"
 
 
+def by_seasonal_naive(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -> Any:
+    from automl_service.engines.local.baselines import forecast, season_length
+
+    season = season_length(case.frequency)
+    history = train[case.target].to_numpy(float)
+    return forecast("SeasonalNaive", history, len(test), season), "seasonal_naive"
+
+
+#: Competitors only forecasts have.
+FORECAST_ONLY = ("naive", "seasonal_naive")
+
 COMPETITORS: dict[str, Callable[..., Any]] = {
     "service": by_service,
     "flaml": by_flaml,
     "lightgbm": by_lightgbm,
     "naive": by_naive,
+    "seasonal_naive": by_seasonal_naive,
 }
 
 
@@ -213,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         goal = goal_of(case.metric, case.task)
         row: dict[str, Any] = {"sample": case.sample, "metric": case.metric}
         for name, run in COMPETITORS.items():
-            if name == "naive" and case.task is not Task.FORECASTING:
+            if name in FORECAST_ONLY and case.task is not Task.FORECASTING:
                 continue
             scores, chosen = [], []
             for train, test in splits(case, load_sample(case.sample), args.repeats, args.origins):
@@ -254,19 +267,19 @@ def print_table(rows: list[dict[str, Any]], budget: int, repeats: int, origins: 
     )
     print(
         "| sample | metric (test) | service | FLAML alone | LightGBM defaults | naive | "
-        "service ≥ best other |"
+        "seasonal naive | service ≥ best other |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     for row in rows:
-        naive = f"{row['naive']:.4f}" if "naive" in row else "-"
+        naive, seasonal = (f"{row[name]:.4f}" if name in row else "-" for name in FORECAST_ONLY)
         print(
             f"| {row['sample']} | {row['metric']} | {row['service']:.4f} ({row['service_model']}) "
-            f"| {row['flaml']:.4f} | {row['lightgbm']:.4f} | {naive} | "
+            f"| {row['flaml']:.4f} | {row['lightgbm']:.4f} | {naive} | {seasonal} | "
             f"{'yes' if row['service_at_least_as_good'] else 'no'} |"
         )
     print("\nservice minus the other on the same splits (mean ± standard error):\n")
     for row in rows:
-        for other in ("flaml", "lightgbm", "naive"):
+        for other in ("flaml", "lightgbm", *FORECAST_ONLY):
             diff = paired(row, other)
             if diff is not None:
                 print(f"- {row['sample']} vs {other}: {diff[0]:+.4f} ± {diff[1]:.4f}")

@@ -76,6 +76,11 @@ def test_every_forecasting_candidate_is_scored_on_the_same_windows(tmp_path: Pat
 
     finished = [r for r in log.records if r.status == RunStatus.FINISHED]
     assert {"Naive", "ExponentialSmoothing", "LightGBM"} <= {r.algorithm for r in finished}
+    # LightGBM on the series' lags with its defaults is a candidate beside FLAML's trials.
+    lags = [r for r in finished if r.params.get("model") == "lags"]
+    assert lags[0].algorithm == "LightGBM" and lags[0].params["config"] == "defaults"
+    assert lags[0].params["lags"] == "8"  # the horizon: longer than a season of 4
+    assert any(r.params.get("learner") == "lgbm" for r in finished)
     for record in finished:
         windows = [record.metrics[f"{NRMSE}_window_{i}"] for i in range(3)]
         assert record.metrics[NRMSE] == pytest.approx(np.mean(windows)), record.algorithm

@@ -647,7 +647,9 @@ def test_a_deployed_many_series_forecaster_answers_per_series_over_http(
         last = load_sample("grunfeld").groupby("firm")["invest"].last()
         for value, firm in [(ibm_1, "IBM"), (ibm_2, "IBM"), (gm_1, "General Motors")]:
             assert 0.5 * last[firm] < value < 2 * last[firm], (firm, value)
-        assert gm_2 > 10 * ibm_2, "each row is forecast from its own firm's level"
+        # GM's last value is 11 times IBM's: a row answered from the other firm's level
+        # would turn the ratio over.
+        assert gm_2 > 5 * ibm_2, "each row is forecast from its own firm's level"
         for row, expected in zip(asked, answer["predictions"], strict=True):
             status, alone = call(url, firm_years([row]))
             assert status == 200 and alone["predictions"] == pytest.approx([expected]), row

@@ -142,9 +142,13 @@ def test_grunfeld_trains_a_global_model_and_baselines_over_all_firms(tmp_path: P
     log = TrialLog(client, experiment, parent, "panel", 1, [Objective(NRMSE, Goal.MINIMIZE)])
     [(leader, model)] = search(request, log)
 
-    finished = {r.algorithm: r for r in log.records if r.status == RunStatus.FINISHED}
+    runs = [r for r in log.records if r.status == RunStatus.FINISHED]
+    finished = {r.algorithm: r for r in runs}
     assert {"LightGBM", "Naive", "ExponentialSmoothing"} <= set(finished)
-    assert finished["LightGBM"].params["model"] == "global"
+    lightgbm = [r for r in runs if r.algorithm == "LightGBM"]
+    assert {r.params["model"] for r in lightgbm} == {"global"}
+    # LightGBM's defaults first, then other configurations while the time allows.
+    assert [r.params["config"] for r in lightgbm][:2] == ["defaults", "slow"]
     table = load_sample("grunfeld").sort_values(["firm", "year"])
     for i in range(3):  # Naive's window i pools every firm's last value before the window
         truth, guess = [], []
@@ -155,10 +159,10 @@ def test_grunfeld_trains_a_global_model_and_baselines_over_all_firms(tmp_path: P
             guess.append(np.full(3, y[end - 4]))
         expected = compute_metrics(Task.FORECASTING, np.concatenate(truth), np.concatenate(guess))
         assert finished["Naive"].metrics[f"{NRMSE}_window_{i}"] == pytest.approx(expected[NRMSE])
-    for record in finished.values():
+    for record in runs:
         windows = [record.metrics[f"{NRMSE}_window_{i}"] for i in range(3)]
         assert record.metrics[NRMSE] == pytest.approx(np.mean(windows))
-    assert leader.metrics[NRMSE] == min(r.metrics[NRMSE] for r in finished.values())
+    assert leader.metrics[NRMSE] == min(r.metrics[NRMSE] for r in runs)
 
     rows = pd.DataFrame({"firm": ["IBM", "General Motors"], "year": ["1955-01-01", "1955-01-01"]})
     ibm, gm = model.predict(None, rows)

@@ -38,6 +38,12 @@ class Window:
         return self.cutoff + self.length
 
 
+def window_times(times: Any, windows: Sequence[Window]) -> list[Any]:
+    """Each window's times (numpy arrays), from a series' time column ``times``."""
+    values = np.asarray(times)
+    return [values[w.cutoff : w.end] for w in windows]
+
+
 def min_train_rows(horizon: int) -> int:
     """The fewest points a window's training part may have: a few more than the horizon
     (as a single holdout required before), so lag features and trends have something to

@@ -75,3 +75,7 @@ class Budget:
             f"limit of at least {self.suggested_seconds()} s leaves "
             f"{SUGGESTED_SEARCH_SECONDS:g} s for the search"
         )
+
+    def for_search(self) -> Budget:
+        """The search's share from now: ``search_seconds``, on the same clock."""
+        return Budget(self.search_seconds(), self.clock(), self.clock)

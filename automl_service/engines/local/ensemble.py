@@ -124,10 +124,9 @@ class EnsembleModel(PythonModel):
 
 
 def ensembles_wanted(request: AutoMLRequest) -> bool:
-    """Whether the job ends with a VotingEnsemble: when asked for, on tables. Forecasts get
-    none: their blend weights would have to be chosen over the backtest windows, which is
-    not done locally."""
-    return request.training.enable_vote_ensemble and request.task is not Task.FORECASTING
+    """Whether the job ends with a VotingEnsemble: when asked for (the default). Forecasts
+    get theirs from ``forecast_ensemble``, weighed on the backtest windows."""
+    return request.training.enable_vote_ensemble
 
 
 def add_vote_ensemble(trials: TrialLog, task: Task) -> RunRecord | None:

@@ -25,6 +25,7 @@ from mlflow.types.schema import AnyType, ColSpec, Schema, TensorSpec
 from . import baselines
 from .horizon import ForecastGrid, OutsideHorizon
 from .intervals import Intervals
+from .panel import lag_path
 
 #: Rows of a forecaster's input example (the first periods after the series).
 EXAMPLE_ROWS = 3
@@ -47,15 +48,19 @@ class Forecaster(PythonModel):
         return [] if self.exogenous is None else [str(c) for c in self.exogenous.columns]
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
-        frame = pd.DataFrame(model_input)
+        point, steps = self.points(pd.DataFrame(model_input))
+        return point if self.intervals is None else self.intervals.around(point, steps)
+
+    def points(self, frame: pd.DataFrame) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """The point forecast of each row, and its step after the model's last fitted
+        time; OutsideHorizon naming a row it cannot answer."""
         time_col = self.grid.time_column
         if time_col not in frame.columns:
             raise OutsideHorizon(f"the rows have no {time_col!r} column")
         steps = self.grid.steps(frame[time_col])
         future = self.future_rows(frame, steps)
         path = np.asarray(self.path(future), dtype=float).ravel()
-        point = path[steps - 1]
-        return point if self.intervals is None else self.intervals.around(point, steps)
+        return path[steps - 1], steps
 
     def path(self, future: pd.DataFrame) -> np.ndarray[Any, Any]:
         """Forecasts for every row of ``future`` (steps 1..n after the last fitted time)."""
@@ -131,6 +136,47 @@ class BaselineForecaster(Forecaster):
 
     def path(self, future: pd.DataFrame) -> np.ndarray[Any, Any]:
         return baselines.forecast(self.kind, self.history, len(future), self.season)
+
+
+class LagForecaster(Forecaster):
+    """LightGBM on the series' own scaled lags, step ahead and calendar (``panel.lag_rows``
+    of the series alone), fitted on the series up to ``grid.start``."""
+
+    def __init__(
+        self, regressor: Any, lags: int, tail: np.ndarray[Any, Any], grid: ForecastGrid
+    ) -> None:
+        super().__init__(grid)
+        self.regressor = regressor
+        self.lags = lags
+        #: The series' last ``lags`` values.
+        self.tail = np.asarray(tail, dtype=float)
+
+    def path(self, future: pd.DataFrame) -> np.ndarray[Any, Any]:
+        dates = pd.DatetimeIndex(future[self.grid.time_column])
+        return lag_path(self.regressor, self.tail, self.lags, 0, dates)
+
+
+class EnsembleForecaster(Forecaster):
+    """A weighted average of forecasters of one series (the VotingEnsemble): each row's
+    forecast is its members' forecasts for its date, averaged with ``weights``; its
+    quantiles come from the ensemble's own backtest errors."""
+
+    def __init__(self, members: list[Forecaster], weights: list[float], grid: ForecastGrid) -> None:
+        widest = max(members, key=lambda m: len(m.exogenous_columns))
+        super().__init__(grid, widest.exogenous)
+        self.members = members
+        self.weights = [float(w) for w in weights]
+
+    def points(self, frame: pd.DataFrame) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        time_col = self.grid.time_column
+        if time_col not in frame.columns:
+            raise OutsideHorizon(f"the rows have no {time_col!r} column")
+        steps = self.grid.steps(frame[time_col])
+        total = sum(self.weights)
+        point = sum(
+            w / total * m.points(frame)[0] for w, m in zip(self.weights, self.members, strict=True)
+        )
+        return np.asarray(point, dtype=float), steps
 
 
 class FlamlForecaster(Forecaster):

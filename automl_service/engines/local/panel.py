@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import PermanentError
-from .backtest import Window, min_train_rows, plan_windows
+from .backtest import Window, plan_windows
 
 #: A series id: the values of its id columns, as text (JSON may carry 7 or "7").
 SeriesKey = tuple[str, ...]
@@ -101,10 +101,20 @@ def panel_frequency(panel: Panel) -> str | None:
     return None if freq is None else str(getattr(freq, "freqstr", freq))
 
 
-def lag_count(season: int, horizon: int) -> int:
-    """How many past values the global model sees: a season (at least 3), but no more than
-    the shortest training part of a window leaves room for (horizon + 2 points)."""
-    return max(1, min(max(season, 3), min_train_rows(horizon) - 1))
+def lag_count(season: int, horizon: int, train_rows: int) -> int:
+    """How many past values the lag models see: a season or a horizon, whichever is
+    longer (at least 3), so that a value one season before every forecast date is among
+    them; but at most half of ``train_rows``, the fewest points a window leaves to train
+    on, so that every window still has origins to learn from."""
+    return max(1, min(max(season, horizon, 3), train_rows // 2))
+
+
+def cutoffs(panel: Panel, window: Window) -> list[int]:
+    """Each series' cutoff of ``window`` (planned on the shortest series): as many points
+    from its own end."""
+    shortest = min(len(s.values) for s in panel.series)
+    back = shortest - window.cutoff
+    return [len(s.values) - back for s in panel.series]
 
 
 def calendar(dates: pd.DatetimeIndex) -> np.ndarray[Any, Any]:
@@ -112,46 +122,51 @@ def calendar(dates: pd.DatetimeIndex) -> np.ndarray[Any, Any]:
     return np.column_stack([dates.month.to_numpy(), dates.day_of_week.to_numpy()]).astype(float)
 
 
-def scaled_lags(values: np.ndarray[Any, Any], origin: int, lags: int) -> tuple[Any, float]:
-    """The ``lags`` values up to ``origin`` (latest first) divided by their mean absolute
-    value, and that scale (1 when they are all zero)."""
-    window = values[origin - lags + 1 : origin + 1][::-1]
-    scale = float(np.mean(np.abs(window)))
-    scale = scale if scale > 0 and np.isfinite(scale) else 1.0
-    return window / scale, scale
+def _scaled(windows: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Lag windows (one per row, latest value first) divided by their mean absolute
+    value, and those scales (1 where a window is all zeros)."""
+    scales = np.mean(np.abs(windows), axis=1)
+    scales = np.where((scales > 0) & np.isfinite(scales), scales, 1.0)
+    return windows / scales[:, None], scales
 
 
-def feature_row(
-    values: np.ndarray[Any, Any], origin: int, lags: int, step: int, code: int,
-    date: pd.Timestamp,
-) -> tuple[np.ndarray[Any, Any], float]:  # fmt: skip
-    """One row of the global model's features for ``step`` after ``origin``, and the scale
-    its target is divided by."""
-    lagged, scale = scaled_lags(values, origin, lags)
-    row = np.concatenate(
-        [lagged, [float(step), float(code)], calendar(pd.DatetimeIndex([date]))[0]]
-    )
-    return row, scale
+def _features(
+    lagged: np.ndarray[Any, Any], steps: np.ndarray[Any, Any], code: int, dates: pd.DatetimeIndex
+) -> np.ndarray[Any, Any]:
+    """Rows of scaled lags, the step ahead, the series' number and the target dates'
+    calendar."""
+    codes = np.full(len(steps), float(code))
+    return np.column_stack([lagged, steps.astype(float), codes, calendar(dates)])
 
 
 def lag_rows(
     panel: Panel, cutoffs: Sequence[int], lags: int, horizon: int
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Training rows of the global model: for each series ``i``, every origin and step
-    whose target lies before ``cutoffs[i]`` (its first unseen point); features and
-    scaled targets."""
+    whose target lies before ``cutoffs[i]`` (its first unseen point), origin by origin;
+    features and scaled targets."""
     rows, targets = [], []
     for code, (series, cutoff) in enumerate(zip(panel.series, cutoffs, strict=True)):
-        for origin in range(lags - 1, cutoff - 1):
-            for step in range(1, min(horizon, cutoff - 1 - origin) + 1):
-                row, scale = feature_row(
-                    series.values, origin, lags, step, code, series.times[origin + step]
-                )
-                rows.append(row)
-                targets.append(series.values[origin + step] / scale)
+        if cutoff - 1 <= lags - 1:
+            continue
+        seen = series.values[:cutoff]
+        windows = np.lib.stride_tricks.sliding_window_view(seen, lags)[:, ::-1]
+        # Origin o (its window ends at o) and step s, with o + s before the cutoff.
+        origins = np.concatenate(
+            [np.arange(lags - 1, cutoff - s) for s in range(1, horizon + 1)]
+        ).astype(int)
+        steps = np.concatenate(
+            [np.full(max(cutoff - s - lags + 1, 0), s) for s in range(1, horizon + 1)]
+        ).astype(int)
+        order = np.lexsort((steps, origins))
+        origins, steps = origins[order], steps[order]
+        lagged, scales = _scaled(windows[origins - lags + 1])
+        dates = series.times[origins + steps]
+        rows.append(_features(lagged, steps, code, dates))
+        targets.append(seen[origins + steps] / scales)
     if not rows:
         raise ValueError("no training rows for the global model")
-    return np.vstack(rows), np.asarray(targets, dtype=float)
+    return np.vstack(rows), np.concatenate(targets).astype(float)
 
 
 def forecast_rows(
@@ -159,8 +174,17 @@ def forecast_rows(
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """The global model's rows for steps 1..len(dates) after ``origin``, and the scale of
     each (to multiply its prediction by)."""
-    made = [
-        feature_row(values, origin, lags, step, code, date)
-        for step, date in enumerate(dates, start=1)
-    ]
-    return np.vstack([r for r, _ in made]), np.asarray([s for _, s in made], dtype=float)
+    window = np.asarray(values, dtype=float)[origin - lags + 1 : origin + 1][::-1]
+    lagged, scales = _scaled(np.tile(window, (len(dates), 1)))
+    steps = np.arange(1, len(dates) + 1)
+    return _features(lagged, steps, code, pd.DatetimeIndex(dates)), scales
+
+
+def lag_path(
+    regressor: Any, tail: np.ndarray[Any, Any], lags: int, code: int, dates: pd.DatetimeIndex
+) -> np.ndarray[Any, Any]:
+    """A lag model's forecasts for ``dates`` (steps 1..n after the last value of ``tail``,
+    the series' last ``lags`` values at least)."""
+    rows, scales = forecast_rows(tail, len(tail) - 1, lags, code, dates)
+    predicted: np.ndarray[Any, Any] = np.asarray(regressor.predict(rows), dtype=float) * scales
+    return predicted

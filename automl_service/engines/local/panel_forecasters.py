@@ -21,7 +21,7 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 from . import baselines
 from .horizon import ForecastGrid, OutsideHorizon
 from .intervals import Intervals
-from .panel import SeriesKey, forecast_rows, key_of
+from .panel import SeriesKey, key_of, lag_path
 
 #: Series shown in an input example (each with its first forecast date).
 EXAMPLE_SERIES = 2
@@ -57,7 +57,13 @@ class PanelForecaster(PythonModel):
         return ", ".join(f"{c}={v!r}" for c, v in zip(self.id_columns, key, strict=True))
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
-        frame = pd.DataFrame(model_input).reset_index(drop=True)
+        out, ahead = self.points(pd.DataFrame(model_input))
+        return out if self.intervals is None else self.intervals.around(out, ahead)
+
+    def points(self, frame: pd.DataFrame) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """The point forecast of each row, and its step after its series' end;
+        OutsideHorizon naming a row it cannot answer."""
+        frame = frame.reset_index(drop=True)
         missing = [c for c in (*self.id_columns, self.time_column) if c not in frame.columns]
         if missing:
             raise OutsideHorizon(f"the rows have no {', '.join(map(repr, missing))} column")
@@ -84,7 +90,7 @@ class PanelForecaster(PythonModel):
             path = np.asarray(self.path(key, grid.dates(int(steps.max()))), dtype=float)
             out[positions] = path[steps - 1]
             ahead[positions] = steps
-        return out if self.intervals is None else self.intervals.around(out, ahead)
+        return out, ahead
 
     def path(self, key: SeriesKey, dates: pd.DatetimeIndex) -> np.ndarray[Any, Any]:
         """Forecasts of series ``key`` for ``dates`` (steps 1..n after its end)."""
@@ -151,8 +157,20 @@ class PanelGlobal(PanelForecaster):
         self.codes = codes
 
     def path(self, key: SeriesKey, dates: pd.DatetimeIndex) -> np.ndarray[Any, Any]:
-        tail = self.tails[key]
-        rows, scales = forecast_rows(tail, len(tail) - 1, self.lags, self.codes[key], dates)
-        predicted = np.asarray(self.regressor.predict(rows), dtype=float)
-        scaled: np.ndarray[Any, Any] = predicted * scales
-        return scaled
+        return lag_path(self.regressor, self.tails[key], self.lags, self.codes[key], dates)
+
+
+class PanelEnsemble(PanelForecaster):
+    """A weighted average of many-series models (the VotingEnsemble): each row's forecast
+    is its members' forecasts for its series and date, averaged with ``weights``."""
+
+    def __init__(self, members: list[PanelForecaster], weights: list[float], **grid: Any) -> None:
+        super().__init__(**grid)
+        self.members = members
+        self.weights = [float(w) for w in weights]
+
+    def points(self, frame: pd.DataFrame) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        total = sum(self.weights)
+        answers = [m.points(frame) for m in self.members]
+        point = sum(w / total * a[0] for w, a in zip(self.weights, answers, strict=True))
+        return np.asarray(point, dtype=float), answers[0][1]

@@ -27,15 +27,18 @@ from ...runs import RunRecord
 from ...tags import SEARCHED_ROWS_TAG
 from . import algorithms, baselines
 from .azure_only import flaml_n_jobs
-from .backtest import Window, aggregate, plan_windows, window_params
+from .backtest import Window, aggregate, plan_windows, window_params, window_times
 from .budget import Budget
 from .compact import compact
 from .datasets import load_table
 from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
-from .forecasters import BaselineForecaster, FlamlForecaster
+from .forecast_ensemble import ensemble_within
+from .forecasters import BaselineForecaster, EnsembleForecaster, FlamlForecaster
 from .guarded import fit_error, guard_learners, unguarded
 from .horizon import ForecastGrid
 from .intervals import with_intervals
+from .lag_models import LEARNER as LAG_LEARNER
+from .lag_models import run_lag_models
 from .model import FlamlModel
 from .panel_search import search_panel
 from .predictions import Backtest, Fold, HeldOut
@@ -219,7 +222,7 @@ def run_baselines(
         final = BaselineForecaster(kind, y, final_grid, season)
         quantiles = request.forecasting.forecast_quantiles
         with_intervals(final, quantiles, folds, [len(f.y_true) for f in folds])
-        times = [series[time_col].iloc[w.cutoff : w.end].to_numpy() for w in windows]
+        times = window_times(series[time_col], windows)
         log.log(kind, params, metrics, _constant(final), predictions=Backtest(folds, times))
 
 
@@ -341,7 +344,7 @@ class FlamlMetric:
             params,
             metrics,
             lambda: self._model(estimator, window_folds),
-            predictions=pooled,
+            predictions=tuple(window_folds) if pooled is None and self.windows else pooled,
             started_at=began,
         )
         if reaches(self.request, metrics.get(self.request.metric)):
@@ -503,11 +506,13 @@ def search(
         time_col = request.forecasting.time_column_name
         check_columns(frame, [time_col], "time")
         if request.forecasting.time_series_id_column_names:
-            search_panel(request, log, chosen.learners, chosen.baselines, frame)
+            search_panel(request, log, chosen.learners, chosen.baselines, frame, budget)
             return log.winners()
         series, windows = prepare_series(request, frame)
         freq = series_frequency(request, series[time_col])
         run_baselines(request, log, chosen.baselines, series, windows, freq)
+        if LAG_LEARNER in chosen.learners:
+            run_lag_models(request, log, series, windows, freq, budget)
         features = [c for c in series.columns if c != target]
         # FLAML searches with window 0 as its holdout; the metric scores the other windows.
         latest = windows[0]
@@ -538,13 +543,17 @@ def search(
                 metric=metric,
                 **settings,
             )
-            refit_forecasters(
-                log,
-                metric.full_series,
-                latest.length,
-                pd.Timestamp(series[time_col].iloc[-1]),
-                budget,
-            )
+        end = pd.Timestamp(series[time_col].iloc[-1])
+        final_grid = ForecastGrid(time_col, freq, end, request.forecasting.horizon)
+        ensemble_within(
+            request,
+            log,
+            [w.length for w in windows],
+            lambda members, weights: EnsembleForecaster(members, weights, final_grid),
+            budget,
+        )
+        if chosen.learners:
+            refit_forecasters(log, metric.full_series, latest.length, end, budget)
     else:
         frame, test = split_off_test(request, frame)
         if frame[target].isna().any():
@@ -679,7 +688,11 @@ def refit_forecasters(
     end of training."""
     if series is None:
         return
-    found = {id(model): model for _, model in log.winners() if isinstance(model, FlamlForecaster)}
+    found: dict[int, FlamlForecaster] = {}
+    for _, model in log.winners():
+        for part in model.members if isinstance(model, EnsembleForecaster) else [model]:
+            if isinstance(part, FlamlForecaster):
+                found.setdefault(id(part), part)
     for model in found.values():
         if budget is None or budget.left() > 0:
             model.refitted(series, period, series_end)

@@ -194,12 +194,12 @@ class TrialLog:
         if not self.keep_top or not math.isfinite(value):
             return
         loss = as_loss(value, objective.goal)
-        same = [c for c in self.top if c.record.algorithm == record.algorithm]
+        same = [c for c in self.top if _family(c.record) == _family(record)]
         if same and loss >= same[0].loss:
             return  # each algorithm's best only: near-copies of one model add nothing
         if not same and len(self.top) >= self.keep_top and loss >= self.top[-1].loss:
             return
-        self.top = [c for c in self.top if c.record.algorithm != record.algorithm]
+        self.top = [c for c in self.top if _family(c.record) != _family(record)]
         self.top.append(Candidate(loss, record, model(), predictions))
         self.top.sort(key=lambda c: c.loss)  # stable: the earlier trial stays ahead on ties
         del self.top[self.keep_top :]
@@ -222,6 +222,12 @@ class TrialLog:
             return select_best(candidates, objective.metric, objective.goal).winner is record
         except NoEligibleRun:
             return False
+
+
+def _family(record: RunRecord) -> tuple[str | None, str | None]:
+    """Which trials are near-copies of one model: one algorithm, and one ``model`` param
+    (LightGBM searched by FLAML and LightGBM on lags are two)."""
+    return record.algorithm, record.params.get("model")
 
 
 def _param(value: Any) -> str:
