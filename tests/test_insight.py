@@ -218,7 +218,7 @@ def test_a_classification_job_logs_insight_the_report_draws(mlflow_store: Mlflow
             "task": "classification",
             "training_data": "sample:breast_cancer",
             "target_column_name": "target",
-            "limits": {"timeout_seconds": 5, "max_trials": 3},
+            "limits": {"timeout_seconds": 10, "max_trials": 3},  # the search ends at 3 trials
             "training": {"enable_vote_ensemble": False},
             "validation": {"test_data_size": 0.25},
         },
@@ -257,7 +257,7 @@ def test_a_regression_job_without_explainability_draws_residuals_only(
             "task": "regression",
             "training_data": "sample:diabetes",
             "target_column_name": "target",
-            "limits": {"timeout_seconds": 5, "max_trials": 3},
+            "limits": {"timeout_seconds": 10, "max_trials": 3},  # the search ends at 3 trials
             "training": {"enable_model_explainability": False},
         },
     )

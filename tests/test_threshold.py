@@ -268,7 +268,7 @@ def test_a_job_chooses_a_threshold_that_beats_one_half_on_its_validation_rows(
             "task": "classification",
             "training_data": str(train),
             "target_column_name": "label",
-            "limits": {"timeout_seconds": 5, "max_trials": 3},
+            "limits": {"timeout_seconds": 10, "max_trials": 3},  # the search ends at 3 trials
             "training": {"decision_threshold_metric": "f1_score_binary"},
             "validation": {"validation_data": str(validation)},
         }
