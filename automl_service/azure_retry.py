@@ -93,7 +93,7 @@ def error_code(exc: BaseException) -> str | None:
 
 
 def status_of(exc: BaseException) -> int | None:
-    """The HTTP status behind an azure-core or MLflow error, if any."""
+    """The HTTP status behind an azure-core, MLflow or requests error, if any."""
     status = getattr(exc, "status_code", None)
     if isinstance(status, int):
         return status
@@ -101,7 +101,8 @@ def status_of(exc: BaseException) -> int | None:
     if callable(getter):
         value = getter()
         return value if isinstance(value, int) else None
-    return None
+    response_status = getattr(getattr(exc, "response", None), "status_code", None)
+    return response_status if isinstance(response_status, int) else None
 
 
 def is_transient(exc: BaseException) -> bool:

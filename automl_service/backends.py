@@ -128,6 +128,7 @@ def build_policy(
         instance_types=settings.azure.allowed_instance_types if azure else (),
         max_instance_count=settings.azure.max_instance_count if azure else None,
         cwd=cwd,
+        azure=azure,
     )
 
 

@@ -12,6 +12,7 @@ recorded. Local data references are resolved (symlinks included) and must lie un
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ def enforce(
     instance_types: Sequence[str] = (),
     max_instance_count: int | None = None,
     cwd: Path | None = None,
+    azure: bool = False,
 ) -> Applied:
     """``request`` checked against ``policy``; raises InvalidRequest naming the first
     rule it breaks. Relative local paths come back absolute (against ``cwd``), so the
@@ -52,6 +54,8 @@ def enforce(
     _compute(request, policy)
     _deployment(request, policy, instance_types, max_instance_count)
     _reply_to(request, policy)
+    if azure:
+        _azure_model_name(request)
     update: dict[str, Any] = {}
     if limits is not None:
         update["limits"] = limits
@@ -61,6 +65,21 @@ def enforce(
     if validation:
         update["validation"] = request.validation.model_copy(update=validation)
     return Applied(request.model_copy(update=update), tuple(changes))
+
+
+#: Azure ML's pattern for a model name (the models REST specification's ``name``
+#: parameter); MLflow's registry also takes dots, Azure does not.
+AZURE_MODEL_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9\-_]{0,254}$")
+
+
+def _azure_model_name(request: AutoMLRequest) -> None:
+    name = request.model_name
+    if not AZURE_MODEL_NAME.match(name):
+        raise InvalidRequest(
+            f"registration.model_name {name!r} is not a valid Azure ML model name: "
+            "letters, digits, '-' and '_' only, starting with a letter or digit, at most "
+            "255 characters"
+        )
 
 
 def _limits(request: AutoMLRequest, policy: PolicySettings, changes: list[str]) -> Any:

@@ -556,7 +556,7 @@ class AutoMLRequest(_Strict):
             return self.registration.model_name
         stem = re.split(r"[/:\\]", self.training_data.rstrip("/"))[-1].split(".")[0]
         name = f"{self.experiment_name}-{_slug(stem)}-{_slug(self.target_column_name)}"
-        return name[:255]
+        return name.replace(".", "-")[:255]  # valid for Azure ML too (no dots)
 
 
 def _renamed(data: Any, names: dict[str, str], *, scale: int = 1) -> Any:

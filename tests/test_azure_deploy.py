@@ -131,8 +131,14 @@ def test_blue_green_switch_removes_the_old_deployment_after_traffic_moves(
     endpoint = roll_out(deployer, make_request(), model)
     assert endpoint.deployment == deployment_name("houses", "2")
     assert fake_aml.calls_to("DELETE", r"/deployments/blue$")
-    assert ("houses-ep", "blue") not in fake_aml.deployments
+    # Deleting is long-running: the old deployment reads Deleting, then is gone.
+    blue = fake_aml.deployments[("houses-ep", "blue")]
+    assert blue["properties"]["provisioningState"] == "Deleting"
     assert roll_out(deployer, make_request(), model) == endpoint  # re-applying is a no-op
+    assert len(fake_aml.calls_to("DELETE", r"/deployments/blue$")) == 1  # not asked again
+    time.sleep(fake_aml.delete_delay + 0.1)
+    assert fake_aml.handle("GET", f"{fake_aml.ws_path}/onlineEndpoints/houses-ep/deployments/blue",
+                           {"api-version": "2023-04-01-preview"}, None)[0] == 404  # fmt: skip
 
 
 def test_only_if_better_leaves_a_better_live_model_alone(

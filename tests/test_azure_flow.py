@@ -8,6 +8,7 @@ import json
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from azureml_fake.fixtures import (
     TrackingServer,
     fill_automl_parent,
 )
+from azureml_fake.mlflow_front import AzureMlflowFront
 from azureml_fake.server import FakeAzureML
 
 from automl_service.engines.azure import build_azure_backend
@@ -39,10 +41,11 @@ def azure_worker(
     azure_settings: AzureSettings,
     mlflow_server: TrackingServer,
     monkeypatch: pytest.MonkeyPatch,
-) -> tuple[Worker, SqliteQueue]:
+) -> Iterator[tuple[Worker, SqliteQueue]]:
     """A worker on the azure backend: the fake workspace, whose tracking URI is the real
-    MLflow server."""
-    fake_aml.tracking_uri = mlflow_server.url
+    MLflow server behind the workspace MLflow's own rules (token, page size, 429)."""
+    front = AzureMlflowFront(mlflow_server.url)
+    fake_aml.tracking_uri = front.url
     settings.backend = "azure"
     settings.azure = azure_settings.model_copy(update={"poll_min_seconds": 0.0})
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")
@@ -56,7 +59,9 @@ def azure_worker(
     settings.local.data_dir.mkdir(parents=True, exist_ok=True)
     queue = SqliteQueue(settings.local.data_dir / "queue.db", "requests")
     results = SqliteResultStore(settings.local.data_dir / "results.db")
-    return Worker(queue, backend, results, settings.worker, WorkerStats()), queue
+    yield Worker(queue, backend, results, settings.worker, WorkerStats()), queue
+    front.stop()
+    assert not front.refused, front.refused
 
 
 def request_body(request_id: str, **changes: Any) -> str:

@@ -187,9 +187,27 @@ def test_job_hook_runs_once_per_new_job(fake_aml: FakeAzureML, ml_client: Any) -
     seen: list[tuple[str, bool]] = []
     fake_aml.on_job_created = lambda name, body: seen.append((name, name in fake_aml.jobs))
     engine_for(ml_client).ensure_job(make_request())
-    ml_client.jobs.create_or_update(build_automl_job(make_request()))
+    ml_client.jobs.create_or_update(build_automl_job(make_request(), compute="cpu-cluster"))
     assert len(fake_aml.calls_to("PUT", r"/jobs/automl-r-42$")) == 2
     assert seen == [("automl-r-42", False)]
+
+
+def test_a_job_name_cannot_be_put_again_with_other_settings(
+    fake_aml: FakeAzureML, ml_client: Any
+) -> None:
+    """As Azure ML does, the fake refuses a job PUT on an existing name that changes more
+    than description, tags, display name or properties; the engine, meeting its own job
+    there (another worker created it first), uses it as it is."""
+    from automl_service.engines.azure.jobs import build_automl_job
+
+    engine_for(ml_client).ensure_job(make_request())
+    other = build_automl_job(make_request(), compute="gpu-cluster")
+    with pytest.raises(Exception, match="only description, tags, display name"):
+        ml_client.jobs.create_or_update(other)
+    fake_aml.job_scripts["automl-r-42"] = ["Running"]
+    status = engine_for(ml_client).ensure_job(make_request())
+    assert status.state is JobState.RUNNING
+    assert fake_aml.jobs["automl-r-42"]["properties"]["computeId"].endswith("/cpu-cluster")
 
 
 @pytest.mark.parametrize("status", [400, 403])

@@ -89,6 +89,22 @@ def test_next_request_gets_the_next_version(fake_aml: FakeAzureML, ml_client: An
     assert registry.find(make_request("never-seen")) is None
 
 
+def test_a_version_number_taken_by_another_registration_is_tried_again(
+    fake_aml: FakeAzureML, ml_client: Any
+) -> None:
+    """Two registrations of one name at once can read the same next version: Azure then
+    refuses the second write ("Asset paths cannot be updated."), and the registry writes
+    the version that is next now, leaving the other request's version as it was."""
+    fake_aml.add_model_version("houses", "1", {"automl_service.request_id": "older"}, "p/1")
+    fake_aml.stale_next_versions = 1  # the first answer names version 1, already taken
+    version = AzureRegistry(ml_client, policy=FAST).register(make_request(), make_selection())
+    assert version.version == "2"
+    puts = [c.path.rsplit("/", 1)[1] for c in fake_aml.calls_to("PUT", r"/models/houses/")]
+    assert puts == ["1", "2"]
+    older = fake_aml.models["houses"]["1"]["properties"]
+    assert (older["modelUri"], older["tags"]) == ("p/1", {"automl_service.request_id": "older"})
+
+
 def test_transient_failure_on_register_is_retried(fake_aml: FakeAzureML, ml_client: Any) -> None:
     """A 503 on the version PUT is retried and the model is registered once."""
     fake_aml.fail("PUT", r"/models/houses/versions/", 503)

@@ -158,3 +158,38 @@ def test_azure_test_run_metrics_become_the_best_iterations_test_metrics(
     assert best.winner.run_id == f"{parent}_1"
     assert best.test_metrics == {"accuracy": 0.84, "AUC_weighted": 0.9}
     assert best.leaderboard[1].metrics == {"accuracy": 0.81}
+
+
+def test_the_scan_passes_azures_mlflow_rules_and_honours_retry_after(
+    mlflow_server: TrackingServer,
+) -> None:
+    """In front of the real server, the workspace MLflow's own rules: a bearer token, pages
+    under 1000 runs, 429 with Retry-After. The scan asks for pages Azure accepts and
+    waits as long as it is told."""
+    from azureml_fake.fixtures import StaticCredential
+    from azureml_fake.mlflow_front import AzureMlflowFront
+    from mlflow.exceptions import MlflowException
+
+    from automl_service.azure_retry import RetryPolicy
+
+    parent = parent_name()
+    fill_automl_parent(
+        mlflow_server, parent, [Iteration(str(n), {"accuracy": n / 10}) for n in range(3)]
+    )
+    front = AzureMlflowFront(mlflow_server.url)
+    try:
+        policy = RetryPolicy(attempts=3, base_seconds=0.01, throttled_base_seconds=0.01)
+        tracking = WorkspaceTracking(front.url, StaticCredential(), policy=policy)
+        front.throttle("1")
+        runs = AzureEngine(object(), tracking=tracking, policy=policy).child_runs(parent)
+        assert sorted(r.run_id for r in runs) == [f"{parent}_{n}" for n in range(3)]
+        (first, _, _), (second, _, _) = front.requests[:2]
+        assert second - first >= 0.95  # the Retry-After of the 429, not the 10 ms backoff
+        assert not front.refused
+        # The rules are live: a page of 1000 and a call without a token are refused.
+        with pytest.raises(MlflowException, match="MaxResults must be less than 1000"):
+            tracking.search_runs(["0"], "", 1000)
+        with pytest.raises(MlflowException, match="UNAUTHENTICATED"):
+            WorkspaceTracking(front.url, policy=policy).get_run(parent)
+    finally:
+        front.stop()

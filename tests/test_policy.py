@@ -222,3 +222,15 @@ def test_serverless_training_resources_are_checked() -> None:
         enforce(request(resources={"instance_type": "Standard_NC24"}), open_policy)
     with pytest.raises(InvalidRequest, match=r"at most 2 \(policy\.max_training_instance_count\)"):
         enforce(request(resources={"instance_count": 3}), open_policy)
+
+
+def test_on_azure_a_model_name_must_be_one_azure_accepts() -> None:
+    """MLflow takes dots in a model name, Azure ML does not: on the azure backend such a
+    name is refused before anything is submitted; derived names never have one."""
+    dotted = request(registration={"model_name": "churn.v2"})
+    assert enforce(dotted, PolicySettings()).request.model_name == "churn.v2"  # local
+    with pytest.raises(InvalidRequest, match=r"'churn.v2' is not a valid Azure ML model name"):
+        enforce(dotted, PolicySettings(), azure=True)
+    derived = request(target_column_name="price.usd", experiment_name="team.a")
+    assert "." not in derived.model_name
+    assert enforce(derived, PolicySettings(), azure=True).request.model_name == derived.model_name

@@ -95,11 +95,15 @@ class FakeAzureML:
         )
         self.calls: list[Call] = []
         self.jobs: dict[str, dict[str, Any]] = {}
+        #: Each job's body as first PUT (what may not change afterwards).
+        self.job_bodies: dict[str, dict[str, Any]] = {}
         #: Statuses a job reports on successive GETs; the last one sticks.
         self.job_scripts: dict[str, list[str]] = {}
         self.default_job_script: list[str] = ["NotStarted", "Running", "Completed"]
         self.job_errors: dict[str, str] = {}
         self.models: dict[str, dict[str, dict[str, Any]]] = {}
+        #: How many next model-version answers name a version already taken.
+        self.stale_next_versions = 0
         #: Data assets: name -> version -> stored body (seeded with ``add_data_version``).
         self.data: dict[str, dict[str, dict[str, Any]]] = {}
         self.endpoints: dict[str, dict[str, Any]] = {}
@@ -109,6 +113,8 @@ class FakeAzureML:
         self.endpoint_delay = 0.0
         self.deployment_delay = 0.0
         self.deployment_outcome = "Succeeded"
+        #: Seconds a deployment reads "Deleting" after its DELETE.
+        self.delete_delay = 0.5
         self.retry_after_seconds = 1
         #: Called with the job name and the PUT body when a job name is first created,
         #: before the job can be read (e.g. to seed its runs on the tracking server).
@@ -250,7 +256,7 @@ class FakeAzureML:
                 "properties": {},
             }
         }
-        return self._put_model_version(name, version, body)
+        return self._put_model_version(name, version, body)[1]
 
     def add_live_deployment(
         self, endpoint: str, deployment: str, model_id: str, *, auth_mode: str = "Key"
@@ -299,9 +305,31 @@ class FakeAzureML:
             },
         }
 
-    def _put_job(self, name: str, body: dict[str, Any]) -> dict[str, Any]:
-        if name not in self.jobs and self.on_job_created is not None:
+    def _put_job(self, name: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Create a job, or change what Azure lets change on one (its description, tags,
+        display name, properties and archive state): anything else is refused, as Azure
+        ML answers a job PUT on an existing name with other settings (UserError)."""
+        old = self.jobs.get(name)
+        if old is not None:
+            changed = sorted(
+                key
+                for key in {*_job_settings(body), *_job_settings(self.job_bodies[name])}
+                if _job_settings(body).get(key) != _job_settings(self.job_bodies[name]).get(key)
+            )
+            if changed:
+                message = (
+                    f"Job {name} already exists; only description, tags, display name, "
+                    f"properties and archive state can be updated (changed: {changed})"
+                )
+                return 400, {"error": {"code": "UserError", "message": message}}
+            props = body.get("properties", {})
+            for key in _JOB_MUTABLE:
+                if key in props:
+                    old["properties"][key] = props[key]
+            return 200, old
+        if self.on_job_created is not None:
             self.on_job_created(name, body)
+        self.job_bodies[name] = json.loads(json.dumps(body))
         job: dict[str, Any] = json.loads(json.dumps(body))
         job.update(
             id=self._arm("jobs", name),
@@ -312,7 +340,7 @@ class FakeAzureML:
         job.setdefault("properties", {})["status"] = "NotStarted"
         self.jobs[name] = job
         self.job_scripts.setdefault(name, list(self.default_job_script))
-        return job
+        return 201, job
 
     def _get_job(self, name: str) -> dict[str, Any] | None:
         job = self.jobs.get(name)
@@ -323,7 +351,22 @@ class FakeAzureML:
         job["properties"]["status"] = status
         return job
 
-    def _put_model_version(self, name: str, version: str, body: dict[str, Any]) -> dict[str, Any]:
+    def _put_model_version(
+        self, name: str, version: str, body: dict[str, Any]
+    ) -> tuple[int, dict[str, Any]]:
+        """Create a model version, or update an existing one's tags and description; its
+        path cannot change ("Asset paths cannot be updated.", Azure ML's answer to a PUT of
+        an existing version with another modelUri)."""
+        old = self.models.get(name, {}).get(version)
+        if old is not None:
+            new_path = body.get("properties", {}).get("modelUri")
+            if new_path != old["properties"].get("modelUri"):
+                message = "Asset paths cannot be updated."
+                return 400, {"error": {"code": "UserError", "message": message}}
+            for key in ("tags", "description", "isArchived"):
+                if key in body.get("properties", {}):
+                    old["properties"][key] = body["properties"][key]
+            return 200, old
         stored: dict[str, Any] = json.loads(json.dumps(body))
         stored.update(
             id=f"{self._arm('models', name)}/versions/{version}",
@@ -333,7 +376,7 @@ class FakeAzureML:
         )
         stored.setdefault("properties", {}).setdefault("flavors", {})
         self.models.setdefault(name, {})[version] = stored
-        return stored
+        return 201, stored
 
     def add_data_version(self, name: str, version: str, uri: str) -> None:
         """A version of an MLTable data asset, as ``az ml data create`` would leave it."""
@@ -371,10 +414,18 @@ class FakeAzureML:
         if not versions:
             return None
         latest = max(int(v) for v in versions if v.isdigit())
+        # Another registration may take the next version between this answer and the PUT
+        # that follows it (two registrations of one name at once): ``stale_next_versions``
+        # answers that many times with a version already taken.
+        stale = self.stale_next_versions > 0
+        self.stale_next_versions -= int(stale)
         return {
             "id": self._arm("models", name),
             "name": name,
-            "properties": {"latestVersion": str(latest), "nextVersion": str(latest + 1)},
+            "properties": {
+                "latestVersion": str(latest),
+                "nextVersion": str(latest if stale else latest + 1),
+            },
         }
 
     def _put_endpoint(self, name: str, body: dict[str, Any], *, ready: bool = False) -> str:
@@ -429,6 +480,12 @@ class FakeAzureML:
         dep = self.deployments.get((endpoint, name))
         if dep is None:
             return None
+        deleting = self.provisioning.get(f"delete:{endpoint}/{name}")
+        if deleting is not None:
+            if deleting.state("Deleting") == "Deleting":
+                return dep
+            del self.deployments[(endpoint, name)], self.provisioning[f"delete:{endpoint}/{name}"]
+            return None
         busy = dep["properties"]["provisioningState"]
         dep["properties"]["provisioningState"] = self.provisioning[
             f"deployment:{endpoint}/{name}"
@@ -469,10 +526,15 @@ class FakeAzureML:
                 return 200, {}, details
             return _not_found(path)
         if path == self.ws_path and method == "GET":
-            return 200, {}, self._workspace()
+            refused = _api_version_refused("workspaces", query)
+            return refused if refused else (200, {}, self._workspace())
         if not path.startswith(self.ws_path + "/"):
             return _not_found(path)
         rest = path.removeprefix(self.ws_path + "/").split("/")
+        kind = "deployments" if rest[0] == "onlineEndpoints" and len(rest) > 2 else rest[0]
+        refused = _api_version_refused(kind, query)
+        if refused:
+            return refused
         return self._route_workspace(method, rest, query, body)
 
     def _route_workspace(
@@ -487,7 +549,8 @@ class FakeAzureML:
         if kind == "jobs" and len(rest) == 2:
             name = rest[1]
             if method == "PUT":
-                return 201, {}, self._put_job(name, body)
+                status, answer = self._put_job(name, body)
+                return status, {}, answer
             job = self._get_job(name)
             return (200, {}, job) if job else _not_found(name)
         if kind == "models":
@@ -531,7 +594,8 @@ class FakeAzureML:
         if len(rest) == 4:
             version = rest[3]
             if method == "PUT":
-                return 200, {}, self._put_model_version(name, version, body)
+                status, answer = self._put_model_version(name, version, body)
+                return status, {}, answer
             stored = self.models.get(name, {}).get(version)
             return (200, {}, stored) if stored else _not_found(f"{name}:{version}")
         return _not_found("/".join(rest))
@@ -542,13 +606,22 @@ class FakeAzureML:
         name = rest[1]
         if len(rest) == 2:
             if method == "PUT":
+                traffic = (body or {}).get("properties", {}).get("traffic") or {}
+                missing = sorted(
+                    d for d, share in traffic.items() if share and (name, d) not in self.deployments
+                )
+                if missing:
+                    message = f"Traffic cannot be set: deployment(s) {missing} do not exist"
+                    return 400, {}, {"error": {"code": "BadArgument", "message": message}}
                 key = self._put_endpoint(name, body)
                 return 201, self._lro_headers(key), self.endpoints[name]
             endpoint = self._get_endpoint(name)
             return (200, {}, endpoint) if endpoint else _not_found(name)
         if len(rest) == 3 and rest[2] == "deployments" and method == "GET":
-            deps = [d for (ep, _), d in self.deployments.items() if ep == name]
-            return 200, {}, {"value": deps}
+            listed = [
+                self._get_deployment(ep, dep) for ep, dep in list(self.deployments) if ep == name
+            ]
+            return 200, {}, {"value": [d for d in listed if d is not None]}
         if len(rest) == 4 and rest[2] == "deployments":
             dep_name = rest[3]
             if method == "PUT":
@@ -557,8 +630,21 @@ class FakeAzureML:
                 key = self._put_deployment(name, dep_name, body)
                 return 201, self._lro_headers(key), self.deployments[(name, dep_name)]
             if method == "DELETE":
-                existed = self.deployments.pop((name, dep_name), None)
-                return (202 if existed else 204), {}, None
+                # A long-running operation: 202 with its status URL; the deployment reads
+                # "Deleting" until it is gone. Azure refuses to delete one that still has
+                # traffic.
+                dep = self.deployments.get((name, dep_name))
+                if dep is None:
+                    return 204, {}, None
+                if self.endpoints[name]["properties"].get("traffic", {}).get(dep_name):
+                    message = f"Deployment {dep_name} has traffic; move it away first"
+                    return 400, {}, {"error": {"code": "BadArgument", "message": message}}
+                key = f"delete:{name}/{dep_name}"
+                dep["properties"]["provisioningState"] = "Deleting"
+                self.provisioning[key] = Provisioning(time.time() + self.delete_delay, "Succeeded")
+                headers = self._lro_headers(key)
+                headers["Location"] = headers["Azure-AsyncOperation"]
+                return 202, headers, None
             dep = self._get_deployment(name, dep_name)
             return (200, {}, dep) if dep else _not_found(dep_name)
         return _not_found("/".join(rest))
@@ -572,6 +658,49 @@ class FakeAzureML:
     def record(self, call: Call) -> None:
         with self._lock:
             self.calls.append(call)
+
+
+#: What a job PUT may change on an existing job (Azure ML: description, tags, display
+#: name, properties and archive state); status and server-side fields are not settings.
+_JOB_MUTABLE = ("description", "tags", "displayName", "properties", "isArchived")
+_JOB_SERVER_SIDE = ("status", "services", "creationContext")
+
+
+def _job_settings(body: dict[str, Any]) -> dict[str, Any]:
+    props = body.get("properties", {})
+    return {k: v for k, v in props.items() if k not in _JOB_MUTABLE + _JOB_SERVER_SIDE}
+
+
+#: The api-versions azure-ai-ml 1.35.2 sends for each kind of resource (its generated REST
+#: clients pin one per operation group: a job's cancel goes out with an older one than its
+#: GET and PUT, an endpoint's and a deployment's calls with two). Azure Resource Manager
+#: refuses a version the resource provider does not serve with 400
+#: NoRegisteredProviderFound; the fake refuses any other than these, so a change on the
+#: wire fails a test instead of passing unseen.
+API_VERSIONS: dict[str, frozenset[str]] = {
+    "workspaces": frozenset({"2024-10-01-preview"}),
+    "datastores": frozenset({"2024-10-01-preview"}),
+    "jobs": frozenset({"2024-01-01-preview", "2023-04-01-preview"}),
+    "models": frozenset({"2023-08-01-preview"}),
+    "data": frozenset({"2023-04-01-preview"}),
+    "onlineEndpoints": frozenset({"2022-02-01-preview", "2023-04-01-preview"}),
+    "deployments": frozenset({"2022-02-01-preview", "2023-04-01-preview"}),
+}
+
+
+def _api_version_refused(
+    kind: str, query: dict[str, str]
+) -> tuple[int, dict[str, str], Any] | None:
+    expected = API_VERSIONS.get(kind)
+    asked = query.get("api-version")
+    if expected is None or asked in expected:
+        return None
+    message = (
+        f"No registered resource provider found for API version '{asked}' and type "
+        f"'workspaces/{kind}' (the fake serves {', '.join(sorted(expected))}, what "
+        "azure-ai-ml 1.35.2 sends)"
+    )
+    return 400, {}, {"error": {"code": "NoRegisteredProviderFound", "message": message}}
 
 
 def _not_found(what: str) -> tuple[int, dict[str, str], Any]:

@@ -14,13 +14,13 @@ from ...errors import PermanentError, TransientError
 from ...logs import get_logger
 from ...request import AutoMLRequest
 from ...runs import RunRecord, RunStatus
-from ...scan import PAGE_SIZE, scan_child_runs
+from ...scan import scan_child_runs
 from ...tags import BEST_CHILD_TAG, TEST_METRIC_PREFIX
 from ..base import JobState, JobStatus
 from .data import DataResolver
 from .jobs import build_automl_job
 from .status import PollSchedule, iteration_filter, map_status
-from .tracking import WorkspaceTracking
+from .tracking import PAGE_SIZE, WorkspaceTracking
 
 log = get_logger(__name__)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...azure_retry import RetryPolicy, call
+from ...errors import PermanentError
 from ...logs import get_logger
 from ...request import AutoMLRequest
 from ...runs import ModelVersion
@@ -100,12 +101,7 @@ class AzureRegistry:
             tags=model_tags(request, selection),
             description=request.registration.description,
         )
-        created = call(
-            "models.create_or_update",
-            self._client.models.create_or_update,
-            model,
-            policy=self._policy,
-        )
+        created = self._create(model)
         log.info("azure.model_registered", model=created.name, version=created.version)
         first = self._first(request, str(created.version))
         if first is not None:
@@ -116,6 +112,26 @@ class AzureRegistry:
             source=model_path(run_id),
             run_id=run_id,
         )
+
+    def _create(self, model: Any) -> Any:
+        """The new version of ``model``. The SDK numbers it from the model's
+        ``nextVersion``; when another registration of the same name took that number
+        first, Azure refuses the write ("Asset paths cannot be updated.") and it is tried
+        again with the number that is next now, up to ``VERSION_RACE_ATTEMPTS`` times."""
+        for attempt in range(1, VERSION_RACE_ATTEMPTS + 1):
+            model.version = None  # numbered afresh by the SDK
+            try:
+                return call(
+                    "models.create_or_update",
+                    self._client.models.create_or_update,
+                    model,
+                    policy=self._policy,
+                )
+            except PermanentError as exc:
+                if not _version_taken(exc) or attempt == VERSION_RACE_ATTEMPTS:
+                    raise
+                log.warning("azure.model_version_taken", model=model.name, error=str(exc))
+        raise AssertionError("unreachable")
 
     def _first(self, request: AutoMLRequest, written: str) -> ModelVersion | None:
         """When a lower version is tagged with this request (another receiver wrote it
@@ -138,6 +154,18 @@ class AzureRegistry:
             version=str(first.version),
         )
         return _model_version(first, created=False)
+
+
+#: Writes of a new model version tried before a lost race for its number is an error.
+VERSION_RACE_ATTEMPTS = 3
+
+
+def _version_taken(exc: BaseException) -> bool:
+    """Whether a refused model-version write lost the race for its number: Azure answers
+    a PUT of an existing version with another path "Asset paths cannot be updated." (or a
+    409 conflict)."""
+    text = str(exc)
+    return "Asset paths cannot be updated" in text or "(HTTP 409)" in text
 
 
 def _version_key(version: str) -> tuple[int, int | str]:

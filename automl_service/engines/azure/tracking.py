@@ -7,9 +7,12 @@ pulls in the v1 SDK), the service sends MLflow's REST calls itself with a token 
 same credential as MLClient, fetched per call (azure-identity caches it). Nothing is set
 process-wide, so several workspaces can be read in one process.
 
-MLflow's own urllib3 retries are switched off for these calls (``max_retries=0``): with
-them, a tracking-server outage would hold a worker for minutes (7 retries with growing
-back-off, inside each of ours). The service's retry policy is the one layer.
+MLflow's own urllib3 retries are switched off for these calls (``max_retries=0``, and no
+status counted as retryable, without which urllib3 turns a 429 into a 500 "too many 429
+error responses" and its Retry-After is lost): with them, a tracking-server outage would
+hold a worker for minutes (7 retries with growing back-off, inside each of ours). The
+service's retry policy is the one layer, and it waits as long as a 429's Retry-After
+asks.
 """
 
 from __future__ import annotations
@@ -18,9 +21,15 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ...azure_retry import RetryPolicy, call
+import requests
+
+from ...azure_retry import TRANSIENT_STATUS, RetryPolicy, call
 from ...rest_tracking import SEARCH_RUNS, page_from_json, search_body
 from ...scan import RunPage
+
+#: Runs per ``runs/search`` page: the workspace's MLflow refuses 1000 or more ("MaxResults
+#: = 25000 is invalid: MaxResults must be less than 1000.", mlflow/mlflow#10694).
+PAGE_SIZE = 999
 
 #: Token audience for the workspace's MLflow server (the resource manager's).
 DEFAULT_SCOPE = "https://management.azure.com/.default"
@@ -107,8 +116,19 @@ class WorkspaceTracking:
         creds = utils.MlflowHostCreds(self.host, token=token)
         payload = {"params": body} if method == "GET" else {"json": body}
         reply = utils.http_request(
-            creds, endpoint, method, max_retries=0, timeout=self._timeout, **payload
+            creds,
+            endpoint,
+            method,
+            max_retries=0,
+            retry_codes=frozenset(),  # else urllib3 turns a 429 into "too many 429 responses"
+            raise_on_status=False,
+            timeout=self._timeout,
+            **payload,
         )
+        if reply.status_code in TRANSIENT_STATUS:
+            # Raised with the response, so the retry policy reads its Retry-After (MLflow's
+            # own error would drop the headers).
+            raise requests.HTTPError(f"{endpoint}: HTTP {reply.status_code}", response=reply)
         return json.loads(utils.verify_rest_response(reply, endpoint).text)
 
 

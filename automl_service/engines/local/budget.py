@@ -63,11 +63,13 @@ class Budget:
         fraction = (spent + search) / (1 - RESERVE_FRACTION)
         return math.ceil(max(spent + search + MIN_RESERVE_SECONDS, fraction))
 
-    def too_small(self, doing: str) -> str | None:
+    def too_small(self, doing: str, took: float) -> str | None:
         """Why the time limit leaves no time to search once ``doing`` (e.g. "starting and
-        reading 1,000,000 rows") is done, with the limit that would; None while time is
-        left."""
-        if self.left() > 0:
+        reading 1,000,000 rows"), whose own part took ``took`` seconds, is done, with the
+        limit that would; None while time is left, or when ``doing`` itself took less than
+        half the limit (a slow start on a busy machine is not the data's fault: the search
+        then gets its minimum and a search without any trial says the same)."""
+        if self.left() > 0 or took < self.seconds / 2:
             return None
         return (
             f"limits.timeout_seconds = {self.seconds:g} is too small for this data: "

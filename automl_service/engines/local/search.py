@@ -470,6 +470,7 @@ def search(
 
     budget = budget or Budget(request.limits.timeout_seconds, time.time())
 
+    reading = time.monotonic()
     frame = load_table(request.training_data, keep=key_columns(request))
     target = request.target_column_name
     check_columns(frame, [target], "target")
@@ -479,7 +480,9 @@ def search(
     if compacted:
         log_event("search.compacted", rows=len(frame), columns=len(compacted))
     log_event("search.read", rows=len(frame), seconds_spent=round(budget.spent(), 1))
-    refusal = budget.too_small(f"starting and reading {len(frame):,} rows")
+    refusal = budget.too_small(
+        f"starting and reading {len(frame):,} rows", took=time.monotonic() - reading
+    )
     if refusal:
         raise PermanentError(refusal)
     check_trainable(frame, target, request.task)
