@@ -71,18 +71,64 @@ class FlamlModel(PythonModel):
 
     def decode(self, y: Any) -> Any:
         """Encoded labels back to the training data's labels (values pass through)."""
-        if self.label_transformer is not None:
-            return np.asarray(
-                self.label_transformer.inverse_transform(pd.Series(np.asarray(y).astype(int)))
-            )
-        return np.asarray(y)
+        from sklearn.preprocessing import LabelEncoder
+
+        if self.label_transformer is None:
+            return np.asarray(y)
+        codes = np.asarray(y).astype(int)
+        classes = getattr(self.label_transformer, "classes_", None)
+        if isinstance(self.label_transformer, LabelEncoder) and classes is not None:
+            if codes.size and (codes.min() < 0 or codes.max() >= len(classes)):
+                raise ValueError(f"y contains labels the model does not know: {codes}")
+            return np.asarray(classes)[codes]  # inverse_transform without its checks
+        return np.asarray(self.label_transformer.inverse_transform(pd.Series(codes)))
 
     def _features(self, model_input: pd.DataFrame) -> Any:
         frame = pd.DataFrame(model_input)
         present = [c for c in self.feature_columns if c in frame.columns]
         if present:
             frame = frame[present]
-        return self.task.preprocess(frame, self.transformer)
+        fast = numeric_features(frame, self.transformer, self.task)
+        return fast if fast is not None else self.task.preprocess(frame, self.transformer)
+
+
+def numeric_features(frame: pd.DataFrame, transformer: Any, task: Any) -> pd.DataFrame | None:
+    """FLAML's own transform of ``frame``, done in numpy, for a table whose features are
+    all numbers (the common case): FLAML then only fills missing values with the medians
+    it learned, and its pandas and scikit-learn steps took 3.5 ms of a 5.5 ms single-row
+    predict. None whenever the transformer does anything else (text, categories, dates,
+    forecasts) or a column is not numeric: FLAML's own transform runs then."""
+    imputer = _median_imputer(transformer, task)
+    if imputer is None:
+        return None
+    columns, medians = imputer
+    if list(frame.columns) != columns or not all(dtype.kind in "biuf" for dtype in frame.dtypes):
+        return None
+    values = frame.to_numpy(dtype=np.float64)
+    missing = np.isnan(values)
+    if missing.any():
+        values = np.where(missing, medians, values)
+    return pd.DataFrame(values, columns=columns, index=frame.index)
+
+
+def _median_imputer(transformer: Any, task: Any) -> tuple[list[str], Any] | None:
+    """(columns, medians) when ``transformer`` is FLAML's DataTransformer doing nothing but
+    fill missing numbers with medians; None otherwise."""
+    from sklearn.impute import SimpleImputer
+
+    try:
+        if task.is_ts_forecast() or task.is_nlp():
+            return None
+        if transformer._cat_columns or transformer._datetime_columns:
+            return None
+        ((_, step, columns),) = transformer.transformer.transformers_
+    except (AttributeError, TypeError, ValueError):
+        return None
+    if not isinstance(step, SimpleImputer) or step.strategy != "median":
+        return None
+    if list(columns) != list(transformer._num_columns):
+        return None
+    return list(columns), np.asarray(step.statistics_, dtype=np.float64)
 
 
 def requirements() -> list[str]:

@@ -58,13 +58,20 @@ def normalized(proba: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return scaled
 
 
+def probability_columns(output: Any) -> dict[Any, str]:
+    """A classifier's output's probability columns and the class each is of, in order;
+    empty for any other output."""
+    if not isinstance(output, pd.DataFrame) or PREDICTION_COLUMN not in output.columns:
+        return {}
+    return {
+        c: str(c)[len(PROBA_PREFIX) :] for c in output.columns if str(c).startswith(PROBA_PREFIX)
+    }
+
+
 def split_output(output: Any) -> tuple[Any, pd.DataFrame | None]:
     """(labels or values, the probability columns renamed to their classes or None) of
     a model's output; any other output passes through whole, without probabilities."""
-    if not isinstance(output, pd.DataFrame) or PREDICTION_COLUMN not in output.columns:
+    classes = probability_columns(output)
+    if not classes:
         return output, None
-    proba = [c for c in output.columns if str(c).startswith(PROBA_PREFIX)]
-    if not proba:
-        return output, None
-    classes = {c: str(c)[len(PROBA_PREFIX) :] for c in proba}
-    return output[PREDICTION_COLUMN], output[proba].rename(columns=classes)
+    return output[PREDICTION_COLUMN], output[list(classes)].rename(columns=classes)

@@ -45,7 +45,7 @@ from .endpoint_decisions import scoring_uri
 from .endpoint_store import EndpointRecord, EndpointStore
 from .horizon import OutsideHorizon
 from .model_loading import load_registered
-from .probabilities import split_output
+from .probabilities import PREDICTION_COLUMN, probability_columns, split_output
 
 log = get_logger(__name__)
 
@@ -140,6 +140,19 @@ def predictions_json(output: Any) -> list[Any]:
 def answer_json(output: Any) -> dict[str, Any]:
     """A model's output as the scoring answer: ``predictions`` (labels or values), and a
     classifier's ``probabilities``, one ``{class: probability}`` object per row."""
+    classes = probability_columns(output)
+    if classes:
+        # Straight from the columns' arrays: the general path below copies and renames
+        # the table and walks it value by value (0.8 ms of a single-row answer).
+        probabilities = output[list(classes)].to_numpy(dtype=np.float64).tolist()
+        names = list(classes.values())
+        return {
+            "predictions": [_plain(v) for v in output[PREDICTION_COLUMN].tolist()],
+            "probabilities": [
+                {k: (v if math.isfinite(v) else None) for k, v in zip(names, row, strict=True)}
+                for row in probabilities
+            ],
+        }
     labels, proba = split_output(output)
     answer: dict[str, Any] = {"predictions": predictions_json(labels)}
     if proba is not None:
