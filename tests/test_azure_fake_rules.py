@@ -51,3 +51,16 @@ def test_a_job_and_a_model_versions_path_cannot_be_changed(fake_aml: FakeAzureML
     again = {"properties": {"modelUri": "p/2", "tags": {}}}
     status, _, answer = call(fake_aml, "PUT", "models/m/versions/1", "models", again)
     assert status == 400 and answer["error"]["message"] == "Asset paths cannot be updated."
+
+
+def test_no_deployment_is_written_while_its_endpoint_is_provisioning(
+    fake_aml: FakeAzureML,
+) -> None:
+    fake_aml.endpoint_delay = 60.0
+    body = {"location": "westeurope", "properties": {"authMode": "Key"}}
+    assert call(fake_aml, "PUT", "onlineEndpoints/ep", "onlineEndpoints", body)[0] == 201
+    deployment = {"location": "westeurope", "properties": {"model": "azureml:m:1"}}
+    status, _, answer = call(
+        fake_aml, "PUT", "onlineEndpoints/ep/deployments/d", "deployments", deployment
+    )
+    assert status == 409 and "is Creating" in answer["error"]["message"]

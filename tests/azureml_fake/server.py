@@ -625,8 +625,15 @@ class FakeAzureML:
         if len(rest) == 4 and rest[2] == "deployments":
             dep_name = rest[3]
             if method == "PUT":
-                if name not in self.endpoints:
+                endpoint = self._get_endpoint(name)
+                if endpoint is None:
                     return _not_found(name)
+                busy = endpoint["properties"]["provisioningState"]
+                if busy in ("Creating", "Updating", "Deleting"):
+                    # Azure lets one operation at a time run on an endpoint: a deployment
+                    # written while the endpoint is still provisioning is refused (409).
+                    message = f"Endpoint {name} is {busy}; retry once it has finished"
+                    return 409, {}, {"error": {"code": "Conflict", "message": message}}
                 key = self._put_deployment(name, dep_name, body)
                 return 201, self._lro_headers(key), self.deployments[(name, dep_name)]
             if method == "DELETE":
