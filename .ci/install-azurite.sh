@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install Azurite (the Azure Storage emulator, npm package "azurite") into .ci/azurite.
 # Idempotent: returns at once when the pinned version is already there.
-# Prints the path of the azurite-queue executable on its last line.
+# Prints the path of the azurite-queue executable on its last line; azurite-blob (the blob
+# service the Azure datastore tests start) sits beside it and is found there.
 set -euo pipefail
 
 AZURITE_VERSION="${AZURITE_VERSION:-3.35.0}"  # 3.36+ needs node >= 21
@@ -10,7 +11,7 @@ prefix="${AZURITE_PREFIX:-$here/azurite}"
 bin="$prefix/node_modules/.bin/azurite-queue"
 installed="$prefix/node_modules/azurite/package.json"
 
-if [[ -x "$bin" && -f "$installed" ]] \
+if [[ -x "$bin" && -x "$(dirname "$bin")/azurite-blob" && -f "$installed" ]] \
     && grep -q "\"version\": \"$AZURITE_VERSION\"" "$installed"; then
     echo "$bin"
     exit 0

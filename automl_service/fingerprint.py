@@ -3,12 +3,13 @@
 ``data_fingerprint`` hashes the content of every local file a request names (training,
 validation and test data) with its size, and the version of every remote reference the
 backend can tell one of (``RemoteVersions``: on Azure, the version ``@latest`` of a data
-asset stands for), so that the same message sent again after the data changed is a new
-request, with a new job and a new model version, while a message redelivered unchanged
-stays the same request. Bundled samples and references whose version is unknown add
-nothing; a file that cannot be read adds nothing either (the request then fails on it
-with its own message). Blocking: reads each file once, and asks for each remote version
-once per message (the first fingerprint of a message is pinned and then reused).
+asset stands for, and a datastore path's ETags), so that the same message sent again
+after the data changed is a new request, with a new job and a new model version, while a
+message redelivered unchanged stays the same request. Bundled samples and references
+whose version is unknown add nothing; a file that cannot be read adds nothing either (the
+request then fails on it with its own message). Blocking: reads each file once, and asks
+for each remote version once per message (the first fingerprint of a message is pinned
+and then reused).
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ CHUNK_BYTES = 1 << 20
 
 
 #: The version of a remote data reference (e.g. ``azureml:sales:7`` for
-#: ``azureml:sales@latest``), or None when the backend cannot tell one.
+#: ``azureml:sales@latest``, ``etag:0x8DC...`` for a datastore file), or None when the
+#: backend cannot tell one.
 RemoteVersions = Callable[[str], str | None]
 
 

@@ -13,9 +13,9 @@ import pytest
 from automl_service.settings import Settings
 
 #: Session fixtures that start a server in a child process: ``azurite`` (Azurite's queue
-#: service) and ``mlflow_server`` (``mlflow server``). A test that uses one is a
-#: ``process`` test, marked here so that none is forgotten.
-PROCESS_FIXTURES = frozenset({"azurite", "mlflow_server"})
+#: service), ``azurite_blob`` (its blob service) and ``mlflow_server`` (``mlflow server``).
+#: A test that uses one is a ``process`` test, marked here so that none is forgotten.
+PROCESS_FIXTURES = frozenset({"azurite", "azurite_blob", "mlflow_server"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,7 +1,9 @@
-"""Azurite (the Azure Storage emulator) for tests: a queue service on 127.0.0.1.
+"""Azurite (the Azure Storage emulator) for tests: a queue service on 127.0.0.1 (and the
+blob service, which ``azureml_fake.fixtures.azurite_blob`` starts over HTTPS).
 
 ``.ci/install-azurite.sh`` installs it under ``.ci/azurite``; ``AZURITE_QUEUE_BIN`` may name
-another ``azurite-queue``. Without it the tests skip locally and fail in CI (``CI=true``).
+another ``azurite-queue`` (``azurite-blob`` is looked for beside it, or in
+``AZURITE_BLOB_BIN``). Without it the tests skip locally and fail in CI (``CI=true``).
 Also here: a TCP proxy that misbehaves on purpose (resets connections, answers 503
 ServerBusy) in front of Azurite, to exercise the retry layer against real sockets.
 
@@ -51,12 +53,24 @@ def connection_string(port: int, key: str = ACCOUNT_KEY) -> str:
     )
 
 
-def find_azurite() -> str | None:
-    """The azurite-queue executable: $AZURITE_QUEUE_BIN, .ci/azurite, or on PATH."""
+def find_azurite(service: str = "queue") -> str | None:
+    """The ``azurite-<service>`` executable (``queue`` or ``blob``): $AZURITE_QUEUE_BIN
+    (for the blob service: $AZURITE_BLOB_BIN, or beside $AZURITE_QUEUE_BIN), .ci/azurite,
+    or on PATH."""
+    name = f"azurite-{service}"
+    queue_bin = os.environ.get("AZURITE_QUEUE_BIN")
+    given = (
+        [queue_bin]
+        if service == "queue"
+        else [
+            os.environ.get(f"AZURITE_{service.upper()}_BIN"),
+            str(Path(queue_bin).with_name(name)) if queue_bin else None,
+        ]
+    )
     candidates = [
-        os.environ.get("AZURITE_QUEUE_BIN"),
-        str(ROOT / ".ci" / "azurite" / "node_modules" / ".bin" / "azurite-queue"),
-        shutil.which("azurite-queue"),
+        *given,
+        str(ROOT / ".ci" / "azurite" / "node_modules" / ".bin" / name),
+        shutil.which(name),
     ]
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
@@ -64,9 +78,9 @@ def find_azurite() -> str | None:
     return None
 
 
-def require_azurite() -> str:
+def require_azurite(service: str = "queue") -> str:
     """The executable, or skip (locally) / fail (CI) with what to run."""
-    found = find_azurite()
+    found = find_azurite(service)
     if found:
         return found
     reason = "Azurite not installed: run .ci/install-azurite.sh (or set AZURITE_QUEUE_BIN)"
@@ -76,13 +90,25 @@ def require_azurite() -> str:
 
 
 class Azurite:
-    """One azurite-queue process. ``port`` 0 picks a free port on first start; a restart
-    keeps the port. With ``location`` data survives restarts; without, it is in memory."""
+    """One azurite-queue (or azurite-blob: ``service="blob"``) process. ``port`` 0 picks a
+    free port on first start; a restart keeps the port. With ``location`` data survives
+    restarts; without, it is in memory. With ``tls`` (certificate and key PEM files) it
+    serves HTTPS."""
 
-    def __init__(self, executable: str, workdir: Path, *, location: Path | None = None) -> None:
+    def __init__(
+        self,
+        executable: str,
+        workdir: Path,
+        *,
+        location: Path | None = None,
+        service: str = "queue",
+        tls: tuple[Path, Path] | None = None,
+    ) -> None:
         self.executable = executable
         self.workdir = workdir
         self.location = location
+        self.service = service
+        self.tls = tls
         self.port = 0
         self._proc: subprocess.Popen[str] | None = None
 
@@ -93,20 +119,24 @@ class Azurite:
     def start(self, timeout: float = 60.0) -> None:
         args = [
             self.executable,
-            "--queueHost",
+            f"--{self.service}Host",
             "127.0.0.1",
-            "--queuePort",
+            f"--{self.service}Port",
             str(self.port),
             "--silent",
             "--skipApiVersionCheck",
             "--disableTelemetry",
             "--loose",
         ]
+        if self.tls is not None:
+            args += ["--cert", str(self.tls[0]), "--key", str(self.tls[1])]
         if self.location is not None:
             self.location.mkdir(parents=True, exist_ok=True)
             args += ["--location", str(self.location)]
         else:
             args.append("--inMemoryPersistence")
+            if self.service == "blob":  # blob contents in memory: a small cap for tests
+                args += ["--extentMemoryLimit", "64"]
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._proc = subprocess.Popen(
             args,

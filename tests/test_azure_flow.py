@@ -222,7 +222,7 @@ def test_backend_is_built_from_settings_alone(settings: Settings) -> None:
     """With backend = azure and a named workspace, the composition root builds the azure
     engine, registry and deployer without any network call."""
     from automl_service.backends import build_backend
-    from automl_service.engines.azure.data import AssetVersions
+    from automl_service.engines.azure.data import AssetVersions, DatastoreETags, DataVersions
     from automl_service.engines.azure.deployer import AzureDeployer
     from automl_service.engines.azure.engine import AzureEngine
     from automl_service.engines.azure.registry import AzureRegistry
@@ -235,7 +235,10 @@ def test_backend_is_built_from_settings_alone(settings: Settings) -> None:
     assert isinstance(backend.engine, AzureEngine) and backend.engine.name == "azure"
     assert isinstance(backend.registry, AzureRegistry)
     assert isinstance(backend.deployer, AzureDeployer)
-    assert isinstance(backend.data_versions, AssetVersions)  # for the data's fingerprint
+    # For the data's fingerprint: a floating asset's version, a datastore path's ETags.
+    assert isinstance(backend.data_versions, DataVersions)
+    readers = [type(reader) for reader in backend.data_versions.readers]
+    assert readers == [AssetVersions, DatastoreETags]
 
 
 def test_readiness_check_reads_the_workspace(fake_aml: FakeAzureML, ml_client: Any) -> None:

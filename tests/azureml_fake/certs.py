@@ -1,4 +1,10 @@
-"""A self-signed TLS certificate for 127.0.0.1 / localhost, made on the fly."""
+"""A self-signed TLS certificate for 127.0.0.1 / localhost, made on the fly.
+
+It also names ``BLOB_HOST``, the production-style host of the development storage
+account under the storage endpoint ``core.localhost``: Azurite's blob service serves
+with it too (``fixtures.azurite_blob``), so one trusted certificate covers the fake
+workspace and its datastore's storage account.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+#: Azurite's development account (``devstoreaccount1``) as the SDK names a blob account:
+#: ``https://{account}.blob.{storage_endpoint}`` with the storage endpoint ``core.localhost``.
+BLOB_HOST = "devstoreaccount1.blob.core.localhost"
 
 
 def make_loopback_cert(directory: Path) -> tuple[Path, Path]:
@@ -27,7 +37,11 @@ def make_loopback_cert(directory: Path) -> tuple[Path, Path]:
         .not_valid_after(now + dt.timedelta(days=2))
         .add_extension(
             x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                [
+                    x509.DNSName("localhost"),
+                    x509.DNSName(BLOB_HOST),
+                    x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                ]
             ),
             critical=False,
         )

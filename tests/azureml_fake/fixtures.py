@@ -18,11 +18,12 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
+from fixtures_azurite import ACCOUNT, ACCOUNT_KEY, Azurite, require_azurite
 
 from automl_service.engines.azure.client import build_ml_client
 from automl_service.settings import AzureSettings
 
-from .certs import make_loopback_cert
+from .certs import BLOB_HOST, make_loopback_cert
 from .server import FakeAzureML
 
 
@@ -100,6 +101,84 @@ def ml_client(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Any:
     return ml_client_for(fake_aml, azure_settings, credential, monkeypatch)
+
+
+# The workspace's default datastore on Azurite's blob service -----------------------------
+
+
+@pytest.fixture(scope="session")
+def azurite_blob(
+    loopback_cert: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Azurite]:
+    """One in-memory Azurite blob service over HTTPS, with the loopback certificate (which
+    also names ``BLOB_HOST``), for the whole test session."""
+    server = Azurite(
+        require_azurite("blob"),
+        tmp_path_factory.mktemp("azurite-blob"),
+        service="blob",
+        tls=loopback_cert,
+    )
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def resolve_localhost_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Resolve every ``*.localhost`` name to 127.0.0.1 in this process.
+
+    RFC 6761 (section 6.3) reserves them for loopback and asks resolvers to answer so;
+    systemd-resolved does, but this machine's glibc (hosts: files, dns) does not, and the
+    SDK reaches a datastore's account by name only: ``https://{account}.blob.{storage
+    endpoint}``. Only name resolution changes: the SDK, the storage SDK and TLS (checked
+    against ``BLOB_HOST`` in the certificate) run as they are.
+    """
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(host, str) and host.lower().rstrip(".").endswith(".localhost"):
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+@dataclass
+class Blobstore:
+    """The fake workspace's default datastore: its container on Azurite."""
+
+    name: str
+    container: Any  # azure.storage.blob.ContainerClient, for a test's own checks
+
+
+@pytest.fixture
+def workspace_blobstore(
+    fake_aml: FakeAzureML, azurite_blob: Azurite, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Blobstore]:
+    """``workspaceblobstore``, the fake workspace's default datastore, on a fresh container
+    of Azurite's development account with its account key, so the SDK's uploads and reads
+    reach Azurite: the cloud's storage endpoint is ``core.localhost:<port>``. MLClients
+    for the fake must be built after this fixture (the cloud table keeps the endpoint)."""
+    from azure.storage.blob import ContainerClient
+
+    resolve_localhost_names(monkeypatch)
+    fake_aml.storage_endpoint = f"core.localhost:{azurite_blob.port}"
+    container_name = f"azureml-blobstore-{uuid.uuid4().hex[:12]}"
+    fake_aml.add_datastore(
+        "workspaceblobstore", ACCOUNT, container_name, key=ACCOUNT_KEY, default=True
+    )
+    container = ContainerClient(
+        f"https://{BLOB_HOST}:{azurite_blob.port}",
+        container_name,
+        credential=ACCOUNT_KEY,
+        retry_total=0,
+    )
+    container.create_container()
+    try:
+        yield Blobstore("workspaceblobstore", container)
+    finally:
+        container.close()
 
 
 # A real MLflow tracking server -----------------------------------------------------------

@@ -106,6 +106,13 @@ class FakeAzureML:
         self.stale_next_versions = 0
         #: Data assets: name -> version -> stored body (seeded with ``add_data_version``).
         self.data: dict[str, dict[str, dict[str, Any]]] = {}
+        #: Datastores: name -> stored body (seeded with ``add_datastore``), and their
+        #: secrets apart: a GET never returns them, only ``listSecrets`` does.
+        self.datastores: dict[str, dict[str, Any]] = {}
+        self.datastore_secrets: dict[str, dict[str, Any]] = {}
+        #: The cloud's storage endpoint: the SDK reaches a datastore's account at
+        #: ``https://{accountName}.blob.{storage_endpoint}`` (see ``add_datastore``).
+        self.storage_endpoint = "core.windows.net"
         self.endpoints: dict[str, dict[str, Any]] = {}
         self.deployments: dict[tuple[str, str], dict[str, Any]] = {}
         self.provisioning: dict[str, Provisioning] = {}
@@ -174,7 +181,7 @@ class FakeAzureML:
             "resource_manager": self.url,
             "active_directory": self.url,
             "aml_resource_id": self.url,
-            "storage_endpoint": "core.windows.net",
+            "storage_endpoint": self.storage_endpoint,
             "registry_discovery_endpoint": self.url,
         }
 
@@ -389,6 +396,70 @@ class FakeAzureML:
                 "properties": {"dataType": "mltable", "dataUri": uri, "isArchived": False},
             }
 
+    def add_datastore(
+        self,
+        name: str,
+        account_name: str,
+        container_name: str,
+        *,
+        key: str | None = None,
+        default: bool = False,
+    ) -> None:
+        """An Azure Blob datastore on ``account_name``'s ``container_name``, as
+        ``az ml datastore create`` would leave it: with an account key (``key``) or
+        identity-based (None: the SDK then uses the workspace credential)."""
+        with self._lock:
+            if default:
+                for other in self.datastores.values():
+                    other["properties"]["isDefault"] = False
+            self.datastores[name] = {
+                "id": self._arm("datastores", name),
+                "name": name,
+                "type": "Microsoft.MachineLearningServices/workspaces/datastores",
+                "systemData": {"createdAt": _now_iso()},
+                "properties": {
+                    "datastoreType": "AzureBlob",
+                    "accountName": account_name,
+                    "containerName": container_name,
+                    # Kept as the service keeps them; the SDK builds the account URL from
+                    # the cloud's storage endpoint instead (_artifact_utilities.py:101-106).
+                    "endpoint": self.storage_endpoint,
+                    "protocol": "https",
+                    "credentials": {"credentialsType": "AccountKey" if key else "None"},
+                    "isDefault": default,
+                    "serviceDataAccessAuthIdentity": "None",
+                    "tags": {},
+                    "properties": {},
+                },
+            }
+            if key:
+                self.datastore_secrets[name] = {"secretsType": "AccountKey", "key": key}
+            else:
+                self.datastore_secrets.pop(name, None)
+
+    def _route_datastores(
+        self, method: str, rest: list[str], query: dict[str, str]
+    ) -> tuple[int, dict[str, str], Any]:
+        # GET {ws}/datastores (Datastores_List; the SDK's ``datastores.get_default()`` sends
+        # isDefault=true and takes the first of ``value``), GET {ws}/datastores/{name}
+        # (Datastores_Get: credentials carry their type, never their secrets), POST
+        # {ws}/datastores/{name}/listSecrets (Datastores_ListSecrets: AccountKeySecrets
+        # {secretsType, key}). Request shapes: the SDK's REST client,
+        # _restclient/arm_ml_service/operations/_operations.py, build_datastores_*_request.
+        if len(rest) == 1 and method == "GET":
+            stores = list(self.datastores.values())
+            if query.get("isDefault", "").lower() == "true":
+                stores = [d for d in stores if d["properties"]["isDefault"]]
+            return 200, {}, {"value": stores}
+        name = unquote(rest[1])
+        if len(rest) == 2 and method == "GET" and name in self.datastores:
+            return 200, {}, self.datastores[name]
+        if rest[2:] == ["listSecrets"] and method == "POST" and name in self.datastore_secrets:
+            # An identity-based datastore has no secrets: the SDK does not ask
+            # (_artifact_utilities.py:108-111), so that case is a 404 here.
+            return 200, {}, self.datastore_secrets[name]
+        return _not_found("/".join(rest))
+
     def _route_data(self, method: str, rest: list[str]) -> tuple[int, dict[str, str], Any]:
         # Data containers and versions (2024-01-01-preview data containers / versions GET):
         # the container names its latest version; the SDK reads it for ``label="latest"``.
@@ -557,6 +628,8 @@ class FakeAzureML:
             return self._route_models(method, rest, query, body)
         if kind == "data":
             return self._route_data(method, rest)
+        if kind == "datastores":
+            return self._route_datastores(method, rest, query)
         if kind == "onlineEndpoints":
             return self._route_endpoints(method, rest, body)
         return _not_found("/".join(rest))

@@ -31,7 +31,7 @@ def build_azure_backend(
     """
     from ..base import Backend
     from .client import build_credential, build_ml_client
-    from .data import AssetVersions, MLTableStager
+    from .data import AssetVersions, DatastoreETags, DataVersions, MLTableStager
     from .deployer import AzureDeployer
     from .engine import AzureEngine
     from .registry import AzureRegistry
@@ -59,7 +59,7 @@ def build_azure_backend(
         engine=engine,
         registry=AzureRegistry(client),
         deployer=deployer,
-        data_versions=AssetVersions(client),
+        data_versions=DataVersions(AssetVersions(client), DatastoreETags(client)),
     )
 
 

@@ -8,6 +8,10 @@ re-submission uploads nothing new). The request's ``ignored_columns`` become a
 ``drop_columns`` transformation in that file; for data whose MLTable the service does not
 write, they are refused with what to do (Azure AutoML has no setting to leave a column
 out).
+
+For the data's fingerprint (``Backend.data_versions``): ``AssetVersions`` tells the
+version a floating data asset stands for, ``DatastoreETags`` what a datastore path holds
+(a blob's ETag, a folder's blobs), and ``DataVersions`` asks each in turn.
 """
 
 from __future__ import annotations
@@ -16,12 +20,15 @@ import hashlib
 import json
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from ...azure_retry import RetryPolicy, call
+from ...azure_retry import WORKSPACE, RetryPolicy, call, call_with_retry, describe
 from ...errors import PermanentError
+from ...logs import get_logger
+
+log = get_logger(__name__)
 
 MLTABLE_TEMPLATE = """\
 $schema: https://azuremlschemas.azureedge.net/latest/MLTable.schema.json
@@ -120,8 +127,8 @@ class AssetVersions:
     """The version a floating data-asset reference stands for now, for the data's
     fingerprint: ``azureml:sales@latest`` -> ``azureml:sales:7``. A pinned reference
     (``azureml:sales:7``) names its own version and an unknown asset is left for the job
-    to report, so both give None; so do datastore paths and URIs, whose content the
-    service does not read (see the README)."""
+    to report, so both give None; so does any other reference (datastore paths are
+    ``DatastoreETags``'s)."""
 
     def __init__(self, client: Any, policy: RetryPolicy | None = None) -> None:
         self._client = client
@@ -157,3 +164,147 @@ def _not_found(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+#: ``azureml://datastores/<datastore>/paths/<path>``: a file, or a folder (an MLTable
+#: folder, say), on one of the workspace's datastores.
+_DATASTORE_PATH = re.compile(r"^azureml://datastores/([^/]+)/paths/(.+)$")
+#: Blobs of a folder read for its fingerprint: one listing page at the service's largest.
+MAX_FOLDER_BLOBS = 5000
+
+
+class DatastoreETags:
+    """What an ``azureml://datastores/<ds>/paths/<path>`` reference holds now, for the
+    data's fingerprint: a file's ETag (``etag:0x8DC...``), or for a folder a digest of its
+    blobs' names and ETags (``blobs:<count>:<digest>``; the first ``max_blobs`` by name,
+    with a warning when there are more), so a file replaced under the same path is new
+    data.
+
+    Read through the datastore's own account as the SDK reads it for an upload
+    (``get_datastore_info``: the account URL from the cloud's storage endpoint, the key or
+    SAS token from ``listSecrets``, else the workspace credential): two workspace calls
+    and one or two storage calls, once per message (its first fingerprint is pinned).
+    A missing datastore, container or path gives None (the job reports it); a transient
+    failure outlasting ``policy`` raises TransientError (the message is tried again later);
+    any other refusal (no read permission for this identity, a datastore type other than
+    Azure Blob) gives None with a warning: the job reads the data with the workspace's
+    access, which may not be this worker's. Other references give None.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        policy: RetryPolicy | None = None,
+        *,
+        max_blobs: int = MAX_FOLDER_BLOBS,
+    ) -> None:
+        self._client = client
+        self._policy = policy or WORKSPACE
+        self._max_blobs = max_blobs
+
+    def __call__(self, reference: str) -> str | None:
+        from azure.core.exceptions import AzureError
+
+        match = _DATASTORE_PATH.match(reference.strip())
+        if match is None:
+            return None
+        datastore, path = match.group(1), match.group(2)
+
+        def read() -> str | None:
+            container = self._container(datastore)
+            try:
+                return self._read(container, path, reference)
+            finally:
+                container.close()
+
+        try:
+            return call_with_retry("datastore.etag", read, self._policy)
+        except AzureError as exc:  # the SDK's and the storage SDK's errors
+            if not _not_found(exc):
+                log.warning(
+                    "azure.data_fingerprint_unreadable",
+                    reference=reference,
+                    reason=f"{type(exc).__name__}: {describe(exc)}",
+                )
+            return None
+
+    def _container(self, datastore: str) -> Any:
+        """A ContainerClient on the datastore's container, with the account URL and the
+        credential the SDK would upload with; retries are ours."""
+        # The helper the SDK's own uploads go through (private: azure-ai-ml is pinned to
+        # one release in pyproject.toml, and the tests run it against the fake).
+        from azure.ai.ml._artifacts._artifact_utilities import get_datastore_info
+        from azure.ai.ml.exceptions import MlException
+        from azure.storage.blob import ContainerClient
+
+        info = get_datastore_info(self._client.datastores, datastore)
+        if info["storage_type"] != "AzureBlob":
+            message = f"datastore {datastore} is {info['storage_type']}, not read here"
+            raise MlException(message=message, no_personal_data_message=message)
+        return ContainerClient(
+            info["account_url"],
+            info["container_name"],
+            credential=info["credential"],
+            retry_total=0,
+            connection_timeout=10,
+            read_timeout=30,
+        )
+
+    def _read(self, container: Any, path: str, reference: str) -> str | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        if not path.endswith("/"):
+            try:
+                etag = container.get_blob_client(path).get_blob_properties().etag
+            except ResourceNotFoundError:
+                pass  # no such file: a folder, or nothing
+            else:
+                return f"etag:{_bare(etag)}"
+        prefix = path.rstrip("/") + "/"
+        pages = container.list_blobs(
+            name_starts_with=prefix, results_per_page=min(self._max_blobs + 1, 5000)
+        )
+        return folder_version(
+            ((blob.name.removeprefix(prefix), blob.etag) for blob in pages),
+            self._max_blobs,
+            reference,
+        )
+
+
+def folder_version(blobs: Iterable[tuple[str, str]], max_blobs: int, reference: str) -> str | None:
+    """``blobs:<count>:<digest>`` over the first ``max_blobs`` (name, ETag) pairs, in the
+    listing's order (by name); None for no blobs. Logs a warning when there are more."""
+    digest = hashlib.sha256()
+    count = 0
+    for name, etag in blobs:
+        if count == max_blobs:
+            log.warning(
+                "azure.data_fingerprint_capped",
+                reference=reference,
+                blobs_read=max_blobs,
+                note=f"only the first {max_blobs} blobs by name count towards the fingerprint",
+            )
+            return f"blobs:{count}+:{digest.hexdigest()[:32]}"
+        digest.update(f"{name}\0{_bare(etag)}\n".encode())
+        count += 1
+    return f"blobs:{count}:{digest.hexdigest()[:32]}" if count else None
+
+
+def _bare(etag: str) -> str:
+    """An ETag without its quotes (blob properties quote it, listings do not)."""
+    return etag.strip('"')
+
+
+class DataVersions:
+    """The azure backend's ``data_versions``: the first answer of ``readers`` (each gives
+    None for references not its own)."""
+
+    def __init__(self, *readers: Callable[[str], str | None]) -> None:
+        self.readers = readers
+
+    def __call__(self, reference: str) -> str | None:
+        for reader in self.readers:
+            version = reader(reference)
+            if version is not None:
+                return version
+        return None
