@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 from automl_service.engines.local.datasets import load_sample
 from automl_service.engines.local.evaluate import compute_metrics
 from automl_service.engines.local.horizon import OutsideHorizon
-from automl_service.engines.local.panel import Panel, Series, lag_rows, split_panel
+from automl_service.engines.local.panel import Panel, Series, cutoffs, lag_rows, split_panel
 from automl_service.engines.local.panel_forecasters import PanelBaseline
 from automl_service.engines.local.search import search
 from automl_service.engines.local.trials import Objective, TrialLog
@@ -55,6 +55,22 @@ def test_a_series_too_short_for_the_horizon_is_refused_by_name() -> None:
     panel = split_panel(two_series(7), ["store"], "month", "sales")
     with pytest.raises(PermanentError, match="series store='7' has 7 points: too short"):
         panel.windows(3)
+
+
+def test_cv_step_size_sets_each_series_window_origins_apart() -> None:
+    """With a step of 2 every series' windows start 2 periods apart, counted from its own
+    end; a step too large for the shortest series is refused naming the field and it."""
+    panel = split_panel(two_series(14), ["store"], "month", "sales")
+    windows = panel.windows(3, step=2)
+    assert [w.cutoff for w in windows] == [11, 9, 7]
+    by_series = [cutoffs(panel, w) for w in windows]  # store 7 (14 months), then "a" (20)
+    assert by_series == [[11, 17], [9, 15], [7, 13]]
+    with pytest.raises(PermanentError) as caught:
+        panel.windows(3, step=4)
+    assert str(caught.value).startswith(
+        "forecasting.cv_step_size = 4 leaves room for 2 backtest window(s) of 3 in series "
+        "store='7' (14 points), not 3"
+    )
 
 
 def test_global_training_rows_never_see_past_the_cutoff() -> None:

@@ -67,7 +67,7 @@ def search_panel(
             "series) and the baselines; none of them is allowed"
         )
     panel = split_panel(frame, ids, time_col, target)
-    windows = panel.windows(fc.horizon, request.validation.folds)
+    windows = panel.windows(fc.horizon, request.validation.folds, fc.cv_step_size)
     freq = fc.offset_alias or panel_frequency(panel)
     if freq is None:
         raise PermanentError("the time column has no regular frequency; give 'frequency'")

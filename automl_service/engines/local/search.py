@@ -136,7 +136,8 @@ def prepare_series(
     """One series (a table without series ids) sorted by time, and its backtest windows,
     latest first: the request's validation table (appended to the series) as the one
     window when it gives one, else ``backtest.plan_windows`` with
-    ``validation.n_cross_validations`` windows when asked."""
+    ``validation.n_cross_validations`` windows when asked, ``forecasting.cv_step_size``
+    periods apart when given."""
     assert request.forecasting is not None
     fc = request.forecasting
     time_col, target = fc.time_column_name, request.target_column_name
@@ -148,7 +149,7 @@ def prepare_series(
         holdout = _by_time(holdout, time_col, target)
         joined = pd.concat([series, holdout], ignore_index=True)
         return joined, [Window(0, len(series), len(holdout))]
-    windows = plan_windows(len(series), fc.horizon, request.validation.folds)
+    windows = plan_windows(len(series), fc.horizon, request.validation.folds, fc.cv_step_size)
     return series, windows
 
 
