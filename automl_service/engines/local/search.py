@@ -685,8 +685,9 @@ def refit_forecasters(
 ) -> None:
     """Refit the leading FLAML forecasters on train + holdout (``series``, ending at
     ``series_end``), so their step 1 is the period after the whole series, while time is
-    left; a model that cannot be refitted keeps its holdout fit, its steps counted from the
-    end of training."""
+    left; a model that cannot be refitted, or is not for lack of time, keeps its holdout
+    fit, its steps counted from the end of its training part, and forecasts the same dates
+    after ``series_end``."""
     if series is None:
         return
     found: dict[int, FlamlForecaster] = {}
@@ -697,6 +698,9 @@ def refit_forecasters(
     for model in found.values():
         if budget is None or budget.left() > 0:
             model.refitted(series, period, series_end)
+        else:
+            model.keep_scored_fit(series_end, NO_TIME_TO_REFIT)
+            log_event("search.refit_skipped", reason=NO_TIME_TO_REFIT)
 
 
 def _flaml_models(log: TrialLog) -> list[FlamlModel]:
