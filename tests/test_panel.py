@@ -13,7 +13,14 @@ from mlflow import MlflowClient
 from automl_service.engines.local.datasets import load_sample
 from automl_service.engines.local.evaluate import compute_metrics
 from automl_service.engines.local.horizon import OutsideHorizon
-from automl_service.engines.local.panel import Panel, Series, cutoffs, lag_rows, split_panel
+from automl_service.engines.local.panel import (
+    Panel,
+    Series,
+    cutoffs,
+    lag_rows,
+    split_panel,
+    window_rows,
+)
 from automl_service.engines.local.panel_forecasters import PanelBaseline
 from automl_service.engines.local.search import search
 from automl_service.engines.local.trials import Objective, TrialLog
@@ -71,6 +78,18 @@ def test_cv_step_size_sets_each_series_window_origins_apart() -> None:
         "forecasting.cv_step_size = 4 leaves room for 2 backtest window(s) of 3 in series "
         "store='7' (14 points), not 3"
     )
+
+
+def test_window_rows_name_each_pooled_row_series_and_time() -> None:
+    """A window's pooled rows are series after series, each its own last points: their
+    series and times line up with the values the folds pool."""
+    panel = split_panel(two_series(14), ["store"], "month", "sales")
+    windows = panel.windows(3)
+    times, labels = window_rows(panel, windows)
+    assert labels[0].tolist() == ["store='7'"] * 3 + ["store='a'"] * 3
+    assert [str(t)[:7] for t in times[1]] == [
+        "2020-09", "2020-10", "2020-11", "2021-03", "2021-04", "2021-05"
+    ]  # fmt: skip
 
 
 def test_global_training_rows_never_see_past_the_cutoff() -> None:

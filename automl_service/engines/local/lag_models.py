@@ -117,11 +117,13 @@ def search_lag_models(
     budget: Budget | None = None,
     configs: Sequence[tuple[str, dict[str, Any]]] = CONFIGS,
     times: list[Any] | None = None,
+    series: list[Any] | None = None,
 ) -> int:
     """Log one child run per configuration tried (``kind`` is its ``model`` param); the
     first always runs, each next one while ``budget`` allows another as long as the
-    longest so far. Returns how many were tried. ``times`` (each window's, for one
-    series) are kept with the backtest forecasts, for the report's charts."""
+    longest so far. Returns how many were tried. ``times`` (each window's) and, for many
+    series, ``series`` (each window's rows' series) are kept with the backtest forecasts,
+    for the insight's charts."""
     lengths = [w.length for w in windows]
     longest = 0.0
     tried = 0
@@ -149,7 +151,7 @@ def search_lag_models(
             run_params,
             aggregate([f.metrics(Task.FORECASTING) for f in folds]),
             model,
-            predictions=Backtest(folds, list(times or [])),
+            predictions=Backtest(folds, list(times or []), list(series or [])),
         )
         # The registered model is one more fit, on every point.
         longest = max(longest, (time.monotonic() - started) * (1 + 1 / len(windows)))

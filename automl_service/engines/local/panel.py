@@ -117,6 +117,22 @@ def cutoffs(panel: Panel, window: Window) -> list[int]:
     return [len(s.values) - back for s in panel.series]
 
 
+def window_rows(
+    panel: Panel, windows: Sequence[Window]
+) -> tuple[list[np.ndarray[Any, Any]], list[np.ndarray[Any, Any]]]:
+    """Each window's rows as its folds pool them (series after series, in panel order):
+    their times, and their series described (``firm='IBM'``)."""
+    times, labels = [], []
+    for window in windows:
+        when, which = [], []
+        for series, cutoff in zip(panel.series, cutoffs(panel, window), strict=True):
+            when.append(series.times[cutoff : cutoff + window.length].to_numpy())
+            which.append(np.full(window.length, panel.describe(series.key), dtype=object))
+        times.append(np.concatenate(when))
+        labels.append(np.concatenate(which))
+    return times, labels
+
+
 def calendar(dates: pd.DatetimeIndex) -> np.ndarray[Any, Any]:
     """Calendar features of target dates: month and day of week."""
     return np.column_stack([dates.month.to_numpy(), dates.day_of_week.to_numpy()]).astype(float)

@@ -30,7 +30,7 @@ from .intervals import with_intervals
 from .lag_models import ALGORITHM as GLOBAL_ALGORITHM
 from .lag_models import LEARNER as GLOBAL_LEARNER
 from .lag_models import search_lag_models
-from .panel import Panel, cutoffs, lag_count, panel_frequency, split_panel
+from .panel import Panel, cutoffs, lag_count, panel_frequency, split_panel, window_rows
 from .panel_forecasters import PanelBaseline, PanelEnsemble, PanelGlobal
 from .predictions import Backtest, Fold
 from .table_checks import check_columns
@@ -81,6 +81,7 @@ def search_panel(
     }
     common = {"series": len(panel.series), "freq": freq, **window_params(windows)}
     lengths = [w.length for w in windows]
+    times, labels = window_rows(panel, windows)
     for kind in kinds:
         params = {"season": season, **common}
         try:
@@ -96,7 +97,7 @@ def search_panel(
             params,
             aggregate([f.metrics(Task.FORECASTING) for f in folds]),
             _constant(model),
-            predictions=Backtest(folds),
+            predictions=Backtest(folds, times, labels),
         )
     if GLOBAL_LEARNER in learners:
         lags = lag_count(season, fc.horizon, min(windows, key=lambda w: w.cutoff).cutoff)
@@ -113,6 +114,8 @@ def search_panel(
             final=lambda fitted, lags: PanelGlobal(fitted, lags, tails, codes, **grid),
             quantiles=fc.forecast_quantiles,
             budget=None if budget is None else budget.for_search(),
+            times=times,
+            series=labels,
         )
     build = lambda members, weights: PanelEnsemble(members, weights, **grid)  # noqa: E731
     ensemble_within(request, log, lengths, build, budget)
