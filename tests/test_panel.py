@@ -14,9 +14,11 @@ from automl_service.engines.local.datasets import load_sample
 from automl_service.engines.local.evaluate import compute_metrics
 from automl_service.engines.local.horizon import OutsideHorizon
 from automl_service.engines.local.panel import (
+    OneStepAhead,
     Panel,
     Series,
     cutoffs,
+    lag_path,
     lag_rows,
     split_panel,
     window_rows,
@@ -110,6 +112,28 @@ def test_global_training_rows_never_see_past_the_cutoff() -> None:
     assert len(y) == sum(2 * (c - 4) + 1 for c in cutoffs)
 
 
+class _NextIsLastPlusOne:
+    """A regressor whose forecast is the first feature (the latest lag) plus one."""
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        return rows[:, 0] + 1.0
+
+
+def test_one_step_ahead_models_learn_raw_values_and_feed_back_their_forecasts() -> None:
+    """Unscaled rows of one step hold the raw lags (latest first) and the raw next value;
+    a one-step model forecasts each further step from its own forecasts, several series
+    at once as one by one."""
+    panel = split_panel(two_series(), ["store"], "month", "sales")
+    X, y = lag_rows(panel, [12, 20], lags=3, horizon=1, scaled=False)
+    assert X[0, :4].tolist() == [300.0, 200.0, 100.0, 1.0]  # store 7's lags, step 1
+    assert y[0] == 400.0
+    model = OneStepAhead(_NextIsLastPlusOne())
+    dates = pd.date_range("2021-01-01", periods=3, freq="MS")
+    assert lag_path(model, np.array([1.0, 2.0, 5.0]), 3, 0, dates).tolist() == [6.0, 7.0, 8.0]
+    both = model.paths([np.array([1.0, 5.0]), np.array([9.0, 10.0])], 2, [0, 1], [dates] * 2)
+    assert [p.tolist() for p in both] == [[6.0, 7.0, 8.0], [11.0, 12.0, 13.0]]
+
+
 def baseline() -> PanelBaseline:
     panel = split_panel(two_series(), ["store"], "month", "sales")
     return PanelBaseline(
@@ -183,7 +207,7 @@ def test_grunfeld_trains_a_global_model_and_baselines_over_all_firms(tmp_path: P
     lightgbm = [r for r in runs if r.algorithm == "LightGBM"]
     assert {r.params["model"] for r in lightgbm} == {"global"}
     # LightGBM's defaults first, then other configurations while the time allows.
-    assert [r.params["config"] for r in lightgbm][:2] == ["defaults", "slow"]
+    assert [r.params["config"] for r in lightgbm][:3] == ["defaults", "defaults-recursive", "slow"]
     table = load_sample("grunfeld").sort_values(["firm", "year"])
     for i in range(3):  # Naive's window i pools every firm's last value before the window
         truth, guess = [], []
