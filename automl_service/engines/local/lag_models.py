@@ -7,12 +7,13 @@ target is the value that many steps later, scaled the same way (one model foreca
 step of the horizon directly). One series is a panel of one.
 
 The first configuration is LightGBM's own defaults (``LGBMRegressor()``), the starting
-point a user would try by hand; the next is the same defaults the way one often writes it
-by hand, on the raw lags for the next value only, forecasting recursively
-(``panel.OneStepAhead``); the others follow while the time given allows another as long
-as the longest so far. Each is scored on the same backtest windows as every other
-candidate (trained on each window's earlier points) and logged as a child run under the
-Azure name ``LightGBM``, its ``model`` param ``lags`` (one series) or ``global`` (many).
+point a user would try by hand; the next, for one series, is the same defaults the way one
+often writes it by hand, on the raw lags for the next value only, forecasting recursively
+(``panel.OneStepAhead``; not for many series: ``GLOBAL_CONFIGS``); the others follow
+while the time given allows another as long as the longest so far. Each is scored on the
+same backtest windows as every other candidate (trained on each window's earlier points)
+and logged as a child run under the Azure name ``LightGBM``, its ``model`` param ``lags``
+(one series) or ``global`` (many).
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ CONFIGS: tuple[tuple[str, dict[str, Any]], ...] = (
         },
     ),
 )
+
+#: Many series: the configurations without the recursive one. Raw values of series of
+#: different sizes do not share one set of trees (its splits on levels belong to one series
+#: or another); the global model keeps to rows scaled by their own level.
+GLOBAL_CONFIGS = tuple((name, c) for name, c in CONFIGS if not c.get(RECURSIVE))
 
 #: The registered model of a fitted regressor: (regressor, lags) -> pyfunc model.
 Final = Callable[[Any, int], Any]

@@ -28,8 +28,8 @@ from .budget import Budget
 from .forecast_ensemble import ensemble_within
 from .intervals import with_intervals
 from .lag_models import ALGORITHM as GLOBAL_ALGORITHM
+from .lag_models import GLOBAL_CONFIGS, search_lag_models
 from .lag_models import LEARNER as GLOBAL_LEARNER
-from .lag_models import search_lag_models
 from .panel import Panel, cutoffs, lag_count, panel_frequency, split_panel, window_rows
 from .panel_forecasters import PanelBaseline, PanelEnsemble, PanelGlobal
 from .predictions import Backtest, Fold
@@ -114,6 +114,7 @@ def search_panel(
             final=lambda fitted, lags: PanelGlobal(fitted, lags, tails, codes, **grid),
             quantiles=fc.forecast_quantiles,
             budget=None if budget is None else budget.for_search(),
+            configs=GLOBAL_CONFIGS,
             times=times,
             series=labels,
         )
