@@ -8,7 +8,15 @@ same time budget:
 - FLAML alone: ``flaml.AutoML.fit`` with the same budget and its defaults;
 - LightGBM with default parameters (forecasting: recursive on lags of the target);
 - forecasting only: the naive last-value forecast, and the seasonal naive one (the value
-  a season before).
+  a season before; for yearly data, whose season is one period, the naive forecast).
+
+Many series (``grunfeld``, 11 firms): every origin is counted from each series' own end;
+naive and seasonal naive are per series; LightGBM and FLAML alone are each one global
+model over every series, as one writes it by hand: rows of the last lags of a series' own
+values and its number, the next value as target, forecast recursively (LightGBM with its
+defaults, FLAML's regression search with the whole budget on the same rows). Every
+competitor's forecasts of an origin are scored pooled over the series, as the service
+scores many series.
 
 Each is scored on the held-out test split with the service's canonical metric. Run:
 
@@ -48,22 +56,19 @@ class Case:
     time_column: str | None = None
     horizon: int = 0
     frequency: str | None = None
+    #: Many series: the series id columns.
+    series_ids: tuple[str, ...] = ()
 
 
+NRMSE = "normalized_root_mean_squared_error"
 CASES = [
     Case("breast_cancer", Task.CLASSIFICATION, "target", "accuracy"),
     Case("wine", Task.CLASSIFICATION, "target", "accuracy"),
     Case("diabetes", Task.REGRESSION, "target", "normalized_root_mean_squared_error"),
-    Case("co2", Task.FORECASTING, "co2", "normalized_root_mean_squared_error", "date", 12, "MS"),
-    Case(
-        "macrodata",
-        Task.FORECASTING,
-        "realgdp",
-        "normalized_root_mean_squared_error",
-        "date",
-        8,
-        "QS",
-    ),
+    Case("co2", Task.FORECASTING, "co2", NRMSE, "date", 12, "MS"),
+    Case("macrodata", Task.FORECASTING, "realgdp", NRMSE, "date", 8, "QS"),
+    Case("sunspots", Task.FORECASTING, "sunspots", NRMSE, "date", 10, "YS"),
+    Case("grunfeld", Task.FORECASTING, "invest", NRMSE, "year", 3, "YS", ("firm",)),
 ]
 
 
@@ -76,10 +81,14 @@ def splits(
     one window of 8 quarters is one economic episode, not a forecaster's skill."""
     if case.task is Task.FORECASTING:
         assert case.time_column
-        frame = frame[[case.time_column, case.target]].sort_values(case.time_column)
-        ends = [len(frame) - k * case.horizon for k in range(origins)]
-        return [(frame.iloc[: end - case.horizon], frame.iloc[end - case.horizon : end])
-                for end in ends]  # fmt: skip
+        ids, h = list(case.series_ids), case.horizon
+        frame = frame[[*ids, case.time_column, case.target]]
+        frame = frame.sort_values([*ids, case.time_column]).reset_index(drop=True)
+        # Each row's place counted from its series' end (0 is the last).
+        back = frame.groupby(ids).cumcount(ascending=False) if ids else frame.index[::-1]
+        back = np.asarray(back)
+        return [(frame[back >= (k + 1) * h], frame[(back >= k * h) & (back < (k + 1) * h)])
+                for k in range(origins)]  # fmt: skip
     from sklearn.model_selection import train_test_split
 
     stratify = frame[case.target] if case.task is Task.CLASSIFICATION else None
@@ -98,7 +107,13 @@ def score(case: Case, y_true: Any, y_pred: Any) -> float:
 # Competitors ------------------------------------------------------------------------
 
 
+#: Where each service job's trainer log is copied (``--trainer-logs``), when given.
+TRAINER_LOGS: list[Path] = []
+
+
 def by_service(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -> Any:
+    import shutil
+
     import mlflow
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,6 +132,7 @@ def by_service(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int)
                 "time_column_name": case.time_column,
                 "forecast_horizon": case.horizon,
                 "frequency": case.frequency,
+                "time_series_id_column_names": list(case.series_ids),
             }
         request = AutoMLRequest.model_validate(body)
         settings = LocalSettings(data_dir=Path(tmp) / "data")
@@ -125,6 +141,10 @@ def by_service(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int)
         while not status.state.terminal:
             time.sleep(1.0)
             status = engine.ensure_job(request)
+        for folder in TRAINER_LOGS:
+            folder.mkdir(parents=True, exist_ok=True)
+            log = settings.data_dir / "jobs" / request.job_name / "trainer.log"
+            shutil.copyfile(log, folder / f"{request.job_name}.log")
         if status.error:
             raise RuntimeError(status.error)
         runs = engine.child_runs(request.job_name)
@@ -143,6 +163,11 @@ def by_flaml(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -
 
     automl = AutoML()
     X, y = train.drop(columns=[case.target]), train[case.target]
+    if case.series_ids:
+        fit = lambda X, y: automl.fit(  # noqa: E731
+            X, y, task="regression", time_budget=budget, verbose=0, mlflow_logging=False
+        )
+        return _global_recursive(case, train, test, fit, automl), automl.best_estimator
     if case.task is Task.FORECASTING:
         automl.fit(
             X_train=X,
@@ -161,6 +186,9 @@ def by_flaml(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -
 def by_lightgbm(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -> Any:
     import lightgbm as lgb
 
+    if case.series_ids:
+        model = lgb.LGBMRegressor(verbose=-1)
+        return _global_recursive(case, train, test, model.fit, model), "lgbm"
     if case.task is Task.FORECASTING:
         return _recursive_lightgbm(train[case.target].to_numpy(float), case.horizon), "lgbm"
     X, y = train.drop(columns=[case.target]), train[case.target]
@@ -184,16 +212,54 @@ def _recursive_lightgbm(history: np.ndarray[Any, Any], horizon: int, lags: int =
     return np.array(path[-horizon:])
 
 
+def _histories(case: Case, train: pd.DataFrame) -> list[np.ndarray[Any, Any]]:
+    """Each series' training values in time order, in the order of the test rows (which
+    ``splits`` sorts by series, then time)."""
+    if not case.series_ids:
+        return [train[case.target].to_numpy(float)]
+    groups = train.groupby(list(case.series_ids), sort=True)
+    return [rows[case.target].to_numpy(float) for _, rows in groups]
+
+
+def _global_recursive(
+    case: Case, train: pd.DataFrame, test: pd.DataFrame, fit: Any, model: Any
+) -> Any:
+    """One model over every series: rows of a series' last ``lags`` values (at most 12, at
+    most half the shortest series) and the series' number, the next value as target;
+    each series forecast recursively for its ``horizon`` test rows."""
+    histories = _histories(case, train)
+    lags = max(1, min(12, min(len(h) for h in histories) // 2))
+    rows, targets = [], []
+    for code, history in enumerate(histories):
+        for i in range(lags, len(history)):
+            rows.append([*history[i - lags : i], code])
+            targets.append(history[i])
+    fit(np.array(rows), np.array(targets))
+    out = []
+    for code, history in enumerate(histories):
+        path = list(history)
+        for _ in range(case.horizon):
+            path.append(float(model.predict(np.array([[*path[-lags:], code]]))[0]))
+        out.extend(path[-case.horizon :])
+    assert len(out) == len(test)
+    return np.array(out)
+
+
 def by_naive(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -> Any:
-    return np.repeat(train[case.target].to_numpy(float)[-1], len(test)), "naive"
+    """Each series' last value."""
+    out = [np.repeat(h[-1], case.horizon) for h in _histories(case, train)]
+    return np.concatenate(out), "naive"
 
 
 def by_seasonal_naive(case: Case, train: pd.DataFrame, test: pd.DataFrame, budget: int) -> Any:
+    """Each series' last season repeated; for a season of one period (yearly data) that
+    is the naive forecast."""
     from automl_service.engines.local.baselines import forecast, season_length
 
     season = season_length(case.frequency)
-    history = train[case.target].to_numpy(float)
-    return forecast("SeasonalNaive", history, len(test), season), "seasonal_naive"
+    kind = "SeasonalNaive" if season > 1 else "Naive"
+    out = [forecast(kind, h, case.horizon, season) for h in _histories(case, train)]
+    return np.concatenate(out), "seasonal_naive" if season > 1 else "naive (season 1)"
 
 
 #: Competitors only forecasts have.
@@ -217,7 +283,12 @@ def main(argv: list[str] | None = None) -> int:
         "--origins", type=int, default=1, help="forecast origins per series (latest first)"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--trainer-logs", type=Path, help="copy each service job's trainer log here"
+    )
     args = parser.parse_args(argv)
+    if args.trainer_logs:
+        TRAINER_LOGS.append(args.trainer_logs)
 
     rows = []
     for case in CASES:

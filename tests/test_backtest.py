@@ -43,6 +43,57 @@ def test_short_series_get_fewer_windows_and_too_short_ones_are_refused() -> None
         plan_windows(26, 8, windows=4)
 
 
+def test_cv_step_size_sets_the_periods_between_window_origins() -> None:
+    """With a step of 3 the windows' origins are 3 periods apart (the windows overlap when
+    the step is shorter than the horizon); a step that leaves no room for the windows
+    asked for, or for those a step of the horizon gives, is refused naming the field and
+    the largest step that fits."""
+    assert [w.cutoff for w in plan_windows(40, 8, step=3)] == [32, 29, 26]
+    assert [w.cutoff for w in plan_windows(40, 8, windows=5, step=3)] == [32, 29, 26, 23, 20]
+    # 40 points, horizon 8: the first cutoff may move back 40 - 8 - 10 = 22 periods.
+    assert [w.cutoff for w in plan_windows(40, 8, step=11)] == [32, 21, 10]
+    with pytest.raises(PermanentError) as caught:
+        plan_windows(40, 8, step=12)
+    assert str(caught.value) == (
+        "forecasting.cv_step_size = 12 leaves room for 2 backtest window(s) of 8 in series "
+        "(40 points), not 3; a step of at most 11 fits 3"
+    )
+    with pytest.raises(PermanentError, match=r"cv_step_size = 6 .* not 5; .* at most 5 fits 5"):
+        plan_windows(40, 8, windows=5, step=6)
+    # No step fits 24 windows in 22 periods: the series is too short, whatever the step.
+    with pytest.raises(PermanentError, match="series has 40 points: room for 8 backtest"):
+        plan_windows(40, 8, windows=24, step=3)
+
+
+@pytest.mark.slow
+def test_a_request_cv_step_size_moves_the_windows_of_every_candidate(tmp_path: Path) -> None:
+    """``forecasting.cv_step_size`` reaches the local search: the Naive baseline is scored
+    on windows ending 2 periods apart, and its run logs the step."""
+    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("step", artifact_location=(tmp_path / "a").as_uri())
+    parent = client.create_run(experiment).info.run_id
+    request = AutoMLRequest.model_validate(
+        {
+            "task": "forecasting",
+            "training_data": "sample:macrodata",
+            "target_column_name": "realgdp",
+            "forecasting": {"time_column_name": "date", "forecast_horizon": 8, "cv_step_size": 2},
+            "training": {"allowed_algorithms": ["Naive"]},
+            "limits": {"timeout_seconds": 10},
+        }
+    )
+    log = TrialLog(client, experiment, parent, "step", 1, [Objective(NRMSE, Goal.MINIMIZE)])
+    search(request, log)
+    [naive] = [r for r in log.records if r.status == RunStatus.FINISHED]
+    assert naive.params["backtest_step"] == "2" and naive.params["backtest_windows"] == "3"
+    y = load_sample("macrodata").sort_values("date")["realgdp"].to_numpy(dtype=float)
+    for i in range(3):
+        end = len(y) - 2 * i
+        truth = y[end - 8 : end]
+        expected = compute_metrics(Task.FORECASTING, truth, np.full(8, y[end - 9]))[NRMSE]
+        assert naive.metrics[f"{NRMSE}_window_{i}"] == pytest.approx(expected), i
+
+
 def test_metrics_are_the_mean_over_windows_and_each_window_is_kept() -> None:
     """The trial's metric is the mean of its windows; each window's value is kept under its
     own name; a metric missing from one window gets no mean."""

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from automl_service.engines.local.forecasters import BaselineForecaster, Forecaster
+from automl_service.engines.local.budget import Budget
+from automl_service.engines.local.forecasters import (
+    BaselineForecaster,
+    FlamlForecaster,
+    Forecaster,
+)
 from automl_service.engines.local.horizon import ForecastGrid, OutsideHorizon
+from automl_service.engines.local.search import NO_TIME_TO_REFIT, refit_forecasters
+from automl_service.engines.local.trials import TrialLog
 
 END = pd.Timestamp("2020-12-01")
 GRID = ForecastGrid("date", "MS", END, horizon=6)
@@ -39,6 +48,46 @@ def test_a_model_that_kept_an_earlier_fit_counts_steps_from_its_own_end() -> Non
     assert grid.steps(["2021-01-01", "2021-06-01"]).tolist() == [7, 12]
     with pytest.raises(OutsideHorizon, match="'2020-12-01' is at or before the end"):
         grid.steps(["2020-12-01"])
+
+
+class _Learner:
+    """A FLAML learner and task stand-in: forecasts 10 * step; counts refits."""
+
+    fits = 0
+
+    def preprocess(self, frame: pd.DataFrame, transformer: object) -> pd.DataFrame:
+        return frame
+
+    def predict(self, rows: pd.DataFrame) -> np.ndarray:
+        return 10.0 * np.arange(1, len(rows) + 1)
+
+    def fit(self, series: object, period: int) -> None:
+        self.fits += 1
+
+
+class _Winners:
+    """What ``refit_forecasters`` reads of a trial log: the winners."""
+
+    def __init__(self, model: object) -> None:
+        self.model = model
+
+    def winners(self) -> list[tuple[object, object]]:
+        return [(None, self.model)]
+
+
+def test_a_forecaster_left_unrefitted_for_lack_of_time_still_forecasts_after_the_series() -> None:
+    """With the time limit reached the scored fit (on the points before the latest window,
+    ending six months before the series) is kept, says why, and answers for the horizon
+    after the whole series, its steps counted from its own end."""
+    learner = _Learner()
+    scored = ForecastGrid("date", "MS", pd.Timestamp("2020-06-01"), horizon=6)
+    model = FlamlForecaster(learner, learner, None, ["date"], scored)
+    spent = Budget(10, started_at=0.0, clock=lambda: 20.0)
+    refit_forecasters(cast(TrialLog, _Winners(model)), object(), 6, END, spent)
+    assert learner.fits == 0 and model.refit_error == NO_TIME_TO_REFIT
+    assert model.predict(None, months("2021-01-01", "2021-06-01")).tolist() == [70.0, 120.0]
+    with pytest.raises(OutsideHorizon, match="at or before the end of the training data"):
+        model.predict(None, months("2020-12-01"))
 
 
 @pytest.mark.parametrize(

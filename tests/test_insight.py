@@ -271,3 +271,49 @@ def test_a_regression_job_without_explainability_draws_residuals_only(
     html = render_report(done, [], found)
     assert html.count("data:image/svg+xml;base64,") == 2
     assert "Predicted against actual" in html
+
+
+@pytest.mark.slow
+def test_a_many_series_job_draws_the_windows_of_its_largest_series(
+    mlflow_store: MlflowStore,
+) -> None:
+    """A real job on the grunfeld panel: the winner's insight draws the backtest windows of
+    the 4 firms with the largest investment, one panel each, with their quantile band;
+    the report shows the chart."""
+    best, done = train(
+        mlflow_store,
+        {
+            "request_id": "insight-p",
+            "task": "forecasting",
+            "training_data": "sample:grunfeld",
+            "target_column_name": "invest",
+            "forecasting": {
+                "time_column_name": "year",
+                "forecast_horizon": 3,
+                "time_series_id_column_names": ["firm"],
+                "forecast_quantiles": [0.1, 0.9],
+            },
+            # Baselines only: the job ends once they are scored, well within the limit.
+            "training": {"allowed_algorithms": ["Naive", "ExponentialSmoothing"]},
+            "limits": {"timeout_seconds": 20},
+        },
+    )
+    found = download_insight(mlflow_store.uri, best)
+    assert found is not None
+    assert [c.file for c in found.charts] == ["forecast_windows.svg"]
+    assert "of 4 of its 11 series (the largest)" in found.rows
+    drawn = found.numbers["series"]
+    assert [s["series"] for s in drawn] == [
+        "firm='General Motors'",
+        "firm='US Steel'",
+        "firm='General Electric'",
+        "firm='Chrysler'",
+    ]
+    for series in drawn:
+        assert [len(w["actual"]) for w in series["windows"]] == [3, 3, 3]
+        assert sorted(series["windows"][0]["quantiles"]) == ["0.1", "0.9"]
+    latest = drawn[0]["windows"][0]
+    assert latest["times"][-1].startswith("1954")
+    html = render_report(done, [], found)
+    assert html.count("data:image/svg+xml;base64,") == 1
+    assert "per backtest window and series" in html

@@ -63,7 +63,7 @@ def test_each_azure_only_field_is_named() -> None:
 
 def test_forecasting_settings_without_a_local_equivalent_are_named() -> None:
     """Holidays, lags, an automatic horizon and the like are named; their 'none' values
-    ask for nothing and pass."""
+    ask for nothing and pass, as does ``cv_step_size`` (the backtest honours it)."""
     request = make(
         task="forecasting",
         primary_metric=None,
@@ -74,6 +74,7 @@ def test_forecasting_settings_without_a_local_equivalent_are_named() -> None:
             "target_lags": [1, 12],
             "use_stl": "none",
             "feature_lags": "none",
+            "cv_step_size": 3,
         },
     )
     assert azure_only_settings(request) == [

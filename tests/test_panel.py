@@ -13,7 +13,16 @@ from mlflow import MlflowClient
 from automl_service.engines.local.datasets import load_sample
 from automl_service.engines.local.evaluate import compute_metrics
 from automl_service.engines.local.horizon import OutsideHorizon
-from automl_service.engines.local.panel import Panel, Series, lag_rows, split_panel
+from automl_service.engines.local.panel import (
+    OneStepAhead,
+    Panel,
+    Series,
+    cutoffs,
+    lag_path,
+    lag_rows,
+    split_panel,
+    window_rows,
+)
 from automl_service.engines.local.panel_forecasters import PanelBaseline
 from automl_service.engines.local.search import search
 from automl_service.engines.local.trials import Objective, TrialLog
@@ -57,6 +66,34 @@ def test_a_series_too_short_for_the_horizon_is_refused_by_name() -> None:
         panel.windows(3)
 
 
+def test_cv_step_size_sets_each_series_window_origins_apart() -> None:
+    """With a step of 2 every series' windows start 2 periods apart, counted from its own
+    end; a step too large for the shortest series is refused naming the field and it."""
+    panel = split_panel(two_series(14), ["store"], "month", "sales")
+    windows = panel.windows(3, step=2)
+    assert [w.cutoff for w in windows] == [11, 9, 7]
+    by_series = [cutoffs(panel, w) for w in windows]  # store 7 (14 months), then "a" (20)
+    assert by_series == [[11, 17], [9, 15], [7, 13]]
+    with pytest.raises(PermanentError) as caught:
+        panel.windows(3, step=4)
+    assert str(caught.value).startswith(
+        "forecasting.cv_step_size = 4 leaves room for 2 backtest window(s) of 3 in series "
+        "store='7' (14 points), not 3"
+    )
+
+
+def test_window_rows_name_each_pooled_row_series_and_time() -> None:
+    """A window's pooled rows are series after series, each its own last points: their
+    series and times line up with the values the folds pool."""
+    panel = split_panel(two_series(14), ["store"], "month", "sales")
+    windows = panel.windows(3)
+    times, labels = window_rows(panel, windows)
+    assert labels[0].tolist() == ["store='7'"] * 3 + ["store='a'"] * 3
+    assert [str(t)[:7] for t in times[1]] == [
+        "2020-09", "2020-10", "2020-11", "2021-03", "2021-04", "2021-05"
+    ]  # fmt: skip
+
+
 def test_global_training_rows_never_see_past_the_cutoff() -> None:
     """The global model's training rows read nothing at or after each series' cutoff (values
     there are NaN here), and every origin and step before it gives one row."""
@@ -73,6 +110,28 @@ def test_global_training_rows_never_see_past_the_cutoff() -> None:
     assert np.isfinite(X).all() and np.isfinite(y).all()
     # Origins 2..cutoff-2; the last origin has room for one step only.
     assert len(y) == sum(2 * (c - 4) + 1 for c in cutoffs)
+
+
+class _NextIsLastPlusOne:
+    """A regressor whose forecast is the first feature (the latest lag) plus one."""
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        return rows[:, 0] + 1.0
+
+
+def test_one_step_ahead_models_learn_raw_values_and_feed_back_their_forecasts() -> None:
+    """Unscaled rows of one step hold the raw lags (latest first) and the raw next value;
+    a one-step model forecasts each further step from its own forecasts, several series
+    at once as one by one."""
+    panel = split_panel(two_series(), ["store"], "month", "sales")
+    X, y = lag_rows(panel, [12, 20], lags=3, horizon=1, scaled=False)
+    assert X[0, :4].tolist() == [300.0, 200.0, 100.0, 1.0]  # store 7's lags, step 1
+    assert y[0] == 400.0
+    model = OneStepAhead(_NextIsLastPlusOne())
+    dates = pd.date_range("2021-01-01", periods=3, freq="MS")
+    assert lag_path(model, np.array([1.0, 2.0, 5.0]), 3, 0, dates).tolist() == [6.0, 7.0, 8.0]
+    both = model.paths([np.array([1.0, 5.0]), np.array([9.0, 10.0])], 2, [0, 1], [dates] * 2)
+    assert [p.tolist() for p in both] == [[6.0, 7.0, 8.0], [11.0, 12.0, 13.0]]
 
 
 def baseline() -> PanelBaseline:
@@ -148,6 +207,7 @@ def test_grunfeld_trains_a_global_model_and_baselines_over_all_firms(tmp_path: P
     lightgbm = [r for r in runs if r.algorithm == "LightGBM"]
     assert {r.params["model"] for r in lightgbm} == {"global"}
     # LightGBM's defaults first, then other configurations while the time allows.
+    # The recursive configuration on raw values is for one series only.
     assert [r.params["config"] for r in lightgbm][:2] == ["defaults", "slow"]
     table = load_sample("grunfeld").sort_values(["firm", "year"])
     for i in range(3):  # Naive's window i pools every firm's last value before the window

@@ -72,6 +72,16 @@ def test_missing_columns_and_one_short_series_are_refused(tmp_path: Path) -> Non
         check_series(request(path, windows=3, time_series_id_column_names=[]))
 
 
+def test_a_step_too_large_for_the_windows_is_refused_naming_it(tmp_path: Path) -> None:
+    """A ``cv_step_size`` that leaves the shortest series room for fewer windows than asked
+    is refused at submit naming the field; a step that fits passes."""
+    path = tmp_path / "sales.csv"
+    stores({"a": 30, "b": 14}).to_csv(path, index=False)
+    check_series(request(path, windows=3, cv_step_size=2))
+    with pytest.raises(InvalidRequest, match=r"cv_step_size = 4 .* store='b' \(14 points\)"):
+        check_series(request(path, windows=3, cv_step_size=4))
+
+
 def test_submit_refuses_before_queueing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -22,7 +22,6 @@ _FORECASTING: dict[str, tuple[object, ...]] = {
     "target_aggregate_function": ("none",),
     "use_stl": ("none",),
     "features_unknown_at_forecast_time": (),
-    "cv_step_size": (),
 }
 
 

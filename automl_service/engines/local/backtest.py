@@ -22,6 +22,8 @@ from ...errors import PermanentError
 DEFAULT_WINDOWS = 3
 #: The suffix of a per-window metric: ``normalized_root_mean_squared_error_window_0``.
 WINDOW_SUFFIX = "_window_"
+#: The request field that sets the step between windows' cutoffs.
+STEP_FIELD = "forecasting.cv_step_size"
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,13 @@ def plan_windows(
     """The backtest windows of a series of ``n_rows`` points, latest first.
 
     ``windows`` (default ``DEFAULT_WINDOWS``, then as many as fit) windows of ``horizon``
-    points, their cutoffs ``step`` (default ``horizon``) apart, the earliest keeping at
-    least ``min_train_rows(horizon)`` points to train on. A series too short for one
-    window, or for the number of windows asked for explicitly, is a PermanentError
-    naming ``what`` and the counts.
+    points, their cutoffs ``step`` (the request's ``forecasting.cv_step_size``; default
+    ``horizon``) apart, the earliest keeping at least ``min_train_rows(horizon)`` points to
+    train on. A series too short for one window, or for the number of windows asked for
+    explicitly, is a PermanentError naming ``what`` and the counts. A ``step`` given that
+    leaves room for fewer windows than asked for (or, when not asked, than a step of the
+    horizon would give), when a smaller step would fit them, is a PermanentError naming
+    ``STEP_FIELD`` and the largest step that does.
     """
     if horizon < 1:
         raise ValueError("the horizon must be at least 1")
@@ -79,7 +84,17 @@ def plan_windows(
             f"{least} (needs {horizon + least})"
         )
     fit = room // stride + 1
-    if windows is not None and windows > fit:
+    wanted = windows
+    if wanted is None and step is not None:
+        wanted = min(DEFAULT_WINDOWS, room // horizon + 1)
+    if wanted is not None and wanted > fit:
+        if step is not None and wanted <= room + 1:  # a smaller step fits them
+            largest = room // (wanted - 1)
+            raise PermanentError(
+                f"{STEP_FIELD} = {step} leaves room for {fit} backtest window(s) of "
+                f"{horizon} in {what} ({n_rows} points), not {wanted}; a step of at most "
+                f"{largest} fits {wanted}"
+            )
         raise PermanentError(
             f"{what} has {n_rows} points: room for {fit} backtest window(s) of {horizon} "
             f"with a step of {stride}, not the {windows} asked for"

@@ -152,8 +152,10 @@ def add_forecast_ensemble(
         "backtest_windows": len(plan.folds),
     }
     metrics = aggregate([f.metrics(Task.FORECASTING) for f in plan.folds])
-    times = next((list(c.predictions.times) for c in pool if c.predictions.times), [])
-    return log.log(ALGORITHM, params, metrics, model, predictions=Backtest(list(plan.folds), times))
+    # Every candidate's windows hold the same rows in the same order: any one's times do.
+    kept = next((c.predictions for c in pool if c.predictions.times), Backtest([]))
+    predictions = Backtest(list(plan.folds), list(kept.times), list(kept.series))
+    return log.log(ALGORITHM, params, metrics, model, predictions=predictions)
 
 
 def ensemble_within(

@@ -211,7 +211,12 @@ class FlamlForecaster(Forecaster):
         try:
             self.estimator.fit(series, period=period)
         except Exception as exc:  # any learner's own failure: keep the scored fit
-            self.refit_error = str(exc)[:300]
-            self.grid = replace(self.grid, series_end=series_end, origin=self.grid.start)
+            self.keep_scored_fit(series_end, str(exc)[:300])
             return
         self.grid = replace(self.grid, series_end=series_end, origin=None)
+
+    def keep_scored_fit(self, series_end: pd.Timestamp, reason: str) -> None:
+        """Not refitted (``reason``): the scored fit stays, its steps counted from its own
+        end, and it answers for the horizon after ``series_end``, the whole series' end."""
+        self.refit_error = reason
+        self.grid = replace(self.grid, series_end=series_end, origin=self.grid.start)

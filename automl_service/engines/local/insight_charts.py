@@ -149,10 +149,44 @@ def residuals_chart(points: Residuals, target: str) -> str:
 def forecast_chart(windows: Sequence[WindowForecast], target: str) -> str:
     """Each backtest window's forecast beside the actual values, earliest window first;
     the band between the lowest and highest quantile shaded when there are quantiles."""
-    import pandas as pd
-
     figure = Figure(figsize=(SIZE[0] * 2, SIZE[1]))
     axes = figure.add_subplot()
+    _draw_windows(axes, windows)
+    axes.set_ylabel(_short(target, 30))
+    axes.set_title("Backtest windows: forecast against actual (window 0 is the latest)")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
+    figure.autofmt_xdate()
+    return to_svg(figure)
+
+
+def panel_forecast_chart(
+    panels: Sequence[tuple[str, Sequence[WindowForecast]]], target: str
+) -> str:
+    """Many series: one small panel per series (two abreast), each as ``forecast_chart``,
+    one legend for them all."""
+    columns = min(2, len(panels))
+    rows = (len(panels) + columns - 1) // columns
+    figure = Figure(figsize=(SIZE[0] * 2, 0.9 + 2.6 * rows), layout="constrained")
+    first = None
+    for position, (name, windows) in enumerate(panels):
+        axes = figure.add_subplot(rows, columns, position + 1)
+        _draw_windows(axes, windows)
+        axes.set_title(_short(name, 40), fontsize=9)
+        axes.set_ylabel(_short(target, 20), fontsize=8)
+        axes.tick_params(labelsize=7)
+        axes.tick_params(axis="x", labelrotation=30)
+        first = first or axes
+    if first is not None:
+        handles, labels = first.get_legend_handles_labels()
+        figure.legend(handles, labels, loc="outside lower center", ncols=4, fontsize=8)
+    figure.suptitle("Backtest windows: forecast against actual (window 0 is the latest)")
+    return to_svg(figure)
+
+
+def _draw_windows(axes: Any, windows: Sequence[WindowForecast]) -> None:
+    """The actual values and each window's forecast (and quantile band) on ``axes``."""
+    import pandas as pd
+
     ordered = sorted(windows, key=lambda w: w.times[0] if w.times else "")
     actual_labelled = False
     for position, window in enumerate(ordered):
@@ -185,16 +219,13 @@ def forecast_chart(windows: Sequence[WindowForecast], target: str) -> str:
             linestyle="--",
             label=f"window {window.index} forecast",
         )
-    axes.set_ylabel(_short(target, 30))
-    axes.set_title("Backtest windows: forecast against actual (window 0 is the latest)")
-    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
-    figure.autofmt_xdate()
-    return to_svg(figure)
 
 
 def to_svg(figure: Figure) -> str:
-    """The figure as SVG text, its text as text (not paths), without a date stamp."""
-    figure.set_layout_engine("tight")
+    """The figure as SVG text, its text as text (not paths), without a date stamp; laid
+    out tight unless it has a layout of its own."""
+    if figure.get_layout_engine() is None:
+        figure.set_layout_engine("tight")
     buffer = io.StringIO()
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "insight"}):
         FigureCanvasSVG(figure).print_svg(buffer, metadata={"Date": None})  # type: ignore[no-untyped-call]

@@ -7,10 +7,13 @@ target is the value that many steps later, scaled the same way (one model foreca
 step of the horizon directly). One series is a panel of one.
 
 The first configuration is LightGBM's own defaults (``LGBMRegressor()``), the starting
-point a user would try by hand; the others follow while the time given allows another
-as long as the longest so far. Each is scored on the same backtest windows as every other
-candidate (trained on each window's earlier points) and logged as a child run under the
-Azure name ``LightGBM``, its ``model`` param ``lags`` (one series) or ``global`` (many).
+point a user would try by hand; the next, for one series, is the same defaults the way one
+often writes it by hand, on the raw lags for the next value only, forecasting recursively
+(``panel.OneStepAhead``; not for many series: ``GLOBAL_CONFIGS``); the others follow
+while the time given allows another as long as the longest so far. Each is scored on the
+same backtest windows as every other candidate (trained on each window's earlier points)
+and logged as a child run under the Azure name ``LightGBM``, its ``model`` param ``lags``
+(one series) or ``global`` (many).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from .budget import Budget
 from .forecasters import LagForecaster
 from .horizon import ForecastGrid
 from .intervals import with_intervals
-from .panel import Panel, Series, cutoffs, forecast_rows, lag_count, lag_rows
+from .panel import OneStepAhead, Panel, Series, cutoffs, lag_count, lag_path, lag_rows
 from .predictions import Backtest, Fold
 from .trials import TrialLog
 
@@ -40,11 +43,16 @@ SEED = 42
 ALGORITHM = "LightGBM"
 LEARNER = "lgbm"
 
+#: A configuration's marker (not a LightGBM parameter): one step ahead on raw lags,
+#: forecast recursively.
+RECURSIVE = "recursive"
+
 #: The configurations tried, in order (name, LightGBM parameters); the first is LightGBM's
 #: defaults. ``min_child_samples`` above the rows' twentieth is lowered to it (at least 3),
 #: so a small table still grows trees.
 CONFIGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("defaults", {}),
+    ("defaults-recursive", {RECURSIVE: True}),
     ("slow", {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 15}),
     (
         "small-leaves",
@@ -68,6 +76,11 @@ CONFIGS: tuple[tuple[str, dict[str, Any]], ...] = (
     ),
 )
 
+#: Many series: the configurations without the recursive one. Raw values of series of
+#: different sizes do not share one set of trees (its splits on levels belong to one series
+#: or another); the global model keeps to rows scaled by their own level.
+GLOBAL_CONFIGS = tuple((name, c) for name, c in CONFIGS if not c.get(RECURSIVE))
+
 #: The registered model of a fitted regressor: (regressor, lags) -> pyfunc model.
 Final = Callable[[Any, int], Any]
 
@@ -86,21 +99,35 @@ def window_fold(panel: Panel, window: Window, lags: int, config: dict[str, Any])
     """The model trained on the points before ``window`` in every series, and its
     forecasts of the window, every series' one after another."""
     ends = cutoffs(panel, window)
-    X, y = lag_rows(panel, ends, lags, window.length)
-    model = regressor(config, len(X)).fit(X, y)
-    truth, predicted = [], []
-    for code, (series, cutoff) in enumerate(zip(panel.series, ends, strict=True)):
-        dates = series.times[cutoff : cutoff + window.length]
-        rows, scales = forecast_rows(series.values, cutoff - 1, lags, code, dates)
-        truth.append(series.values[cutoff : cutoff + window.length])
-        predicted.append(np.asarray(model.predict(rows), dtype=float) * scales)
+    model = fit(panel, ends, lags, window.length, config)
+    truth = [s.values[c : c + window.length] for s, c in zip(panel.series, ends, strict=True)]
+    tails = [s.values[:c] for s, c in zip(panel.series, ends, strict=True)]
+    dates = [s.times[c : c + window.length] for s, c in zip(panel.series, ends, strict=True)]
+    codes = list(range(len(panel.series)))
+    if isinstance(model, OneStepAhead):
+        predicted = model.paths(tails, lags, codes, dates)
+    else:
+        predicted = [
+            lag_path(model, tail, lags, code, when)
+            for tail, code, when in zip(tails, codes, dates, strict=True)
+        ]
     return Fold(np.concatenate(truth), np.concatenate(predicted))
+
+
+def fit(panel: Panel, ends: Sequence[int], lags: int, horizon: int, config: dict[str, Any]) -> Any:
+    """The model of ``config`` fitted on the points before ``ends`` (each series' own):
+    a regressor of every step of ``horizon``, or a ``OneStepAhead`` one."""
+    settings = {k: v for k, v in config.items() if k != RECURSIVE}
+    if config.get(RECURSIVE):
+        X, y = lag_rows(panel, ends, lags, 1, scaled=False)
+        return OneStepAhead(regressor(settings, len(X)).fit(X, y))
+    X, y = lag_rows(panel, ends, lags, horizon)
+    return regressor(settings, len(X)).fit(X, y)
 
 
 def fit_all(panel: Panel, lags: int, horizon: int, config: dict[str, Any]) -> Any:
     """The model of ``config`` fitted on every point of every series."""
-    X, y = lag_rows(panel, [len(s.values) for s in panel.series], lags, horizon)
-    return regressor(config, len(X)).fit(X, y)
+    return fit(panel, [len(s.values) for s in panel.series], lags, horizon, config)
 
 
 def search_lag_models(
@@ -117,11 +144,13 @@ def search_lag_models(
     budget: Budget | None = None,
     configs: Sequence[tuple[str, dict[str, Any]]] = CONFIGS,
     times: list[Any] | None = None,
+    series: list[Any] | None = None,
 ) -> int:
     """Log one child run per configuration tried (``kind`` is its ``model`` param); the
     first always runs, each next one while ``budget`` allows another as long as the
-    longest so far. Returns how many were tried. ``times`` (each window's, for one
-    series) are kept with the backtest forecasts, for the report's charts."""
+    longest so far. Returns how many were tried. ``times`` (each window's) and, for many
+    series, ``series`` (each window's rows' series) are kept with the backtest forecasts,
+    for the insight's charts."""
     lengths = [w.length for w in windows]
     longest = 0.0
     tried = 0
@@ -149,7 +178,7 @@ def search_lag_models(
             run_params,
             aggregate([f.metrics(Task.FORECASTING) for f in folds]),
             model,
-            predictions=Backtest(folds, list(times or [])),
+            predictions=Backtest(folds, list(times or []), list(series or [])),
         )
         # The registered model is one more fit, on every point.
         longest = max(longest, (time.monotonic() - started) * (1 + 1 / len(windows)))

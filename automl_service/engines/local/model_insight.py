@@ -11,7 +11,8 @@ charts of ``insight_charts``. The rows they are computed on:
   own validation predictions, made before the refit (pooled out of fold under
   cross-validation), for the confusion matrix, curves and residuals; permutation
   importance then shuffles the training rows the final model was fitted on, and says so;
-- forecasts: each backtest window's forecast (one series; many series are not drawn).
+- forecasts: each backtest window's forecast (for many series, of the ``CHARTED_SERIES``
+  series with the largest actual values, one small panel each).
 
 Permutation importance, the costly part, runs only while the job's time limit leaves
 room for it (as many shuffles per column as fit, up to five), and not at all when the
@@ -52,6 +53,8 @@ from .trials import TrialLog
 MAX_IMPORTANCE_ROWS = 1000
 #: Seconds kept back from the time limit for logging the artifacts.
 LOGGING_SECONDS = 0.5
+#: Many series: how many are drawn (those with the largest actual values).
+CHARTED_SERIES = 4
 
 _ROWS = {
     "test": "the {n} test rows, which took no part in training or choosing the model",
@@ -221,31 +224,82 @@ def _regression(out: dict[str, Any], request: AutoMLRequest, y: Any, output: Any
 
 def _forecast(out: dict[str, Any], request: AutoMLRequest, model: Any, validation: Any) -> None:
     if not isinstance(validation, Backtest) or not validation.times:
-        out["skipped"].append(
-            "forecast charts: drawn for one series (not for many series yet)"
-            if request.forecasting is not None and request.forecasting.time_series_id_column_names
-            else "forecast charts: the winner's backtest forecasts were not kept"
-        )
+        out["skipped"].append("forecast charts: the winner's backtest forecasts were not kept")
         return
     intervals = getattr(model, "intervals", None)
-    windows = []
-    for index, (fold, times) in enumerate(zip(validation.folds, validation.times, strict=True)):
-        bands = None
-        if intervals is not None:
-            bands = intervals.around(fold.y_pred, np.arange(1, len(fold.y_pred) + 1))
-        windows.append(insight.window_forecast(index, times, fold.y_true, fold.y_pred, bands))
+    quantiles = ", with its quantile band (split conformal, from these windows' errors)"
+    caption = (
+        "Each window forecast by the model fitted on the points before it"
+        + (quantiles if intervals is not None else "")
+        + "."
+    )
+    target = request.target_column_name
+    if validation.series:
+        _panel_forecast(out, validation, intervals, caption, target)
+        return
+    windows = _windows(validation.folds, validation.times, intervals)
     out["rows"] = f"the {len(windows)} backtest windows the winner was scored on"
     out["numbers"]["windows"] = [asdict(w) for w in windows]
-    quantiles = ", with its quantile band (split conformal, from these windows' errors)"
     _chart(
         out,
         "forecast_windows.svg",
         "Forecast against actual, per backtest window",
-        "Each window forecast by the model fitted on the points before it"
-        + (quantiles if intervals is not None else "")
-        + ".",
-        insight_charts.forecast_chart(windows, request.target_column_name),
+        caption,
+        insight_charts.forecast_chart(windows, target),
     )
+
+
+def _panel_forecast(
+    out: dict[str, Any], validation: Backtest, intervals: Any, caption: str, target: str
+) -> None:
+    """Many series: the backtest windows of the ``CHARTED_SERIES`` series with the largest
+    mean absolute actual value in them (those that weigh most in the pooled metrics)."""
+    labels = np.concatenate(validation.series)
+    actual = np.abs(np.concatenate([f.y_true for f in validation.folds]))
+    size = pd.Series(actual).groupby(labels, sort=False).mean()
+    chosen = [str(s) for s in size.sort_values(ascending=False, kind="stable").index]
+    drawn = chosen[:CHARTED_SERIES]
+    panels = []
+    for name in drawn:
+        folds, times = [], []
+        for fold, when, which in zip(
+            validation.folds, validation.times, validation.series, strict=True
+        ):
+            rows = np.asarray(which) == name
+            folds.append(Fold(fold.y_true[rows], fold.y_pred[rows]))
+            times.append(np.asarray(when)[rows])
+        panels.append((name, _windows(folds, times, intervals)))
+    windows = len(validation.folds)
+    out["rows"] = (
+        f"the {windows} backtest windows the winner was scored on, of {len(drawn)} of its "
+        f"{len(chosen)} series (the largest)"
+    )
+    out["numbers"]["series"] = [
+        {"series": name, "windows": [asdict(w) for w in ws]} for name, ws in panels
+    ]
+    more = (
+        f"; the other {len(chosen) - len(drawn)} are not drawn" if len(chosen) > len(drawn) else ""
+    )
+    _chart(
+        out,
+        "forecast_windows.svg",
+        "Forecast against actual, per backtest window and series",
+        caption.removesuffix(".")
+        + f", for the {len(drawn)} series with the largest actual values{more}.",
+        insight_charts.panel_forecast_chart(panels, target),
+    )
+
+
+def _windows(folds: list[Fold], times: list[Any], intervals: Any) -> list[insight.WindowForecast]:
+    """Each window's record, with its quantile band (steps 1.. of the window) when the
+    model has intervals."""
+    windows = []
+    for index, (fold, when) in enumerate(zip(folds, times, strict=True)):
+        bands = None
+        if intervals is not None:
+            bands = intervals.around(fold.y_pred, np.arange(1, len(fold.y_pred) + 1))
+        windows.append(insight.window_forecast(index, when, fold.y_true, fold.y_pred, bands))
+    return windows
 
 
 def _importance(

@@ -7,7 +7,9 @@ every series at once on scaled lag features (``lag_rows``): for an origin ``o`` 
 ``s`` its row holds the ``lags`` values up to ``o`` divided by their mean absolute value,
 the step, the target date's calendar and the series' number; its target is the value at
 ``o + s`` scaled the same way. One model so forecasts any step of the horizon directly,
-from the last known values only.
+from the last known values only. A ``OneStepAhead`` model is the other way, as one writes
+it by hand: trained on rows of the raw lags (``scaled=False``, step 1 only), it forecasts
+the next value and is fed its own forecasts for the steps after.
 """
 
 from __future__ import annotations
@@ -117,14 +119,34 @@ def cutoffs(panel: Panel, window: Window) -> list[int]:
     return [len(s.values) - back for s in panel.series]
 
 
+def window_rows(
+    panel: Panel, windows: Sequence[Window]
+) -> tuple[list[np.ndarray[Any, Any]], list[np.ndarray[Any, Any]]]:
+    """Each window's rows as its folds pool them (series after series, in panel order):
+    their times, and their series described (``firm='IBM'``)."""
+    times, labels = [], []
+    for window in windows:
+        when, which = [], []
+        for series, cutoff in zip(panel.series, cutoffs(panel, window), strict=True):
+            when.append(series.times[cutoff : cutoff + window.length].to_numpy())
+            which.append(np.full(window.length, panel.describe(series.key), dtype=object))
+        times.append(np.concatenate(when))
+        labels.append(np.concatenate(which))
+    return times, labels
+
+
 def calendar(dates: pd.DatetimeIndex) -> np.ndarray[Any, Any]:
     """Calendar features of target dates: month and day of week."""
     return np.column_stack([dates.month.to_numpy(), dates.day_of_week.to_numpy()]).astype(float)
 
 
-def _scaled(windows: np.ndarray[Any, Any]) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+def _scaled(
+    windows: np.ndarray[Any, Any], scaled: bool = True
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Lag windows (one per row, latest value first) divided by their mean absolute
-    value, and those scales (1 where a window is all zeros)."""
+    value, and those scales (1 where a window is all zeros, or when not ``scaled``)."""
+    if not scaled:
+        return windows, np.ones(len(windows))
     scales = np.mean(np.abs(windows), axis=1)
     scales = np.where((scales > 0) & np.isfinite(scales), scales, 1.0)
     return windows / scales[:, None], scales
@@ -140,11 +162,11 @@ def _features(
 
 
 def lag_rows(
-    panel: Panel, cutoffs: Sequence[int], lags: int, horizon: int
+    panel: Panel, cutoffs: Sequence[int], lags: int, horizon: int, scaled: bool = True
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
     """Training rows of the global model: for each series ``i``, every origin and step
     whose target lies before ``cutoffs[i]`` (its first unseen point), origin by origin;
-    features and scaled targets."""
+    features and targets, scaled unless not ``scaled``."""
     rows, targets = [], []
     for code, (series, cutoff) in enumerate(zip(panel.series, cutoffs, strict=True)):
         if cutoff - 1 <= lags - 1:
@@ -160,7 +182,7 @@ def lag_rows(
         ).astype(int)
         order = np.lexsort((steps, origins))
         origins, steps = origins[order], steps[order]
-        lagged, scales = _scaled(windows[origins - lags + 1])
+        lagged, scales = _scaled(windows[origins - lags + 1], scaled)
         dates = series.times[origins + steps]
         rows.append(_features(lagged, steps, code, dates))
         targets.append(seen[origins + steps] / scales)
@@ -180,11 +202,48 @@ def forecast_rows(
     return _features(lagged, steps, code, pd.DatetimeIndex(dates)), scales
 
 
+class OneStepAhead:
+    """A regressor trained on raw lags for the next value only (``lag_rows`` with
+    ``horizon=1, scaled=False``), forecasting further steps from its own forecasts."""
+
+    def __init__(self, regressor: Any) -> None:
+        self.regressor = regressor
+
+    def path(
+        self, tail: np.ndarray[Any, Any], lags: int, code: int, dates: pd.DatetimeIndex
+    ) -> np.ndarray[Any, Any]:
+        """Forecasts for ``dates``, the steps after ``tail``, each fed back as a lag."""
+        return self.paths([tail], lags, [code], [pd.DatetimeIndex(dates)])[0]
+
+    def paths(
+        self,
+        tails: Sequence[np.ndarray[Any, Any]],
+        lags: int,
+        codes: Sequence[int],
+        dates: Sequence[pd.DatetimeIndex],
+    ) -> list[np.ndarray[Any, Any]]:
+        """``path`` of several series at once (as many dates each), one prediction per
+        step for them all."""
+        known = np.array([np.asarray(t, dtype=float)[-lags:] for t in tails])
+        for step in range(len(dates[0])):
+            rows = np.vstack(
+                [
+                    _features(window[::-1][None, :], np.ones(1), code, when[step : step + 1])
+                    for window, code, when in zip(known[:, -lags:], codes, dates, strict=True)
+                ]
+            )
+            ahead = np.asarray(self.regressor.predict(rows), dtype=float).ravel()
+            known = np.column_stack([known, ahead])
+        return list(known[:, lags:])
+
+
 def lag_path(
     regressor: Any, tail: np.ndarray[Any, Any], lags: int, code: int, dates: pd.DatetimeIndex
 ) -> np.ndarray[Any, Any]:
     """A lag model's forecasts for ``dates`` (steps 1..n after the last value of ``tail``,
     the series' last ``lags`` values at least)."""
+    if isinstance(regressor, OneStepAhead):
+        return regressor.path(tail, lags, code, dates)
     rows, scales = forecast_rows(tail, len(tail) - 1, lags, code, dates)
     predicted: np.ndarray[Any, Any] = np.asarray(regressor.predict(rows), dtype=float) * scales
     return predicted

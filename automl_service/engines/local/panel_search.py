@@ -28,9 +28,9 @@ from .budget import Budget
 from .forecast_ensemble import ensemble_within
 from .intervals import with_intervals
 from .lag_models import ALGORITHM as GLOBAL_ALGORITHM
+from .lag_models import GLOBAL_CONFIGS, search_lag_models
 from .lag_models import LEARNER as GLOBAL_LEARNER
-from .lag_models import search_lag_models
-from .panel import Panel, cutoffs, lag_count, panel_frequency, split_panel
+from .panel import Panel, cutoffs, lag_count, panel_frequency, split_panel, window_rows
 from .panel_forecasters import PanelBaseline, PanelEnsemble, PanelGlobal
 from .predictions import Backtest, Fold
 from .table_checks import check_columns
@@ -67,7 +67,7 @@ def search_panel(
             "series) and the baselines; none of them is allowed"
         )
     panel = split_panel(frame, ids, time_col, target)
-    windows = panel.windows(fc.horizon, request.validation.folds)
+    windows = panel.windows(fc.horizon, request.validation.folds, fc.cv_step_size)
     freq = fc.offset_alias or panel_frequency(panel)
     if freq is None:
         raise PermanentError("the time column has no regular frequency; give 'frequency'")
@@ -81,6 +81,7 @@ def search_panel(
     }
     common = {"series": len(panel.series), "freq": freq, **window_params(windows)}
     lengths = [w.length for w in windows]
+    times, labels = window_rows(panel, windows)
     for kind in kinds:
         params = {"season": season, **common}
         try:
@@ -96,7 +97,7 @@ def search_panel(
             params,
             aggregate([f.metrics(Task.FORECASTING) for f in folds]),
             _constant(model),
-            predictions=Backtest(folds),
+            predictions=Backtest(folds, times, labels),
         )
     if GLOBAL_LEARNER in learners:
         lags = lag_count(season, fc.horizon, min(windows, key=lambda w: w.cutoff).cutoff)
@@ -113,6 +114,9 @@ def search_panel(
             final=lambda fitted, lags: PanelGlobal(fitted, lags, tails, codes, **grid),
             quantiles=fc.forecast_quantiles,
             budget=None if budget is None else budget.for_search(),
+            configs=GLOBAL_CONFIGS,
+            times=times,
+            series=labels,
         )
     build = lambda members, weights: PanelEnsemble(members, weights, **grid)  # noqa: E731
     ensemble_within(request, log, lengths, build, budget)

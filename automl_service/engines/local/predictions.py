@@ -46,11 +46,12 @@ class Fold:
 
 @dataclass(frozen=True)
 class Backtest:
-    """A forecaster's predictions on each backtest window, latest first, and the times of
-    each window's rows."""
+    """A forecaster's predictions on each backtest window, latest first, the times of
+    each window's rows and, for many series, the series of each (``panel.window_rows``)."""
 
     folds: list[Fold]
     times: list[np.ndarray[Any, Any]] = field(default_factory=list)
+    series: list[np.ndarray[Any, Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

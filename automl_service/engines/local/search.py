@@ -136,7 +136,8 @@ def prepare_series(
     """One series (a table without series ids) sorted by time, and its backtest windows,
     latest first: the request's validation table (appended to the series) as the one
     window when it gives one, else ``backtest.plan_windows`` with
-    ``validation.n_cross_validations`` windows when asked."""
+    ``validation.n_cross_validations`` windows when asked, ``forecasting.cv_step_size``
+    periods apart when given."""
     assert request.forecasting is not None
     fc = request.forecasting
     time_col, target = fc.time_column_name, request.target_column_name
@@ -148,7 +149,7 @@ def prepare_series(
         holdout = _by_time(holdout, time_col, target)
         joined = pd.concat([series, holdout], ignore_index=True)
         return joined, [Window(0, len(series), len(holdout))]
-    windows = plan_windows(len(series), fc.horizon, request.validation.folds)
+    windows = plan_windows(len(series), fc.horizon, request.validation.folds, fc.cv_step_size)
     return series, windows
 
 
@@ -687,8 +688,9 @@ def refit_forecasters(
 ) -> None:
     """Refit the leading FLAML forecasters on train + holdout (``series``, ending at
     ``series_end``), so their step 1 is the period after the whole series, while time is
-    left; a model that cannot be refitted keeps its holdout fit, its steps counted from the
-    end of training."""
+    left; a model that cannot be refitted, or is not for lack of time, keeps its holdout
+    fit, its steps counted from the end of its training part, and forecasts the same dates
+    after ``series_end``."""
     if series is None:
         return
     found: dict[int, FlamlForecaster] = {}
@@ -699,6 +701,9 @@ def refit_forecasters(
     for model in found.values():
         if budget is None or budget.left() > 0:
             model.refitted(series, period, series_end)
+        else:
+            model.keep_scored_fit(series_end, NO_TIME_TO_REFIT)
+            log_event("search.refit_skipped", reason=NO_TIME_TO_REFIT)
 
 
 def _flaml_models(log: TrialLog) -> list[FlamlModel]:

@@ -53,13 +53,13 @@ def check_series(request: AutoMLRequest) -> None:
         check_columns(frame, [request.target_column_name], "target")
         if not ids:
             rows = int(frame[request.target_column_name].notna().sum())
-            plan_windows(rows, fc.horizon, request.validation.folds)
+            plan_windows(rows, fc.horizon, request.validation.folds, fc.cv_step_size)
             return
         panel = split_panel(frame, ids, fc.time_column_name, request.target_column_name)
         try:
-            panel.windows(fc.horizon, request.validation.folds)
+            panel.windows(fc.horizon, request.validation.folds, fc.cv_step_size)
         except PermanentError as exc:
-            needed = _least_points(fc.horizon, request.validation.folds)
+            needed = _least_points(fc.horizon, request.validation.folds, fc.cv_step_size)
             short = [s for s in panel.series if len(s.values) < needed]
             count = f"{len(short)} of {len(panel.series)} series have fewer than {needed} points"
             raise PermanentError(f"{exc}; {count}" if short else str(exc)) from None
@@ -67,7 +67,8 @@ def check_series(request: AutoMLRequest) -> None:
         raise InvalidRequest(f"training_data {request.training_data!r}: {exc}") from None
 
 
-def _least_points(horizon: int, windows: int | None) -> int:
+def _least_points(horizon: int, windows: int | None, step: int | None) -> int:
     """The fewest points a series needs for ``windows`` backtest windows (one when not
-    asked for) of ``horizon``."""
-    return horizon * (windows or 1) + min_train_rows(horizon)
+    asked for) of ``horizon``, ``step`` (default ``horizon``) apart."""
+    stride = horizon if step is None else step
+    return horizon + stride * ((windows or 1) - 1) + min_train_rows(horizon)
