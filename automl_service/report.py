@@ -596,6 +596,8 @@ def _duration(run: RunRecord) -> str:
     if run.start_time_ms is None or run.end_time_ms is None:
         return ""
     seconds = max(0.0, (run.end_time_ms - run.start_time_ms) / 1000.0)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"  # a baseline or a blend takes milliseconds
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"
 
 

@@ -548,3 +548,18 @@ def test_report_screenshot_at_1280_pixels_is_drawn(tmp_path: Path) -> None:
     ]
     assert all(i.attrs["src"].startswith("data:image/svg+xml;base64,") for i in images)
     assert "Model insight" in dom.all_text()
+
+
+def test_a_runs_duration_reads_in_milliseconds_below_a_second() -> None:
+    from automl_service.report import _duration
+    from automl_service.runs import RunRecord, RunStatus
+
+    def run(ms: int) -> RunRecord:
+        return RunRecord("r", RunStatus.FINISHED, start_time_ms=1_000, end_time_ms=1_000 + ms)
+
+    assert [_duration(run(ms)) for ms in (0, 63, 2_500, 300_000)] == [
+        "0 ms",
+        "63 ms",
+        "2.5 s",
+        "5.0 min",
+    ]

@@ -11,6 +11,7 @@ wins the selection only if it scores better there, like any other trial.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -134,6 +135,7 @@ def add_vote_ensemble(trials: TrialLog, task: Task) -> RunRecord | None:
     trials beats the best one on the primary metric; returns its run, or None."""
     if len(trials.top) < 2:
         return None
+    started = time.time()
     objective = trials.objectives[0]
     base = trials.top[0].predictions
     pool = [c for c in trials.top if compatible([base, c.predictions])]
@@ -154,4 +156,11 @@ def add_vote_ensemble(trials: TrialLog, task: Task) -> RunRecord | None:
         "ensembled_algorithms": [c.record.algorithm for c, _ in chosen],
         "ensemble_weights": [round(n / sum(weights), 4) for n in weights],
     }
-    return trials.log(ALGORITHM, params, blended.metrics(task), lambda: model, predictions=blended)
+    return trials.log(
+        ALGORITHM,
+        params,
+        blended.metrics(task),
+        lambda: model,
+        predictions=blended,
+        started_at=started,
+    )

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -123,6 +124,7 @@ def add_forecast_ensemble(
     the windows (``lengths``: each window's steps); returns its run, or None, the reason
     in the trainer log."""
     say = get_logger("automl_service.trainer").info
+    started = time.time()
     pool = [c for c in log.top if isinstance(c.predictions, Backtest)]
     if len(pool) < 2:
         say("search.ensemble_skipped", reason=f"{len(pool)} candidate(s) to blend")
@@ -155,7 +157,7 @@ def add_forecast_ensemble(
     # Every candidate's windows hold the same rows in the same order: any one's times do.
     kept = next((c.predictions for c in pool if c.predictions.times), Backtest([]))
     predictions = Backtest(list(plan.folds), list(kept.times), list(kept.series))
-    return log.log(ALGORITHM, params, metrics, model, predictions=predictions)
+    return log.log(ALGORITHM, params, metrics, model, predictions=predictions, started_at=started)
 
 
 def ensemble_within(

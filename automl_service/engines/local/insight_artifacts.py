@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -15,8 +16,11 @@ def download_insight(tracking_uri: str, run_id: str) -> ModelInsight | None:
     """The insight logged on ``run_id``, or None when it has none (or the store cannot
     give it: the report is then drawn without, and the reason logged)."""
     from mlflow import MlflowClient
+    from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
     from mlflow.exceptions import MlflowException
 
+    # A few small files: MLflow's progress bars would only clutter `report`'s output.
+    os.environ.setdefault(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.name, "false")
     client = MlflowClient(tracking_uri=tracking_uri)
     with tempfile.TemporaryDirectory() as folder:
         try:

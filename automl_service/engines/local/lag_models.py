@@ -161,6 +161,7 @@ def search_lag_models(
             )
             break
         started = time.monotonic()
+        began = time.time()
         run_params = {"model": kind, "lags": lags, "config": name, **config, **params}
         tried += 1
         try:
@@ -179,6 +180,7 @@ def search_lag_models(
             aggregate([f.metrics(Task.FORECASTING) for f in folds]),
             model,
             predictions=Backtest(folds, list(times or []), list(series or [])),
+            started_at=began,
         )
         # The registered model is one more fit, on every point.
         longest = max(longest, (time.monotonic() - started) * (1 + 1 / len(windows)))

@@ -14,6 +14,7 @@ run on many series.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -84,6 +85,7 @@ def search_panel(
     times, labels = window_rows(panel, windows)
     for kind in kinds:
         params = {"season": season, **common}
+        started = time.time()
         try:
             folds = [_baseline_fold(panel, window, kind, season) for window in windows]
         except (ValueError, np.linalg.LinAlgError) as exc:
@@ -98,6 +100,7 @@ def search_panel(
             aggregate([f.metrics(Task.FORECASTING) for f in folds]),
             _constant(model),
             predictions=Backtest(folds, times, labels),
+            started_at=started,
         )
     if GLOBAL_LEARNER in learners:
         lags = lag_count(season, fc.horizon, min(windows, key=lambda w: w.cutoff).cutoff)

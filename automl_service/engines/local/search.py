@@ -211,6 +211,7 @@ def run_baselines(
     )
     for kind in kinds:
         params = {"season": season, "freq": freq, **window_params(windows)}
+        started = time.time()
         try:
             folds = [
                 Fold(y[w.cutoff : w.end], baselines.forecast(kind, y[: w.cutoff], w.length, season))
@@ -224,7 +225,14 @@ def run_baselines(
         quantiles = request.forecasting.forecast_quantiles
         with_intervals(final, quantiles, folds, [len(f.y_true) for f in folds])
         times = window_times(series[time_col], windows)
-        log.log(kind, params, metrics, _constant(final), predictions=Backtest(folds, times))
+        log.log(
+            kind,
+            params,
+            metrics,
+            _constant(final),
+            predictions=Backtest(folds, times),
+            started_at=started,
+        )
 
 
 #: Window 0 when the metric is given no windows: FLAML's own holdout, whatever its rows.
