@@ -77,12 +77,17 @@ def make_request(kind: str, **changes: Any) -> AutoMLRequest:
 
 
 def wait_terminal(
-    engine: LocalEngine, job_name: str, timeout: float = TERMINAL_TIMEOUT
+    engine: LocalEngine,
+    job_name: str,
+    timeout: float = TERMINAL_TIMEOUT,
+    request: AutoMLRequest | None = None,
 ) -> JobStatus:
-    """Poll job_status until the job ends; fail the test on timeout."""
+    """Poll job_status until the job ends; fail the test on timeout. With ``request``,
+    poll as the worker does, with ensure_job: a job queued while the training slot was
+    still held (the previous trainer exiting) then starts once it is free."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = engine.job_status(job_name)
+        status = engine.ensure_job(request) if request else engine.job_status(job_name)
         assert status is not None
         if status.state.terminal:
             return status

@@ -119,7 +119,7 @@ def test_classification_end_to_end(engine: LocalEngine, tmp_path: Path) -> None:
 
     first = engine.ensure_job(request)
     assert first.state in (JobState.RUNNING, JobState.QUEUED)
-    status = wait_terminal(engine, request.job_name)
+    status = wait_terminal(engine, request.job_name, request=request)
     assert status.state is JobState.COMPLETED, status.error
 
     children = engine.child_runs(request.job_name)
@@ -171,7 +171,7 @@ def test_regression_end_to_end(engine: LocalEngine) -> None:
     (whichever it is) predicts values that track y."""
     request = make_request("regression", validation={"n_cross_validations": 3})
     engine.ensure_job(request)
-    status = wait_terminal(engine, request.job_name)
+    status = wait_terminal(engine, request.job_name, request=request)
     assert status.state is JobState.COMPLETED, status.error
     children = engine.child_runs(request.job_name)
     assert children and all(set(REGRESSION_PRIMARY) <= set(c.metrics) for c in children)
@@ -202,7 +202,7 @@ def test_forecasting_end_to_end_with_baselines(engine: LocalEngine) -> None:
     windows, and the best model forecasts the months after the series at plausible levels."""
     request = make_request("forecasting")
     engine.ensure_job(request)
-    status = wait_terminal(engine, request.job_name)
+    status = wait_terminal(engine, request.job_name, request=request)
     assert status.state is JobState.COMPLETED, status.error
     children = engine.child_runs(request.job_name)
     algorithms = {c.algorithm for c in children}
@@ -245,7 +245,7 @@ def test_missing_target_column_fails_with_the_reason(engine: LocalEngine) -> Non
         "regression", target_column_name="price", request_id="t-missing", limits=FEW_TRIALS
     )
     engine.ensure_job(request)
-    status = wait_terminal(engine, request.job_name)
+    status = wait_terminal(engine, request.job_name, request=request)
     assert status.state is JobState.FAILED
     assert status.error is not None
     assert "'price'" in status.error and "bmi" in status.error
@@ -261,7 +261,7 @@ def test_ensure_job_twice_makes_one_parent_and_one_trainer(engine: LocalEngine) 
     again = engine.ensure_job(request)
     other = LocalEngine(engine.settings).ensure_job(request)
     assert first.parent_run_id == again.parent_run_id == other.parent_run_id
-    status = wait_terminal(engine, request.job_name)
+    status = wait_terminal(engine, request.job_name, request=request)
     assert status.state is JobState.COMPLETED, status.error
     assert len(parent_runs(engine, request.job_name)) == 1
     job = JobDir(engine.data_dir / "jobs" / request.job_name)
@@ -287,7 +287,7 @@ def test_killed_trainer_is_retrained_under_the_same_parent(engine: LocalEngine) 
     assert state_of(engine, request.job_name) is JobState.RUNNING
 
     assert engine.ensure_job(request).state is JobState.RUNNING
-    status = wait_terminal(engine, request.job_name)
+    status = wait_terminal(engine, request.job_name, request=request)
     assert status.state is JobState.COMPLETED, status.error
     assert job.attempts() == 2, job.log_file.read_text()[-2000:]
     assert len(parent_runs(engine, request.job_name)) == 1
@@ -406,7 +406,7 @@ def test_xgboost_when_asked_for(engine: LocalEngine) -> None:
         limits={"timeout_seconds": 10, "max_trials": 3},
     )
     engine.ensure_job(request)
-    status = wait_terminal(engine, request.job_name)
+    status = wait_terminal(engine, request.job_name, request=request)
     assert status.state is JobState.COMPLETED, status.error
     children = engine.child_runs(request.job_name)
     assert children and {c.algorithm for c in children} == {"XGBoostClassifier"}
@@ -477,7 +477,7 @@ def test_ignored_columns_are_left_out_of_training_and_of_the_models_inputs(
         limits={"timeout_seconds": 10, "max_trials": 3},
     )
     engine.ensure_job(request)
-    status = wait_terminal(engine, request.job_name)
+    status = wait_terminal(engine, request.job_name, request=request)
     assert status.state is JobState.COMPLETED, status.error
     model = load_model(engine, str(status.best_child_run_id))
     python_model = model.unwrap_python_model()  # type: ignore[no-untyped-call]
@@ -493,7 +493,7 @@ def test_ignored_columns_are_left_out_of_training_and_of_the_models_inputs(
         limits={"timeout_seconds": 10, "max_trials": 2},
     )
     engine.ensure_job(typo)
-    failed = wait_terminal(engine, typo.job_name)
+    failed = wait_terminal(engine, typo.job_name, request=typo)
     assert failed.state is JobState.FAILED
     assert "ignored column(s) 'custmer_id' not in the data" in (failed.error or "")
 
@@ -510,7 +510,7 @@ def test_exit_score_ends_the_search_at_the_first_trial_that_reaches_it(
         limits={"timeout_seconds": 120, "max_trials": 200, "exit_score": 0.5},
     )
     engine.ensure_job(request)
-    status = wait_terminal(engine, request.job_name)
+    status = wait_terminal(engine, request.job_name, request=request)
     assert status.state is JobState.COMPLETED, status.error
     children = engine.child_runs(request.job_name)
     assert len(children) == 1 and children[0].metrics["accuracy"] >= 0.5

@@ -162,7 +162,7 @@ def test_local_engine_reads_its_children_from_a_tracking_server(
         limits={"timeout_seconds": 10, "max_trials": 4},
     )  # fmt: skip
     engine.ensure_job(request)
-    status = wait_terminal(engine, request.job_name)
+    status = wait_terminal(engine, request.job_name, request=request)
     assert status.state is JobState.COMPLETED, status
     children = engine.child_runs(request.job_name)
     client = mlflow.MlflowClient(mlflow_server.url)
@@ -191,7 +191,7 @@ def test_a_password_in_the_tracking_uri_stays_out_of_job_files(
         limits={"timeout_seconds": 10, "max_trials": 3},
     )  # fmt: skip
     engine.ensure_job(request)
-    status = wait_terminal(engine, request.job_name)
+    status = wait_terminal(engine, request.job_name, request=request)
 
     assert status.state is JobState.COMPLETED, status
     assert engine.child_runs(request.job_name)

@@ -135,7 +135,7 @@ def test_a_trained_job_records_the_threshold_and_its_model_applies_it(
         training={"decision_threshold": 0.95, "enable_vote_ensemble": False},
     )
     engine.ensure_job(request)
-    status = wait_terminal(engine, request.job_name)
+    status = wait_terminal(engine, request.job_name, request=request)
     assert status.state is JobState.COMPLETED, status.error
     best = status.best_child_run_id
     assert best is not None

@@ -9,6 +9,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
+def forward(url: str, method: str, body: bytes | None, content_type: str) -> tuple[int, bytes]:
+    """The status and body a server answers a request with, error statuses included."""
+    request = urllib.request.Request(
+        url, data=body, method=method, headers={"Content-Type": content_type}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
 class FlakyProxy:
     """Answers the first requests with the given statuses (with ``Retry-After``), then
     forwards every request to ``target``."""
@@ -37,17 +49,8 @@ class FlakyProxy:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                request = urllib.request.Request(
-                    proxy.target + self.path,
-                    data=body,
-                    method=self.command,
-                    headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
-                )
-                try:
-                    with urllib.request.urlopen(request, timeout=30) as answer:
-                        status, data = answer.status, answer.read()
-                except urllib.error.HTTPError as exc:
-                    status, data = exc.code, exc.read()
+                content_type = self.headers.get("Content-Type", "application/json")
+                status, data = forward(proxy.target + self.path, self.command, body, content_type)
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))

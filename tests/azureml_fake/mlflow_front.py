@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from .flaky_proxy import forward
 
 #: Azure's limit: a page must hold fewer runs than this.
 MAX_RESULTS_LIMIT = 1000
@@ -80,17 +80,8 @@ class AzureMlflowFront:
                         front.refused.append(refusal[1])
                     self._reply(refusal[0], refusal[1].encode(), {})
                     return
-                request = urllib.request.Request(
-                    front.target + self.path,
-                    data=body,
-                    method=self.command,
-                    headers={"Content-Type": self.headers.get("Content-Type", "application/json")},
-                )
-                try:
-                    with urllib.request.urlopen(request, timeout=30) as answer:
-                        status, data = answer.status, answer.read()
-                except urllib.error.HTTPError as exc:
-                    status, data = exc.code, exc.read()
+                content_type = self.headers.get("Content-Type", "application/json")
+                status, data = forward(front.target + self.path, self.command, body, content_type)
                 self._reply(status, data, {})
 
             do_GET = do_POST = _serve
