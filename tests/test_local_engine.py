@@ -115,6 +115,8 @@ def test_classification_end_to_end(engine: LocalEngine, tmp_path: Path) -> None:
         training_data=str(csv),
         selection={"metric": "log_loss"},
         training={"enable_vote_ensemble": False},
+        # The search ends at 6 trials, leaving the limit room for the refit asserted below.
+        limits={"timeout_seconds": 10, "max_trials": 6},
     )
 
     first = engine.ensure_job(request)
