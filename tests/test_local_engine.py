@@ -171,7 +171,12 @@ def test_regression_end_to_end(engine: LocalEngine) -> None:
     """A regression job scored by 3-fold cross-validation ends COMPLETED with a
     VotingEnsemble of different algorithms among its children, and its best model
     (whichever it is) predicts values that track y."""
-    request = make_request("regression", validation={"n_cross_validations": 3})
+    request = make_request(
+        "regression",
+        validation={"n_cross_validations": 3},
+        # The search ends at 15 trials, leaving the limit room for the ensemble checked below.
+        limits={"timeout_seconds": 12, "max_trials": 15},
+    )
     engine.ensure_job(request)
     status = wait_terminal(engine, request.job_name, request=request)
     assert status.state is JobState.COMPLETED, status.error

@@ -143,7 +143,6 @@ def run_attempt(
     from .budget import SUGGESTED_SEARCH_SECONDS
     from .ensemble import MAX_MEMBERS, ensembles_wanted
     from .model import log_pyfunc
-    from .model_insight import log_insight
     from .search import search
     from .threshold import check_two_classes, record_threshold
     from .trials import BEST_CHILD_TAG, Objective, TrialLog
@@ -185,6 +184,10 @@ def run_attempt(
                 algorithm=record.algorithm,
                 refit_error=getattr(model, "refit_error", None),
             )
+    # Imported once the search is done: drawing (matplotlib) is not paid for from the
+    # time limit before the first trial.
+    from .model_insight import log_insight
+
     log_insight(client, request, log, budget)
     best = primary[0]
     client.set_tag(parent_id, BEST_CHILD_TAG, best.run_id)
