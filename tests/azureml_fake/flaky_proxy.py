@@ -21,7 +21,24 @@ def forward(url: str, method: str, body: bytes | None, content_type: str) -> tup
         return exc.code, exc.read()
 
 
-class FlakyProxy:
+class LoopbackServer:
+    """A threaded HTTP server on 127.0.0.1 (an ephemeral port) serving ``handler``."""
+
+    def _serve_with(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class FlakyProxy(LoopbackServer):
     """Answers the first requests with the given statuses (with ``Retry-After``), then
     forwards every request to ``target``."""
 
@@ -59,14 +76,4 @@ class FlakyProxy:
 
             do_GET = do_POST = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self._serve_with(Handler)

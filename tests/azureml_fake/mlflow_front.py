@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from .flaky_proxy import forward
+from .flaky_proxy import LoopbackServer, forward
 
 #: Azure's limit: a page must hold fewer runs than this.
 MAX_RESULTS_LIMIT = 1000
@@ -38,7 +38,7 @@ def _azure_error(status: int, code: str, message: str) -> bytes:
     ).encode()
 
 
-class AzureMlflowFront:
+class AzureMlflowFront(LoopbackServer):
     """Forwards MLflow REST calls to ``target`` under Azure's rules; ``requests`` keeps
     (time, method, path) of every call received."""
 
@@ -86,9 +86,7 @@ class AzureMlflowFront:
 
             do_GET = do_POST = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serve_with(Handler)
 
     def _refusal(
         self, authorization: str | None, path: str, body: bytes | None
@@ -109,11 +107,3 @@ class AzureMlflowFront:
         """The next ``len(retry_after)`` calls are answered 429 with these Retry-After."""
         with self._lock:
             self._throttle.extend(retry_after)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
