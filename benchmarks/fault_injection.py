@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from automl_service.engines.local.layout import JobDir
+from automl_service.engines.local.store import prepare_store
 from automl_service.logs import configure_logging
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.result_store import SqliteResultStore
@@ -633,6 +634,9 @@ def duplicates(data_dir: Path) -> tuple[dict[str, int], dict[str, int]]:
     from mlflow import MlflowClient
 
     uri = f"sqlite:///{(data_dir / 'mlflow.db').resolve()}"
+    # A worker may be creating the store right now: open it the way the service does, under
+    # the store's lock, not with a bare client that would migrate it alongside the worker.
+    prepare_store(uri, (data_dir / "artifacts").resolve())
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
     parent_runs: Counter[str] = Counter()
