@@ -8,8 +8,10 @@ as TransientError.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,3 +80,46 @@ def why(path: Path, exc: sqlite3.Error) -> str:
     if free < FULL_BELOW_BYTES:
         return f"the folder {path.parent} is full ({free} bytes free; SQLite said: {exc})"
     return str(exc)
+
+
+class ChangeStamp:
+    """A cheap stamp of a SQLite file that differs whenever another connection (in this
+    process or another) committed a change since it was last taken, or the file was
+    replaced: the file's device, inode and change time, and ``PRAGMA data_version`` of one
+    kept read connection. A few microseconds, against a fresh connection's few hundred.
+    Thread-safe. None while the file is missing; TransientError when SQLite fails."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._file: tuple[int, int, int] | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> tuple[int, ...] | None:
+        try:
+            status = os.stat(self.path)
+        except OSError:
+            return None
+        file = (status.st_dev, status.st_ino, status.st_ctime_ns)
+        with self._lock:
+            try:
+                if self._conn is None or file != self._file:
+                    self._close()
+                    self._conn = sqlite3.connect(
+                        self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False
+                    )
+                    self._file = file
+                (version,) = self._conn.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error as exc:
+                self._close()
+                raise TransientError(f"SQLite database {self.path}: {why(self.path, exc)}") from exc
+        return (*file, int(version))
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = self._file = None

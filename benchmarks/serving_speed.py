@@ -5,8 +5,10 @@ Trains and deploys a ``breast_cancer`` classifier through the service (``submit`
 ``drain --wait``), starts both servers on 127.0.0.1, and sends each the same requests
 one after another over one keep-alive connection: ``--single`` requests of one row and
 ``--batch`` requests of 1,000 rows, as ``dataframe_split`` JSON. Prints p50 and p99
-latency and rows per second for each server and size, beside the loaded model's own
-``predict`` time for the same rows (p50 over as many calls).
+latency and rows per second for each server and size, beside the loaded model's own time
+for the same rows (p50 over as many calls): its scoring as the endpoint calls it (a matrix
+of numbers in, labels and probabilities out) and its pyfunc ``predict`` as ``mlflow models
+serve`` calls it (a table in, a table out).
 
     python -m benchmarks.serving_speed --single 500 --batch 50
 """
@@ -124,11 +126,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     import pandas as pd
 
     from automl_service.engines.local.datasets import load_table
+    from automl_service.engines.local.served import Served
 
     store = f"sqlite:///{data_dir / 'mlflow.db'}"
     mlflow.set_tracking_uri(store)
     mlflow.set_registry_uri(store)
     model = mlflow.pyfunc.load_model(f"models:/{MODEL}/1")
+    served = Served.of(model)
+    flaml, scorer = served.flaml, served.scorer
+    if flaml is None or scorer is None:
+        raise SystemExit("the model does not score numbers in numpy")
     features = load_table("sample:breast_cancer").drop(columns=["target"])
     many = pd.concat([features] * 2, ignore_index=True).head(1000)
     bodies = {
@@ -171,7 +178,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             lines.append(row("mlflow models serve", rows, timed_posts(
                 theirs_port, "/invocations", bodies[rows], count)))  # fmt: skip
             frame = features.head(1) if rows == 1 else many
-            lines.append(row("the model's own predict", rows, timed_calls(
+            matrix = frame[list(scorer.columns)].to_numpy(dtype="float64")
+            lines.append(row("the model's scoring, as the endpoint calls it", rows, timed_calls(
+                lambda m=matrix: flaml.scored_numbers(m, scorer), count)))  # fmt: skip
+            lines.append(row("the model's pyfunc predict", rows, timed_calls(
                 lambda frame=frame: model.predict(frame), count)))  # fmt: skip
     finally:
         for server in servers:

@@ -49,6 +49,22 @@ def flaml_model(X: pd.DataFrame, y: pd.Series, learner: str, budget: float = 3.0
     )
 
 
+def fitted_flaml(
+    X: pd.DataFrame, y: pd.Series, learner: Any, task_name: str = "classification"
+) -> FlamlModel:
+    """``learner`` (a FLAML estimator class) fitted by FLAML's own transform on ``X`` in
+    well under a second: 8 trees, one thread, no search."""
+    from flaml.automl.data import DataTransformer
+    from flaml.automl.task.factory import task_factory
+
+    task = task_factory(task_name)
+    transformer: Any = DataTransformer()
+    X_t, y_t = transformer.fit_transform(X.copy(), y, task)
+    estimator = learner(task=task_name, n_estimators=8, n_jobs=1)
+    estimator.fit(X_t, y_t)
+    return FlamlModel(estimator, task, transformer, transformer.label_transformer, list(X.columns))
+
+
 def register_pyfunc(
     settings: LocalSettings, model: Any, model_name: str, request_id: str, **request: Any
 ) -> ModelVersion:

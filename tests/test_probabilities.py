@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures_models import IRIS_CLASSES, flaml_model, iris_named, register_pyfunc
+from fixtures_models import IRIS_CLASSES, fitted_flaml, flaml_model, iris_named, register_pyfunc
+from flaml.automl.model import LGBMEstimator
 
 from automl_service.backends import build_scoring_server
 from automl_service.engines.local.deployer import LocalDeployer
@@ -60,8 +62,11 @@ def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
     request.add_header("Content-Type", "application/json")
-    with opener.open(request, timeout=60) as response:
-        return int(response.status), json.loads(response.read())
+    try:
+        with opener.open(request, timeout=60) as response:
+            return int(response.status), json.loads(response.read())
+    except urllib.error.HTTPError as exc:  # a 4xx or 5xx, with its JSON error
+        return int(exc.code), json.loads(exc.read())
 
 
 @pytest.mark.slow
@@ -120,3 +125,50 @@ def test_models_saved_before_thresholds_existed_still_score(mlflow_store: Mlflow
         proba = answer[[f"proba_{c}" for c in IRIS_CLASSES]].to_numpy()
         assert answer["prediction"].tolist() == IRIS_CLASSES[proba.argmax(axis=1)].tolist()
         assert proba.sum(axis=1) == pytest.approx(np.ones(20))
+
+
+def test_a_deployed_flaml_model_of_numbers_answers_as_its_pyfunc_over_http(
+    local_settings: LocalSettings,
+) -> None:
+    """A LightGBM FLAML model on iris, registered and deployed: a running server answers
+    exactly what its pyfunc ``predict`` answers, probabilities summing to 1; a text value
+    in a number column gets a 400 naming the value; and a newer model deployed while the server
+    runs answers the very next call."""
+    X, y = iris_named()
+    first = fitted_flaml(X, y, LGBMEstimator)
+    version = register_pyfunc(local_settings, first, "iris-numbers", "num-1")
+    deployer = LocalDeployer(local_settings)
+    request = AutoMLRequest.model_validate(
+        {
+            "request_id": "num-1",
+            "task": "classification",
+            "training_data": "sample:iris",
+            "target_column_name": "target",
+            "registration": {"model_name": "iris-numbers"},
+            "deployment": {"endpoint_name": "iris-numbers"},
+        }
+    )
+    deployer.deploy(request, version, 0.9)
+    rows = X.iloc[::7]
+    body = {"dataframe_split": {"columns": list(rows.columns), "data": rows.values.tolist()}}
+    pyfunc = mlflow.pyfunc.load_model(f"models:/iris-numbers/{version.version}")
+    with build_scoring_server(local_settings, port=0) as server:
+        url = f"{server.url}/endpoints/iris-numbers/score"
+        status, answer = post(url, body)
+        assert status == 200, answer
+        assert answer == {**answer_json(pyfunc.predict(rows)), "deployment": "iris-numbers-v1"}
+        for row in answer["probabilities"]:
+            assert set(row) == set(IRIS_CLASSES) and sum(row.values()) == pytest.approx(1.0)
+
+        mistyped = rows.astype(object)
+        mistyped.iloc[0, 1] = "wide"
+        status, refused = post(url, {"dataframe_split": mistyped.to_dict(orient="split")})
+        assert status == 400 and "'wide'" in refused["error"]
+
+        two = pd.Series(np.where(y == "setosa", "setosa", "other"))
+        second = fitted_flaml(X, two, LGBMEstimator)
+        newer = register_pyfunc(local_settings, second, "iris-numbers", "num-2")
+        deployer.deploy(request.model_copy(update={"request_id": "num-2"}), newer, 0.9)
+        status, answer = post(url, body)
+        assert status == 200 and answer["deployment"] == f"iris-numbers-v{newer.version}"
+        assert set(answer["probabilities"][0]) == {"other", "setosa"}

@@ -16,7 +16,9 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
-from .probabilities import decide, labelled, normalized
+from .numeric_scoring import NumericScorer, numeric_scorer
+from .numeric_scoring import numeric_features as numeric_features
+from .probabilities import Scored, decide, labelled, normalized
 
 
 class FlamlModel(PythonModel):
@@ -45,29 +47,37 @@ class FlamlModel(PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> Any:
         """Values, or for a classifier the label and class probabilities (a table)."""
-        if self.classifies:
-            proba, classes = self.predict_proba(model_input)
-            threshold = getattr(self, "decision_threshold", None)  # older pickles lack it
-            labels = self.decode(decide(proba, classes, threshold))
-            index = model_input.index if isinstance(model_input, pd.DataFrame) else None
-            return labelled(labels, normalized(proba), list(self.decode(classes)), index)
-        y = np.asarray(self.estimator.predict(self._features(model_input)))
-        if y.ndim > 1:
-            y = y.ravel()
-        return self.decode(y)
+        scored = self.scored(model_input)
+        if scored.proba is None:
+            return scored.values
+        index = model_input.index if isinstance(model_input, pd.DataFrame) else None
+        return labelled(scored.values, scored.proba, list(scored.classes), index)
 
     @property
     def classifies(self) -> bool:
         """Whether the model answers classes (and so probabilities)."""
         return bool(self.task.is_classification())
 
+    def numeric_scorer(self) -> NumericScorer | None:
+        """The model's estimator over its numeric features in numpy (``numeric_scoring``),
+        or None when its features need FLAML's own transform."""
+        return numeric_scorer(self.estimator, self.transformer, self.task, classify=self.classifies)
+
+    def scored(self, model_input: pd.DataFrame) -> Scored:
+        """The labels and probabilities, or values, of ``model_input``'s rows."""
+        raw = self._estimate(model_input)
+        return self._classified(raw) if self.classifies else Scored(self._values(raw))
+
+    def scored_numbers(self, values: np.ndarray[Any, Any], scorer: NumericScorer) -> Scored:
+        """``scored`` for rows of numbers in the order of ``scorer.columns`` (``scorer``
+        from ``numeric_scorer``), without a table."""
+        raw = scorer(values)
+        return self._classified(raw) if self.classifies else Scored(self._values(raw))
+
     def predict_proba(self, model_input: pd.DataFrame) -> tuple[Any, Any]:
         """Class probabilities, and the estimator's (encoded) class of each column."""
-        proba = np.asarray(self.estimator.predict_proba(self._features(model_input)))
-        classes = getattr(getattr(self.estimator, "_model", None), "classes_", None)
-        if classes is None:
-            classes = np.arange(proba.shape[1])
-        return proba, np.asarray(classes)
+        proba = self._estimate(model_input)
+        return proba, self._classes(proba)
 
     def decode(self, y: Any) -> Any:
         """Encoded labels back to the training data's labels (values pass through)."""
@@ -83,52 +93,37 @@ class FlamlModel(PythonModel):
             return np.asarray(classes)[codes]  # inverse_transform without its checks
         return np.asarray(self.label_transformer.inverse_transform(pd.Series(codes)))
 
-    def _features(self, model_input: pd.DataFrame) -> Any:
+    def _estimate(self, model_input: pd.DataFrame) -> np.ndarray[Any, Any]:
+        """The estimator's probabilities (classifier) or values for ``model_input``."""
         frame = pd.DataFrame(model_input)
         present = [c for c in self.feature_columns if c in frame.columns]
         if present:
             frame = frame[present]
-        fast = numeric_features(frame, self.transformer, self.task)
-        return fast if fast is not None else self.task.preprocess(frame, self.transformer)
+        scorer = self.numeric_scorer()
+        values = scorer.values(frame) if scorer is not None else None
+        if scorer is not None and values is not None:
+            return scorer(values)
+        features = self.task.preprocess(frame, self.transformer)
+        if self.classifies:
+            return np.asarray(self.estimator.predict_proba(features))
+        return np.asarray(self.estimator.predict(features))
 
+    def _classes(self, proba: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        classes = getattr(getattr(self.estimator, "_model", None), "classes_", None)
+        if classes is None:
+            classes = np.arange(proba.shape[1])
+        return np.asarray(classes)
 
-def numeric_features(frame: pd.DataFrame, transformer: Any, task: Any) -> pd.DataFrame | None:
-    """FLAML's own transform of ``frame``, done in numpy, for a table whose features are
-    all numbers (the common case): FLAML then only fills missing values with the medians
-    it learned, and its pandas and scikit-learn steps took 3.5 ms of a 5.5 ms single-row
-    predict. None whenever the transformer does anything else (text, categories, dates,
-    forecasts) or a column is not numeric: FLAML's own transform runs then."""
-    imputer = _median_imputer(transformer, task)
-    if imputer is None:
-        return None
-    columns, medians = imputer
-    if list(frame.columns) != columns or not all(dtype.kind in "biuf" for dtype in frame.dtypes):
-        return None
-    values = frame.to_numpy(dtype=np.float64)
-    missing = np.isnan(values)
-    if missing.any():
-        values = np.where(missing, medians, values)
-    return pd.DataFrame(values, columns=columns, index=frame.index)
+    def _classified(self, proba: np.ndarray[Any, Any]) -> Scored:
+        classes = self._classes(proba)
+        threshold = getattr(self, "decision_threshold", None)  # older pickles lack it
+        labels = self.decode(decide(proba, classes, threshold))
+        return Scored(labels, normalized(proba), tuple(self.decode(classes)))
 
-
-def _median_imputer(transformer: Any, task: Any) -> tuple[list[str], Any] | None:
-    """(columns, medians) when ``transformer`` is FLAML's DataTransformer doing nothing but
-    fill missing numbers with medians; None otherwise."""
-    from sklearn.impute import SimpleImputer
-
-    try:
-        if task.is_ts_forecast() or task.is_nlp():
-            return None
-        if transformer._cat_columns or transformer._datetime_columns:
-            return None
-        ((_, step, columns),) = transformer.transformer.transformers_
-    except (AttributeError, TypeError, ValueError):
-        return None
-    if not isinstance(step, SimpleImputer) or step.strategy != "median":
-        return None
-    if list(columns) != list(transformer._num_columns):
-        return None
-    return list(columns), np.asarray(step.statistics_, dtype=np.float64)
+    def _values(self, y: np.ndarray[Any, Any]) -> Any:
+        if y.ndim > 1:
+            y = y.ravel()
+        return self.decode(y)
 
 
 def requirements() -> list[str]:

@@ -14,6 +14,7 @@ Models registered before probabilities were answered return labels alone (an arr
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,17 @@ import pandas as pd
 
 PREDICTION_COLUMN = "prediction"
 PROBA_PREFIX = "proba_"
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A model's answer before it becomes a table: the labels (or values) of the rows,
+    and for a classifier each row's probabilities (summing to 1), one column per class of
+    ``classes``."""
+
+    values: Any
+    proba: np.ndarray[Any, Any] | None = None
+    classes: tuple[Any, ...] = ()
 
 
 def proba_column(label: Any) -> str:

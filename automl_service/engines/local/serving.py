@@ -13,9 +13,11 @@
   one of them.
 - ``GET /healthz``: 200 while the server runs.
 
-The endpoint records are read on every call, so a switch of deployment is picked up
-without a restart; models are loaded once per model version and kept in a small
-least-recently-used cache. Client mistakes get a 4xx with a JSON ``error``: 404 for an
+Every call checks whether the endpoint records changed (``endpoint_cache``), so a switch
+of deployment by any process is picked up by the next call without a restart; models are
+loaded once per model version and kept in a small least-recently-used cache (``served``:
+a FLAML model of numbers scores the body's rows as a numpy matrix, every other model its
+pyfunc ``predict`` on a table). Client mistakes get a 4xx with a JSON ``error``: 404 for an
 unknown endpoint, 400 for a body that is not JSON or lacks columns or that the model
 refuses (a forecaster names the timestamp outside its horizon), 413 for a body over
 ``MAX_BODY_BYTES``. Error texts pass through ``redact.scrub``.
@@ -23,8 +25,6 @@ refuses (a forecaster names the timestamp outside its horizon), 413 for a body o
 
 from __future__ import annotations
 
-import json
-import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -33,19 +33,22 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import numpy as np
-import pandas as pd
-
 from ...errors import AutoMLServiceError, PermanentError, TransientError
 from ...http_json import Reply, json_reply, reply_handler
 from ...http_thread import BackgroundHTTPServer
 from ...logs import get_logger
 from ...redact import scrub
+from .answers import answer_json as answer_json
+from .answers import predictions_json as predictions_json
+from .endpoint_cache import CachedEndpoints
 from .endpoint_decisions import scoring_uri
 from .endpoint_store import EndpointRecord, EndpointStore
 from .horizon import OutsideHorizon
 from .model_loading import load_registered
-from .probabilities import PREDICTION_COLUMN, probability_columns, split_output
+from .scoring_body import BadInput as BadInput
+from .scoring_body import missing_columns, read_scoring_body
+from .scoring_body import parse_scoring_body as parse_scoring_body
+from .served import Served
 
 log = get_logger(__name__)
 
@@ -56,124 +59,6 @@ HEALTHZ_PATH = "/healthz"
 MAX_BODY_BYTES = 16 * 1024 * 1024
 
 Loader = Callable[[str, str], Any]
-
-
-class BadInput(ValueError):
-    """The scoring body cannot be read as a table; the message says why."""
-
-
-# Pure parts ------------------------------------------------------------------------------
-
-
-def parse_scoring_body(body: str | bytes) -> pd.DataFrame:
-    """The table in a scoring body (see the module docstring for the formats).
-
-    Raises BadInput with a reason a client can act on."""
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadInput(f"body is not JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise BadInput(f"body must be a JSON object, not {type(data).__name__}")
-    keys = [k for k in ("input_data", "dataframe_split", "dataframe_records") if k in data]
-    if len(keys) != 1:
-        raise BadInput(
-            "body must have exactly one of 'input_data', 'dataframe_split', 'dataframe_records'"
-        )
-    key = keys[0]
-    value = data[key]
-    if key == "dataframe_records" or (key == "input_data" and isinstance(value, list)):
-        return _records(key, value)
-    return _split(key, value)
-
-
-def _records(key: str, value: Any) -> pd.DataFrame:
-    if not isinstance(value, list) or not all(isinstance(row, dict) for row in value):
-        raise BadInput(f"'{key}' must be a list of objects, one per row")
-    if not value:
-        raise BadInput(f"'{key}' has no rows")
-    return pd.DataFrame.from_records(value)
-
-
-def _split(key: str, value: Any) -> pd.DataFrame:
-    if not isinstance(value, dict):
-        raise BadInput(f"'{key}' must be an object with 'columns' and 'data'")
-    columns, rows = value.get("columns"), value.get("data")
-    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-        raise BadInput(f"'{key}.columns' must be a list of column names")
-    if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
-        raise BadInput(f"'{key}.data' must be a list of rows, each a list of values")
-    if not rows:
-        raise BadInput(f"'{key}.data' has no rows")
-    widths = {len(row) for row in rows}
-    if widths != {len(columns)}:
-        raise BadInput(
-            f"'{key}': every row must have {len(columns)} values, one per column; "
-            f"found rows of {sorted(widths)}"
-        )
-    index = value.get("index")
-    if index is not None and (not isinstance(index, list) or len(index) != len(rows)):
-        raise BadInput(f"'{key}.index' must be a list with one entry per row")
-    return pd.DataFrame(rows, columns=columns, index=index)
-
-
-def missing_columns(frame: pd.DataFrame, expected: Iterable[str]) -> list[str]:
-    """The expected columns the table lacks, in the expected order."""
-    present = {str(c) for c in frame.columns}
-    return [c for c in expected if c not in present]
-
-
-def predictions_json(output: Any) -> list[Any]:
-    """A model's output as a JSON-ready list: one entry per row, numpy scalars as Python
-    values, NaN and infinities as null, table outputs as one object per row."""
-    if isinstance(output, pd.DataFrame):
-        values: list[Any] = output.to_dict(orient="records")
-    elif isinstance(output, pd.Series | np.ndarray):
-        values = np.asarray(output).tolist()
-    elif isinstance(output, list | tuple):
-        values = list(output)
-    else:
-        values = [output]
-    return [_plain(v) for v in values]
-
-
-def answer_json(output: Any) -> dict[str, Any]:
-    """A model's output as the scoring answer: ``predictions`` (labels or values), and a
-    classifier's ``probabilities``, one ``{class: probability}`` object per row."""
-    classes = probability_columns(output)
-    if classes:
-        # Straight from the columns' arrays: the general path below copies and renames
-        # the table and walks it value by value (0.8 ms of a single-row answer).
-        probabilities = output[list(classes)].to_numpy(dtype=np.float64).tolist()
-        names = list(classes.values())
-        return {
-            "predictions": [_plain(v) for v in output[PREDICTION_COLUMN].tolist()],
-            "probabilities": [
-                {k: (v if math.isfinite(v) else None) for k, v in zip(names, row, strict=True)}
-                for row in probabilities
-            ],
-        }
-    labels, proba = split_output(output)
-    answer: dict[str, Any] = {"predictions": predictions_json(labels)}
-    if proba is not None:
-        answer["probabilities"] = predictions_json(proba)
-    return answer
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | np.ndarray):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return str(value)
 
 
 # The model cache -------------------------------------------------------------------------
@@ -241,13 +126,16 @@ class ScoringServer(BackgroundHTTPServer):
     ) -> None:
         super().__init__(host, port)
         self.store = store
+        self.records = CachedEndpoints(store)
         self.secrets = tuple(s for s in secrets if s)
-        self.models = ModelCache(
-            loader or (lambda name, version: load_registered(tracking_uri, name, version)),
-            cache_size,
-        )
+        load = loader or (lambda name, version: load_registered(tracking_uri, name, version))
+        self.models = ModelCache(lambda name, version: Served.of(load(name, version)), cache_size)
 
     thread_name = "scoring-server"
+
+    def stop(self) -> None:
+        super().stop()
+        self.records.close()
 
     def handler_class(self) -> type[BaseHTTPRequestHandler]:
         return reply_handler(
@@ -274,7 +162,7 @@ class ScoringServer(BackgroundHTTPServer):
             return json_reply(HTTPStatus.OK, {"endpoints": listed})
         name, action = _endpoint_path(path)
         if name is not None and action == "":
-            record = self.store.get(name)
+            record = self.records.get(name)
             if record is None:
                 return _unknown(name)
             return json_reply(HTTPStatus.OK, self._describe(record))
@@ -293,15 +181,15 @@ class ScoringServer(BackgroundHTTPServer):
 
     def score(self, name: str, body: bytes) -> Reply:
         """Score ``body`` with the live deployment of endpoint ``name``."""
-        record = self.store.get(name)
+        record = self.records.get(name)
         if record is None:
             return _unknown(name)
         try:
-            frame = parse_scoring_body(body)
+            table = read_scoring_body(body)
         except BadInput as exc:
             return json_reply(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
         live = record.live
-        missing = missing_columns(frame, live.input_columns)
+        missing = missing_columns(table.columns, live.input_columns)
         if missing:
             return json_reply(
                 HTTPStatus.BAD_REQUEST,
@@ -312,7 +200,7 @@ class ScoringServer(BackgroundHTTPServer):
                 },
             )
         try:
-            model = self.models.get(live.model_name, live.model_version)
+            served: Served = self.models.get(live.model_name, live.model_version)
         except (AutoMLServiceError, OSError) as exc:
             log.error("serving.load_failed", deployment=live.name, error=self._scrub(str(exc)))
             status = (
@@ -321,10 +209,8 @@ class ScoringServer(BackgroundHTTPServer):
                 else HTTPStatus.SERVICE_UNAVAILABLE
             )
             return json_reply(status, {"error": f"deployment {live.name} cannot be loaded"})
-        if live.input_columns:
-            frame = frame[list(live.input_columns)]
         try:
-            output = model.predict(frame)
+            answer = served.answer(table, live.input_columns, live.name)
         except OutsideHorizon as exc:  # a forecaster refused a row, naming it
             reason = self._scrub(str(exc))
             log.info("serving.predict_refused", deployment=live.name, error=reason)
@@ -335,7 +221,7 @@ class ScoringServer(BackgroundHTTPServer):
             return json_reply(
                 HTTPStatus.BAD_REQUEST, {"error": f"the model could not score this input: {reason}"}
             )
-        return json_reply(HTTPStatus.OK, {**answer_json(output), "deployment": live.name})
+        return Reply(HTTPStatus.OK, answer)
 
     def answer_failed(self, exc: Exception) -> Reply:
         """The answer when building one raised ``exc``: 503 while the endpoint records are

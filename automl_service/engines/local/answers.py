@@ -1,0 +1,113 @@
+"""The scoring answer: ``{"predictions": [...]}`` (labels or values, one per row) and, for
+a classifier, ``"probabilities": [{"<class>": p, ...}, ...]``, one object per row. numpy
+values become Python values, NaN and infinities null, table outputs one object per row."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .probabilities import (
+    PREDICTION_COLUMN,
+    PROBA_PREFIX,
+    Scored,
+    proba_column,
+    probability_columns,
+    split_output,
+)
+
+
+def predictions_json(output: Any) -> list[Any]:
+    """A model's output as a JSON-ready list: one entry per row, numpy scalars as Python
+    values, NaN and infinities as null, table outputs as one object per row."""
+    if isinstance(output, pd.DataFrame):
+        values: list[Any] = output.to_dict(orient="records")
+    elif isinstance(output, pd.Series | np.ndarray):
+        values = np.asarray(output).tolist()
+    elif isinstance(output, list | tuple):
+        values = list(output)
+    else:
+        values = [output]
+    return [_plain(v) for v in values]
+
+
+def answer_json(output: Any) -> dict[str, Any]:
+    """A model's output (what its pyfunc ``predict`` returns) as the scoring answer."""
+    classes = probability_columns(output)
+    if classes:
+        # Straight from the columns' arrays: the general path below copies and renames
+        # the table and walks it value by value (0.8 ms of a single-row answer).
+        return _classified(
+            output[PREDICTION_COLUMN].tolist(),
+            output[list(classes)].to_numpy(dtype=np.float64),
+            list(classes.values()),
+        )
+    labels, proba = split_output(output)
+    answer: dict[str, Any] = {"predictions": predictions_json(labels)}
+    if proba is not None:
+        answer["probabilities"] = predictions_json(proba)
+    return answer
+
+
+def scored_answer(scored: Scored) -> dict[str, Any]:
+    """The scoring answer of a model's ``Scored`` rows: the same answer as ``answer_json``
+    of the table the model's ``predict`` makes of them."""
+    if scored.proba is None:
+        return {"predictions": predictions_json(np.asarray(scored.values))}
+    return _classified(
+        np.asarray(scored.values).tolist(),
+        np.asarray(scored.proba, dtype=np.float64),
+        [proba_column(c)[len(PROBA_PREFIX) :] for c in scored.classes],
+    )
+
+
+def scored_body(scored: Scored, extra: dict[str, str]) -> bytes:
+    """``json.dumps({**scored_answer(scored), **extra}, sort_keys=True)``, byte for byte,
+    written without a dictionary per row when the probabilities are all finite (a
+    thousand rows' answer in a fraction of the time)."""
+    proba = scored.proba
+    names = [proba_column(c)[len(PROBA_PREFIX) :] for c in scored.classes]
+    if proba is None or len(set(names)) != len(names) or not np.isfinite(proba).all():
+        return json.dumps({**scored_answer(scored), **extra}, sort_keys=True).encode()
+    order = sorted(range(len(names)), key=names.__getitem__)
+    # One row's object, keys sorted as json.dumps sorts them; %r writes a float as it does.
+    row = "{" + ", ".join(f"{json.dumps(names[i])}: %r" for i in order) + "}"
+    fields = {
+        **{k: json.dumps(v) for k, v in extra.items()},
+        "predictions": json.dumps([_plain(v) for v in np.asarray(scored.values).tolist()]),
+        "probabilities": "["
+        + ", ".join(row % tuple(values) for values in proba[:, order].tolist())
+        + "]",
+    }
+    text = ", ".join(f"{json.dumps(k)}: {fields[k]}" for k in sorted(fields))
+    return ("{" + text + "}").encode()
+
+
+def _classified(labels: list[Any], proba: np.ndarray[Any, Any], names: list[str]) -> dict[str, Any]:
+    return {
+        "predictions": [_plain(v) for v in labels],
+        "probabilities": [
+            {k: (v if math.isfinite(v) else None) for k, v in zip(names, row, strict=True)}
+            for row in proba.tolist()
+        ],
+    }
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return str(value)
