@@ -5,7 +5,8 @@ A deployment is ``ready`` once its model has been loaded and checked, ``live`` w
 takes the endpoint's traffic, ``retired`` once replaced. ``EndpointStore.switch`` makes a
 ready deployment live in one transaction, deciding inside it, so two workers racing cannot
 both win. The deployer (``deployer.py``) writes these records and the scoring server
-(``serving.py``) reads them on every call.
+(``serving.py``) checks them on every call, reading them again whenever the file changed
+(``endpoint_cache.py``).
 """
 
 from __future__ import annotations
