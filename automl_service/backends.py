@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .engines.base import Backend
+from .engines.base import Backend, ModelFiles
 from .errors import ConfigurationError
 from .policy import Applied, enforce
 from .queues.base import Queue, ResultSink
@@ -31,6 +31,7 @@ __all__ = [
     "Backend",
     "build_backend",
     "build_health_server",
+    "build_model_files",
     "build_policy",
     "build_queue",
     "build_results",
@@ -95,6 +96,7 @@ def build_backend(settings: Settings) -> Backend:
     if settings.backend == "local":
         from .engines.local.deployer import LocalDeployer
         from .engines.local.engine import LocalEngine
+        from .engines.local.model_files import MlflowModelFiles
         from .engines.local.registry import MlflowRegistry
         from .engines.local.store import prepare_store
 
@@ -105,14 +107,36 @@ def build_backend(settings: Settings) -> Backend:
             engine=LocalEngine(settings.local),
             registry=MlflowRegistry(settings.local.mlflow_uri),
             deployer=LocalDeployer(settings.local),
+            model_files=MlflowModelFiles(settings.local.mlflow_uri),
         )
     if settings.backend == "azure":
         from .engines.azure import build_azure_backend
 
         return build_azure_backend(
-            settings.azure, staging_dir=settings.local.data_dir / "azure-mltable"
+            settings.azure,
+            staging_dir=settings.local.data_dir / "azure-mltable",
+            cache_dir=model_cache_dir(settings),
         )
     raise ConfigurationError(f"unknown backend {settings.backend!r}")
+
+
+def model_cache_dir(settings: Settings) -> Path:
+    """Where registered models downloaded for scoring here are kept."""
+    return settings.local.data_dir / "cache" / "models"
+
+
+def build_model_files(settings: Settings) -> ModelFiles:
+    """The registered models of ``settings.backend`` as folders on this machine, for
+    ``predict``: the local store's own (opened as it is, not migrated), or Azure ML's,
+    downloaded once into the data folder's cache. Makes no network call."""
+    if settings.backend == "local":
+        from .engines.local.model_files import MlflowModelFiles
+
+        return MlflowModelFiles(settings.local.mlflow_uri)
+    files = build_backend(settings).model_files
+    if files is None:
+        raise ConfigurationError(f"backend {settings.backend!r} cannot fetch models")
+    return files
 
 
 def build_policy(

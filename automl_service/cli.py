@@ -226,9 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="score a CSV or Parquet file with a registered model",
         description=(
-            "Score every row of a CSV or Parquet file with a model of the local registry and "
-            "write the input's columns followed by 'prediction' (the label or value) and, for "
-            "a classifier, one 'proba_<class>' column per class. The file is read and "
+            "Score every row of a CSV or Parquet file with a registered model (of the local "
+            "registry, or with backend=azure of the workspace, downloaded once into the "
+            "data folder's cache/models) and write the input's columns followed by "
+            "'prediction' (the label or value) and, for a classifier, one "
+            "'proba_<class>' column per class. The file is read and "
             "written in chunks, so its size is not bounded by memory; the output appears "
             "only once complete. Formats follow the suffixes (.csv, .parquet, .pq)."
         ),
@@ -242,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         required=True,
         metavar="NAME[:VERSION|@ALIAS]",
-        help="registered model; without a version, its latest",
+        help="registered model; without a version, its latest (@champion: the version "
+        "an endpoint serves)",
     )
     predict.add_argument("--input", required=True, type=Path, metavar="FILE", help="rows to score")
     predict.add_argument(
@@ -541,18 +544,17 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_predict(args: argparse.Namespace, settings: Settings) -> int:
-    from .engines.local.batch import CHUNK_ROWS, predict_file
+    from .backends import build_model_files
+    from .engines.local.batch import CHUNK_ROWS, predict_with
 
-    if settings.backend != "local":
-        raise ConfigurationError("predict scores models of the local registry; set backend=local")
     shown = sys.stderr.isatty() and not args.json
 
     def progress(rows: int) -> None:
         if shown:
             print(f"\rscored {rows:,} rows", end="", file=sys.stderr, flush=True)
 
-    scored = predict_file(
-        settings.local.mlflow_uri,
+    scored = predict_with(
+        build_model_files(settings),
         args.model,
         args.input,
         args.output,

@@ -36,3 +36,14 @@ SEARCHED_ROWS_TAG: Final = "automl_service.searched_rows"
 #: version, and when it was chosen on the validation rows, how (a sentence).
 THRESHOLD_TAG: Final = "automl_service.decision_threshold"
 THRESHOLD_REASON_TAG: Final = "automl_service.decision_threshold_reason"
+#: The alias of the version an endpoint serves: MLflow's registry alias on the local
+#: backend; on Azure ML, whose models have no aliases, the tag ``alias_tag("champion")``.
+CHAMPION_ALIAS: Final = "champion"
+#: On Azure ML, a model version carries alias ``a`` as the tag ``automl_service.alias.a``,
+#: its value the time it was given (``repr`` of a Unix time): the newest holds it.
+ALIAS_TAG_PREFIX: Final = "automl_service.alias."
+
+
+def alias_tag(alias: str) -> str:
+    """The tag key of a model-version alias on Azure ML."""
+    return ALIAS_TAG_PREFIX + alias

@@ -16,10 +16,12 @@ from automl_service.engines.azure.promotion import (
     deployment_name,
     model_reference,
 )
+from automl_service.engines.azure.registry import model_path
 from automl_service.errors import NotReady, PermanentError
 from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest, parse_request
 from automl_service.runs import Endpoint, ModelVersion
+from automl_service.tags import alias_tag
 
 pytest_plugins = ["azureml_fake.fixtures"]
 
@@ -219,3 +221,26 @@ def test_new_endpoint_uses_the_requested_auth_mode(
     (put,) = fake_aml.calls_to("PUT", r"/onlineEndpoints/houses-ep$")
     assert put.body["properties"]["authMode"] == sent
     assert not fake_aml.calls_to("PUT", r"/deployments/")
+
+
+def test_the_served_version_gets_the_champion_tag_from_the_one_it_replaces(
+    fake_aml: FakeAzureML, ml_client: Any
+) -> None:
+    """Once traffic is on the new version, it carries the champion alias tag and the
+    version it replaced does not; re-applying writes nothing more."""
+    champion = alias_tag("champion")
+    paths = {v: model_path(f"automl-r-{v}_0") for v in ("1", "2")}
+    fake_aml.add_model_version("houses", "1", {champion: "100.0"}, paths["1"])
+    fake_aml.add_model_version("houses", "2", {"owner": "pricing"}, paths["2"])
+    fake_aml.add_live_deployment("houses-ep", "blue", "azureml:houses:1")
+    deployer = AzureDeployer(ml_client, policy=FAST, clock=lambda: 200.0)
+    model = ModelVersion("houses", "2")
+    roll_out(deployer, make_request(), model)
+    tags = {v: fake_aml.models["houses"][v]["properties"]["tags"] for v in ("1", "2")}
+    assert tags["2"] == {"owner": "pricing", champion: "200.0"}
+    assert tags["1"] == {}
+    stored = fake_aml.models["houses"]["2"]["properties"]["modelUri"]
+    assert stored == fake_aml.stored_model_uri(paths["2"])  # the path is left as it was
+    writes = len(fake_aml.calls_to("PUT", r"/models/"))
+    roll_out(deployer, make_request(), model)
+    assert len(fake_aml.calls_to("PUT", r"/models/")) == writes == 2

@@ -139,7 +139,10 @@ def test_request_trains_registers_and_deploys(
     assert tags["automl_service.metric"] == "accuracy"
     calls = control_plane(fake_aml)
     print("control-plane calls for one request:", sum(calls.values()), dict(calls))
-    assert calls["PUT jobs"] == 1 and calls["PUT models/versions"] == 1
+    # The model version is written twice: registered, then given the champion alias tag
+    # once traffic is on it.
+    assert calls["PUT jobs"] == 1 and calls["PUT models/versions"] == 2
+    assert "automl_service.alias.champion" in tags
     assert sum(calls.values()) <= 40
 
     # The same request sent again changes nothing in the workspace.

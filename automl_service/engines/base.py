@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol
 
+from ..model_ref import ModelRef
 from ..request import AutoMLRequest
 from ..runs import Endpoint, ModelVersion, RunRecord
 from ..selection import Selection
@@ -86,6 +88,27 @@ class Registry(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class LocalModel:
+    """A registered model version's MLflow model folder on this machine."""
+
+    name: str
+    version: str
+    path: Path
+
+
+class ModelFiles(Protocol):
+    """Registered models as MLflow model folders on this machine, for scoring here."""
+
+    def fetch(self, ref: ModelRef) -> LocalModel:
+        """The version ``ref`` names (its latest when it names none), with a local path
+        to its MLflow model folder (fetched once, then kept, where the registry is
+        remote). Raises InvalidRequest when the model, version or alias does not exist,
+        TransientError when the registry is busy or unreachable, PermanentError when
+        the model's files cannot be had."""
+        ...
+
+
 class Deployer(Protocol):
     """Puts a registered model behind an online endpoint."""
 
@@ -102,6 +125,8 @@ class Backend:
     engine: Engine
     registry: Registry
     deployer: Deployer | None = None
+    #: Registered models' files for scoring on this machine (``automl-service predict``).
+    model_files: ModelFiles | None = None
     #: The version of a remote data reference, for the data's fingerprint (see
     #: ``fingerprint.RemoteVersions``); None where the backend reads local files only.
     data_versions: Callable[[str], str | None] | None = None

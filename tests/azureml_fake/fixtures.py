@@ -24,7 +24,7 @@ from automl_service.engines.azure.client import build_ml_client
 from automl_service.settings import AzureSettings
 
 from .certs import BLOB_HOST, make_loopback_cert
-from .server import FakeAzureML
+from .server import ARTIFACT_STORE, FakeAzureML
 
 
 class StaticCredential:
@@ -160,25 +160,46 @@ def workspace_blobstore(
     of Azurite's development account with its account key, so the SDK's uploads and reads
     reach Azurite: the cloud's storage endpoint is ``core.localhost:<port>``. MLClients
     for the fake must be built after this fixture (the cloud table keeps the endpoint)."""
-    from azure.storage.blob import ContainerClient
-
     resolve_localhost_names(monkeypatch)
     fake_aml.storage_endpoint = f"core.localhost:{azurite_blob.port}"
-    container_name = f"azureml-blobstore-{uuid.uuid4().hex[:12]}"
-    fake_aml.add_datastore(
-        "workspaceblobstore", ACCOUNT, container_name, key=ACCOUNT_KEY, default=True
-    )
+    store = azurite_datastore(fake_aml, azurite_blob, "workspaceblobstore", default=True)
+    try:
+        yield store
+    finally:
+        store.container.close()
+
+
+@pytest.fixture
+def workspace_artifactstore(
+    fake_aml: FakeAzureML, azurite_blob: Azurite, workspace_blobstore: Blobstore
+) -> Iterator[Blobstore]:
+    """``workspaceartifactstore``, where the fake keeps jobs' artifacts (and so the files
+    of models registered from them, see ``FakeAzureML.stored_model_uri``), on its own
+    Azurite container. MLClients for the fake must be built after this fixture."""
+    store = azurite_datastore(fake_aml, azurite_blob, ARTIFACT_STORE)
+    try:
+        yield store
+    finally:
+        store.container.close()
+
+
+def azurite_datastore(
+    fake: FakeAzureML, azurite: Azurite, name: str, *, default: bool = False
+) -> Blobstore:
+    """Datastore ``name`` of the fake workspace on a fresh container of Azurite's
+    development account, with its account key."""
+    from azure.storage.blob import ContainerClient
+
+    container_name = f"azureml-{name[:20]}-{uuid.uuid4().hex[:12]}"
+    fake.add_datastore(name, ACCOUNT, container_name, key=ACCOUNT_KEY, default=default)
     container = ContainerClient(
-        f"https://{BLOB_HOST}:{azurite_blob.port}",
+        f"https://{BLOB_HOST}:{azurite.port}",
         container_name,
         credential=ACCOUNT_KEY,
         retry_total=0,
     )
     container.create_container()
-    try:
-        yield Blobstore("workspaceblobstore", container)
-    finally:
-        container.close()
+    return Blobstore(name, container)
 
 
 # A real MLflow tracking server -----------------------------------------------------------

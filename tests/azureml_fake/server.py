@@ -365,9 +365,13 @@ class FakeAzureML:
         path cannot change ("Asset paths cannot be updated.", Azure ML's answer to a PUT of
         an existing version with another modelUri)."""
         old = self.models.get(name, {}).get(version)
+        body = json.loads(json.dumps(body))
+        props = body.setdefault("properties", {})
+        if isinstance(props.get("modelUri"), str):
+            props["modelUri"] = self.stored_model_uri(props["modelUri"])
         if old is not None:
             new_path = body.get("properties", {}).get("modelUri")
-            if new_path != old["properties"].get("modelUri"):
+            if not _same_path(new_path, old["properties"].get("modelUri")):
                 message = "Asset paths cannot be updated."
                 return 400, {"error": {"code": "UserError", "message": message}}
             for key in ("tags", "description", "isArchived"):
@@ -384,6 +388,27 @@ class FakeAzureML:
         stored.setdefault("properties", {}).setdefault("flavors", {})
         self.models.setdefault(name, {})[version] = stored
         return 201, stored
+
+    def stored_model_uri(self, uri: str) -> str:
+        """A model version's path as the service keeps it: a job's artifacts output
+        (``azureml://jobs/<run>/outputs/artifacts/<path>``, what the service registers)
+        is stored as the full datastore URI it stands for, on the workspace's artifact
+        store: ``azureml://subscriptions/.../datastores/workspaceartifactstore/paths/
+        ExperimentRun/dcid.<run>/<path>``. The SDK's ``models.download`` parses only such
+        a datastore URI (``get_ds_name_and_path_prefix`` in ``_utils/_storage_utils.py``
+        splits on ``paths``), and its own default for a job's artifacts is that folder
+        (``_job_operations.py``, ``ExperimentRun/dcid.{job_name}/`` on
+        ``workspaceartifactstore``); models registered from jobs read back so in Azure ML.
+        Any other path is kept as it is."""
+        match = _JOB_ARTIFACTS.match(uri)
+        if match is None:
+            return uri
+        run, rest = match.group(1), match.group(2)
+        return (
+            f"azureml://subscriptions/{self.subscription_id}/resourceGroups/"
+            f"{self.resource_group}/workspaces/{self.workspace}/datastores/"
+            f"{ARTIFACT_STORE}/paths/ExperimentRun/dcid.{run}/{rest}"
+        )
 
     def add_data_version(self, name: str, version: str, uri: str) -> None:
         """A version of an MLTable data asset, as ``az ml data create`` would leave it."""
@@ -738,6 +763,23 @@ class FakeAzureML:
     def record(self, call: Call) -> None:
         with self._lock:
             self.calls.append(call)
+
+
+#: A job's default artifacts output, as a model path names it.
+_JOB_ARTIFACTS = re.compile(r"^azureml://jobs/([^/]+)/outputs/artifacts/(.*)$")
+#: The workspace datastore holding jobs' artifacts.
+ARTIFACT_STORE = "workspaceartifactstore"
+
+
+def _same_path(a: Any, b: Any) -> bool:
+    """Whether two model paths name the same files: the resource part of a full
+    ``azureml://subscriptions/.../paths/`` URI compares without case, as resource ids do
+    (the SDK sends back ``resourcegroups`` for a stored ``resourceGroups``); the path in
+    the datastore exactly."""
+    if not (isinstance(a, str) and isinstance(b, str)) or "/paths/" not in a + b:
+        return bool(a == b)
+    (head_a, _, tail_a), (head_b, _, tail_b) = a.partition("/paths/"), b.partition("/paths/")
+    return head_a.lower() == head_b.lower() and tail_a == tail_b
 
 
 #: What a job PUT may change on an existing job (Azure ML: description, tags, display

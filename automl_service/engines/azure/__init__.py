@@ -3,7 +3,9 @@
 Modules: ``client`` (credential and MLClient from settings), ``jobs`` (AutoML job objects
 from a request), ``data`` (CSV to MLTable), ``status`` (status mapping and poll rhythm),
 ``tracking`` (the workspace's MLflow server), ``engine``, ``registry``, ``deployer``,
-and ``promotion`` (pure rollout decisions). Calls are retried by
+``promotion`` (pure rollout decisions), ``model_versions`` (pure: latest version, alias
+holder), ``model_cache`` and ``model_files`` (registered models downloaded once for
+scoring here). Calls are retried by
 ``automl_service.azure_retry``, the one retry policy of both Azure backends.
 """
 
@@ -21,12 +23,15 @@ def build_azure_backend(
     azure: AzureSettings,
     *,
     staging_dir: Path,
+    cache_dir: Path | None = None,
     credential: Any | None = None,
     **client_kwargs: Any,
 ) -> Backend:
     """Engine, registry and deployer on the configured workspace. Makes no network call.
 
     ``staging_dir`` keeps the MLTable folders made for local CSV training data;
+    ``cache_dir`` the registered models downloaded for scoring here (default: ``cache/models``
+    beside ``staging_dir``);
     ``credential`` and ``client_kwargs`` (e.g. a custom cloud) go to MLClient.
     """
     from ..base import Backend
@@ -34,6 +39,7 @@ def build_azure_backend(
     from .data import AssetVersions, DatastoreETags, DataVersions, MLTableStager
     from .deployer import AzureDeployer
     from .engine import AzureEngine
+    from .model_files import AzureModelFiles
     from .registry import AzureRegistry
     from .status import PollSchedule
     from .tracking import WorkspaceTracking
@@ -59,6 +65,7 @@ def build_azure_backend(
         engine=engine,
         registry=AzureRegistry(client),
         deployer=deployer,
+        model_files=AzureModelFiles(client, cache_dir or staging_dir.parent / "cache" / "models"),
         data_versions=DataVersions(AssetVersions(client), DatastoreETags(client)),
     )
 

@@ -9,7 +9,10 @@ provisions; the worker calls again later. Steps, each idempotent:
 3. a deployment named after the model version exists and is ready (one that fails, or is
    still provisioning after ``timeout_seconds``, fails the request);
 4. all traffic moves to it;
-5. the deployments it replaced are deleted.
+5. the deployments it replaced are deleted, and the model version it serves gets the
+   ``champion`` alias: Azure ML models have no aliases, so it is the tag
+   ``automl_service.alias.champion`` (its value the time it was given), taken off the
+   versions that held it (``predict --model NAME@champion`` reads it).
 
 Long-running operations are started and not waited on: their state is read back with a GET
 on the next call, so a worker never blocks on a provisioning endpoint.
@@ -26,7 +29,8 @@ from ...errors import NotReady, PermanentError
 from ...logs import get_logger
 from ...request import AutoMLRequest, Deployment
 from ...runs import Endpoint, ModelVersion
-from ...tags import REQUEST_TAG
+from ...tags import CHAMPION_ALIAS, REQUEST_TAG, alias_tag
+from .model_versions import alias_holder, holders_to_clear
 from .promotion import (
     check_instances,
     compare_with_live,
@@ -77,6 +81,7 @@ class AzureDeployer:
         traffic = {k: v for k, v in (endpoint.traffic or {}).items() if v}
         if traffic == {target: 100}:
             self._remove_others(spec.endpoint_name, target)
+            self._crown(model)
             return self._result(endpoint, target, "all traffic on the new deployment")
 
         note = ""
@@ -194,6 +199,34 @@ class AzureDeployer:
             "models.get", self._client.models.get, name, version, policy=self._policy
         )
         return f"{name}:{version}", dict(getattr(registered, "tags", None) or {})
+
+    def _crown(self, model: ModelVersion) -> None:
+        """Give ``model`` the ``champion`` alias tag, and take it off the versions that
+        held it. One model listing; writes only what changes (none when re-applied)."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        tag = alias_tag(CHAMPION_ALIAS)
+        ops = self._client.models
+
+        def versions() -> list[Any]:
+            try:
+                return list(ops.list(name=model.name))
+            except ResourceNotFoundError:
+                return []
+
+        listed = call("models.list", versions, policy=self._policy)
+        by_version = {str(m.version): m for m in listed}
+        pairs = [(v, dict(m.tags or {})) for v, m in by_version.items()]
+        if alias_holder(pairs, tag) != model.version and model.version in by_version:
+            crowned = by_version[model.version]
+            crowned.tags = {**(crowned.tags or {}), tag: repr(self._clock())}
+            call("models.create_or_update", ops.create_or_update, crowned, policy=self._policy)
+            log.info("azure.model_crowned", model=model.name, version=model.version)
+        for version in holders_to_clear(pairs, tag, keep=model.version):
+            former = by_version[version]
+            former.tags = {k: v for k, v in (former.tags or {}).items() if k != tag}
+            call("models.create_or_update", ops.create_or_update, former, policy=self._policy)
+            log.info("azure.model_uncrowned", model=model.name, version=version)
 
     def _remove_others(self, endpoint_name: str, keep: str) -> None:
         ops = self._client.online_deployments

@@ -20,6 +20,7 @@ from ...tags import (
     RUN_TAG,
     TEST_METRIC_VALUE_TAG,
 )
+from .model_versions import version_key
 
 log = get_logger(__name__)
 
@@ -82,7 +83,7 @@ class AzureRegistry:
 
         listed = call("models.list", versions, policy=self._policy)
         tagged = [m for m in listed if (m.tags or {}).get(REQUEST_TAG) == request.id]
-        return sorted(tagged, key=lambda m: _version_key(str(m.version)))
+        return sorted(tagged, key=lambda m: version_key(str(m.version)))
 
     def register(self, request: AutoMLRequest, selection: Selection) -> ModelVersion:
         """The winner's MLflow model as a new version, or the one this request made."""
@@ -137,7 +138,7 @@ class AzureRegistry:
         """When a lower version is tagged with this request (another receiver wrote it
         first), archive ``written`` and return that one; else None."""
         tagged = self._tagged(request)
-        if not tagged or _version_key(str(tagged[0].version)) >= _version_key(written):
+        if not tagged or version_key(str(tagged[0].version)) >= version_key(written):
             return None
         first = tagged[0]
         call(
@@ -166,11 +167,6 @@ def _version_taken(exc: BaseException) -> bool:
     409 conflict)."""
     text = str(exc)
     return "Asset paths cannot be updated" in text or "(HTTP 409)" in text
-
-
-def _version_key(version: str) -> tuple[int, int | str]:
-    """Numeric versions in numeric order, before any other, which sort as text."""
-    return (0, int(version)) if version.isdigit() else (1, version)
 
 
 def _model_version(model: Any, *, created: bool) -> ModelVersion:

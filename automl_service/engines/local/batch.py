@@ -1,4 +1,4 @@
-"""Batch scoring of a registered model (``automl-service predict``), local backend.
+"""Batch scoring of a registered model (``automl-service predict``), on either backend.
 
 A CSV or Parquet file (chosen by suffix: ``.csv``, ``.parquet``, ``.pq``) is read and
 scored ``chunk_rows`` rows at a time (pandas' ``chunksize`` for CSV, pyarrow record
@@ -8,9 +8,11 @@ columns, then the model's: ``prediction`` (the label or value) and, for a classi
 ``proba_<class>`` column per class. It is written beside its final name and moved there
 once complete: a failed run leaves no partial file.
 
-The model is ``NAME`` (its latest version), ``NAME:VERSION`` or ``NAME@ALIAS``. Bad input
-raises InvalidRequest (exit 2): an unknown model or version, an unsupported format, input
-columns the model needs and the file lacks (all named), rows the model refuses.
+The model is ``NAME`` (its latest version), ``NAME:VERSION`` or ``NAME@ALIAS``; its MLflow
+model folder comes from the backend's ``ModelFiles`` (the local store's own folder, or on
+Azure a download kept in the data folder's cache). Bad input raises InvalidRequest (exit
+2): an unknown model or version, an unsupported format, input columns the model needs and
+the file lacks (all named), rows the model refuses.
 """
 
 from __future__ import annotations
@@ -25,9 +27,13 @@ from typing import Any, Literal
 import pandas as pd
 
 from ...errors import InvalidRequest
-from .mlflow_errors import mlflow_errors
-from .model_loading import input_columns, load_registered
+from ...model_ref import ModelRef, parse_model_ref
+from ..base import ModelFiles
+from .model_files import MlflowModelFiles
+from .model_loading import input_columns, load_model_at
 from .probabilities import PREDICTION_COLUMN
+
+__all__ = ["ModelRef", "Scored", "parse_model_ref", "predict_file", "predict_with", "score_file"]
 
 #: Rows read, scored and written at a time.
 CHUNK_ROWS = 50_000
@@ -36,20 +42,6 @@ Format = Literal["csv", "parquet"]
 _FORMATS: dict[str, Format] = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 Progress = Callable[[int], object]
-
-
-@dataclass(frozen=True)
-class ModelRef:
-    """A registered model named on the command line."""
-
-    name: str
-    version: str | None = None
-    alias: str | None = None
-
-    def __str__(self) -> str:
-        if self.version:
-            return f"{self.name}:{self.version}"
-        return f"{self.name}@{self.alias}" if self.alias else self.name
 
 
 @dataclass(frozen=True)
@@ -70,41 +62,6 @@ class Scored:
             "rows": self.rows,
             "columns": self.columns,
         }
-
-
-def parse_model_ref(text: str) -> ModelRef:
-    """``NAME``, ``NAME:VERSION`` or ``NAME@ALIAS``; raises InvalidRequest otherwise."""
-    name, alias = text.split("@", 1) if "@" in text else (text, None)
-    name, version = name.split(":", 1) if ":" in name else (name, None)
-    if not name or (version is not None and not version.isdigit()) or alias == "":
-        raise InvalidRequest(f"--model {text!r}: give NAME, NAME:VERSION (a number) or NAME@ALIAS")
-    if version is not None and alias is not None:
-        raise InvalidRequest(f"--model {text!r}: give a version or an alias, not both")
-    return ModelRef(name, version, alias)
-
-
-def resolve_version(tracking_uri: str, ref: ModelRef) -> str:
-    """The version ``ref`` names (the latest when it names none); InvalidRequest when the
-    model, version or alias does not exist."""
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    try:
-        if ref.alias:
-            return str(client.get_model_version_by_alias(ref.name, ref.alias).version)
-        if ref.version:
-            return str(client.get_model_version(ref.name, ref.version).version)
-        quoted = ref.name.replace("'", "\\'")
-        versions = client.search_model_versions(f"name = '{quoted}'")
-    except MlflowException as exc:
-        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
-            raise InvalidRequest(f"no registered model {ref}") from None
-        with mlflow_errors(f"finding model {ref}"):
-            raise
-    if not versions:
-        raise InvalidRequest(f"no registered model named {ref.name!r}")
-    return str(max(int(v.version) for v in versions))
 
 
 def table_format(path: Path) -> Format:
@@ -272,6 +229,30 @@ def _score_chunk(
     return pd.concat([chunk.reset_index(drop=True), answer], axis=1)
 
 
+def predict_with(
+    files: ModelFiles,
+    model: str,
+    source: Path,
+    target: Path,
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: Progress | None = None,
+) -> Scored:
+    """Score ``source`` with registered ``model`` (``NAME[:VERSION|@ALIAS]``), its files
+    had from ``files`` (a backend's registry), into ``target``. Raises InvalidRequest for
+    bad input (see the module docstring), PermanentError when the model cannot be had or
+    loaded, TransientError when the registry is busy or unreachable."""
+    ref = parse_model_ref(model)
+    table_format(source)  # both checked before anything is fetched
+    table_format(target)
+    if not source.is_file():
+        raise InvalidRequest(f"input file not found: {source}")
+    fetched = files.fetch(ref)
+    loaded = load_model_at(fetched.path, f"model {fetched.name} version {fetched.version}")
+    rows, columns = score_file(loaded, source, target, chunk_rows=chunk_rows, progress=progress)
+    return Scored(fetched.name, fetched.version, target, rows, columns)
+
+
 def predict_file(
     tracking_uri: str,
     model: str,
@@ -281,16 +262,12 @@ def predict_file(
     chunk_rows: int = CHUNK_ROWS,
     progress: Progress | None = None,
 ) -> Scored:
-    """Score ``source`` with registered ``model`` (``NAME[:VERSION|@ALIAS]``) into
-    ``target``. Raises InvalidRequest for bad input (see the module docstring),
-    PermanentError when the model cannot be loaded, TransientError when the store is
-    busy or unreachable."""
-    ref = parse_model_ref(model)
-    table_format(source)  # both checked before anything is loaded
-    table_format(target)
-    if not source.is_file():
-        raise InvalidRequest(f"input file not found: {source}")
-    version = resolve_version(tracking_uri, ref)
-    loaded = load_registered(tracking_uri, ref.name, version)
-    rows, columns = score_file(loaded, source, target, chunk_rows=chunk_rows, progress=progress)
-    return Scored(ref.name, version, target, rows, columns)
+    """``predict_with`` a model of the local registry at ``tracking_uri``."""
+    return predict_with(
+        MlflowModelFiles(tracking_uri),
+        model,
+        source,
+        target,
+        chunk_rows=chunk_rows,
+        progress=progress,
+    )

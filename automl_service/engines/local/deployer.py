@@ -38,15 +38,13 @@ from ...promotion import Verdict, compare_values
 from ...request import AutoMLRequest
 from ...runs import Endpoint, ModelVersion
 from ...settings import LocalSettings
+from ...tags import CHAMPION_ALIAS
 from .endpoint_decisions import compare_with_live, deployment_name, model_uri, scoring_uri
 from .endpoint_store import ENDPOINTS_FILE, DeploymentRecord, DeploymentState, EndpointStore
 from .model_loading import input_columns, input_example, load_registered, training_sample
 from .testset import evaluation_rows, score
 
 log = get_logger(__name__)
-
-#: The registry alias of the version an endpoint serves, moved with its traffic.
-CHAMPION_ALIAS = "champion"
 
 
 class LocalDeployer:

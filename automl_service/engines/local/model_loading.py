@@ -3,6 +3,7 @@ of a version, its input columns, and a few rows to check that it scores."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -28,14 +29,18 @@ def load_registered(tracking_uri: str, name: str, version: str) -> Any:
     client = mlflow.MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     with mlflow_errors(f"finding model {name} version {version}"):
         source = client.get_model_version_download_uri(name, version)
+    return load_model_at(source, f"model {name} version {version}")
+
+
+def load_model_at(source: str | Path, label: str) -> Any:
+    """The pyfunc model at ``source`` (a URI or an MLflow model folder), ``label`` naming
+    it in errors. Raises PermanentError when it cannot be loaded."""
     try:
-        return mlflow.pyfunc.load_model(source)
+        return mlflow.pyfunc.load_model(str(source))
     except MlflowException as exc:
-        raise PermanentError(f"model {name} version {version} cannot be loaded: {exc}") from exc
-    except (ImportError, AttributeError, ValueError, TypeError) as exc:
-        raise PermanentError(
-            f"model {name} version {version} cannot be loaded: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise PermanentError(f"{label} cannot be loaded: {exc}") from exc
+    except (ImportError, AttributeError, ValueError, TypeError, OSError) as exc:
+        raise PermanentError(f"{label} cannot be loaded: {type(exc).__name__}: {exc}") from exc
 
 
 def input_columns(model: Any) -> tuple[str, ...]:
