@@ -190,7 +190,7 @@ def test_a_real_search_registers_an_ensemble_that_forecasts_iso_dates(tmp_path: 
                             "forecast_quantiles": [0.1, 0.9]},
             "training": {"allowed_algorithms": ["Naive", "SeasonalNaive",
                                                 "ExponentialSmoothing", "LightGBM"]},
-            "limits": {"timeout_seconds": 6, "max_trials": 1},
+            "limits": {"timeout_seconds": 20, "max_trials": 1},
         }
     )  # fmt: skip
     objective = [Objective(NRMSE, Goal.MINIMIZE)]
