@@ -5,7 +5,9 @@ from a request), ``data`` (CSV to MLTable), ``status`` (status mapping and poll 
 ``tracking`` (the workspace's MLflow server), ``engine``, ``registry``, ``deployer``,
 ``promotion`` (pure rollout decisions), ``model_versions`` (pure: latest version, alias
 holder), ``model_cache`` and ``model_files`` (registered models downloaded once for
-scoring here). Calls are retried by
+scoring here), ``test_rows`` (a request's test data read here), ``same_rows`` (a new model
+and the live one scored on those rows) and ``background_verdicts`` (that scoring kept off
+the worker's loop). Calls are retried by
 ``automl_service.azure_retry``, the one retry policy of both Azure backends.
 """
 
@@ -41,7 +43,9 @@ def build_azure_backend(
     from .engine import AzureEngine
     from .model_files import AzureModelFiles
     from .registry import AzureRegistry
+    from .same_rows import SameRowsComparison
     from .status import PollSchedule
+    from .test_rows import AzureTestRows
     from .tracking import WorkspaceTracking
 
     credential = credential if credential is not None else build_credential(azure)
@@ -55,8 +59,11 @@ def build_azure_backend(
         resolve_data=MLTableStager(staging_dir),
         poll=PollSchedule(azure.poll_min_seconds, azure.poll_max_seconds),
     )
+    model_files = AzureModelFiles(client, cache_dir or staging_dir.parent / "cache" / "models")
+    test_rows = AzureTestRows(client, staging_dir / "test-rows")
     deployer = AzureDeployer(
         client,
+        compare=SameRowsComparison(model_files, test_rows.read),
         allowed_instance_types=azure.allowed_instance_types,
         max_instance_count=azure.max_instance_count,
         timeout_seconds=azure.deployment_timeout_seconds,
@@ -65,7 +72,7 @@ def build_azure_backend(
         engine=engine,
         registry=AzureRegistry(client),
         deployer=deployer,
-        model_files=AzureModelFiles(client, cache_dir or staging_dir.parent / "cache" / "models"),
+        model_files=model_files,
         data_versions=DataVersions(AssetVersions(client), DatastoreETags(client)),
     )
 

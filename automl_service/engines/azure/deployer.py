@@ -4,8 +4,15 @@ Each call advances the rollout by the steps that are ready and raises NotReady w
 provisions; the worker calls again later. Steps, each idempotent:
 
 1. the endpoint exists (created with the request's auth mode if missing) and is ready;
-2. with "only if better", the live model's registered metric is compared first, and a new
-   model that is not better leaves the endpoint as it is;
+2. with "only if better", the new model and the live one are scored on the same test rows
+   (the request's ``validation.test_data``, read here) with the selection metric, and a
+   new model not better by more than ``min_improvement`` leaves the endpoint as it is. The
+   scoring runs in a background thread (``BackgroundVerdicts``; NotReady until it is
+   done), once per request: a promoting verdict is recorded in the new deployment's tags
+   when it is made, so later re-checks read it back, and the result's reason carries it
+   to the end. Without test rows to read (only ``test_data_size``: Azure ML holds those
+   rows out inside the job), the new model's metric is compared with the value recorded
+   on the live model at its training, and the reason says so;
 3. a deployment named after the model version exists and is ready (one that fails, or is
    still provisioning after ``timeout_seconds``, fails the request);
 4. all traffic moves to it;
@@ -27,9 +34,11 @@ from typing import Any
 from ...azure_retry import RetryPolicy, call, get_or_none
 from ...errors import NotReady, PermanentError
 from ...logs import get_logger
+from ...promotion import Verdict
 from ...request import AutoMLRequest, Deployment
 from ...runs import Endpoint, ModelVersion
 from ...tags import CHAMPION_ALIAS, REQUEST_TAG, alias_tag
+from .background_verdicts import BackgroundVerdicts
 from .model_versions import alias_holder, holders_to_clear
 from .promotion import (
     check_instances,
@@ -37,10 +46,19 @@ from .promotion import (
     deployment_name,
     model_reference,
 )
+from .same_rows import Comparison, Outcome, why_no_rows
 
 log = get_logger(__name__)
 
 CREATED_TAG = "automl_service.created_at"
+#: On a deployment made with "only if better": why it replaces the live one, and which
+#: live deployment it was compared with (so a re-check does not compare again).
+VERDICT_TAG = "automl_service.verdict"
+COMPARED_WITH_TAG = "automl_service.compared_with"
+#: Azure's limit on a tag's value.
+MAX_TAG_CHARS = 256
+#: How a verdict made without scoring both models on the same rows begins.
+RECORDED_VALUES = "compared by the values recorded at training, not on the same rows"
 READY = "Succeeded"
 FAILED = ("Failed", "Canceled")
 
@@ -59,8 +77,15 @@ class AzureDeployer:
         timeout_seconds: float = 3600.0,
         policy: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
+        compare: Comparison | None = None,
+        verdicts: BackgroundVerdicts[Outcome] | None = None,
     ) -> None:
+        """``compare`` scores a new model and the live one on the request's test rows
+        ("only if better"; without it the values recorded at training are compared), in
+        the background through ``verdicts``."""
         self._client = ml_client
+        self._compare = compare
+        self._verdicts: BackgroundVerdicts[Outcome] = verdicts or BackgroundVerdicts()
         self._allowed = tuple(allowed_instance_types)
         self._max_count = max_instance_count
         self._timeout = timeout_seconds
@@ -69,8 +94,9 @@ class AzureDeployer:
 
     def deploy(self, request: AutoMLRequest, model: ModelVersion, metric_value: float) -> Endpoint:
         """Advance the rollout of ``model``; returns the endpoint once traffic is on it (or
-        once "only if better" decided to leave it). Raises NotReady while provisioning,
-        PermanentError for a refused or failed rollout, TransientError after retries."""
+        once "only if better" decided to leave it). Raises NotReady while provisioning or
+        comparing, PermanentError for a refused or failed rollout, TransientError after
+        retries."""
         spec = request.deployment
         if spec is None:
             raise PermanentError("the request asks for no deployment")
@@ -80,28 +106,33 @@ class AzureDeployer:
         endpoint = self._ready_endpoint(spec, request)
         traffic = {k: v for k, v in (endpoint.traffic or {}).items() if v}
         if traffic == {target: 100}:
-            self._remove_others(spec.endpoint_name, target)
+            served = self._remove_others(spec.endpoint_name, target)
             self._crown(model)
-            return self._result(endpoint, target, "all traffic on the new deployment")
+            self._verdicts.forget_all((request.id, target))
+            decided = served.get(VERDICT_TAG)
+            reason = "all traffic on the new deployment" + (f"; {decided}" if decided else "")
+            return self._result(endpoint, target, reason)
 
+        existing = get_or_none(
+            "online_deployments.get",
+            self._client.online_deployments.get,
+            target,
+            spec.endpoint_name,
+            policy=self._policy,
+        )
         note = ""
+        recorded: dict[str, str] = {}
         live = max(traffic, key=lambda name: traffic[name]) if traffic else None
         if spec.only_if_better and live is not None and live != target:
-            label, tags = self._live_model(spec.endpoint_name, live)
-            verdict = compare_with_live(
-                metric_value,
-                request.selection_metric,
-                request.selection_goal,
-                label,
-                tags,
-                margin=spec.min_improvement,
-            )
+            verdict = self._decide(request, model, metric_value, live, existing)
             log.info("azure.promotion_verdict", promote=verdict.promote, reason=verdict.reason)
             if not verdict.promote:
+                self._verdicts.forget_all((request.id, target))
                 return self._result(endpoint, live, verdict.reason, promoted=False)
             note = verdict.reason
+            recorded = {VERDICT_TAG: note[:MAX_TAG_CHARS], COMPARED_WITH_TAG: live}
 
-        self._ready_deployment(spec, request, model, target)
+        self._ready_deployment(spec, request, model, target, existing, recorded)
         endpoint.traffic = {target: 100}
         call(
             "online_endpoints.begin_create_or_update",
@@ -113,6 +144,54 @@ class AzureDeployer:
         raise NotReady(
             f"traffic of {spec.endpoint_name} moving to {target}" + (f" ({note})" if note else "")
         )
+
+    def _decide(
+        self,
+        request: AutoMLRequest,
+        model: ModelVersion,
+        metric_value: float,
+        live: str,
+        existing: Any,
+    ) -> Verdict:
+        """Whether ``model`` replaces the ``live`` deployment: the verdict recorded on the
+        new deployment when it was made (against the same live one), else the two models
+        scored on the same test rows (in the background: NotReady until done), else the
+        values recorded at training, the reason saying why."""
+        spec = request.deployment
+        assert spec is not None
+        target = deployment_name(model.name, model.version)
+        tags = dict(getattr(existing, "tags", None) or {})
+        if tags.get(COMPARED_WITH_TAG) == live and tags.get(VERDICT_TAG):
+            return Verdict(True, tags[VERDICT_TAG])
+        reference = self._live_reference(spec.endpoint_name, live)
+        label = live if reference is None else f"{reference[0]}:{reference[1]}"
+        outcome: Verdict | str
+        why = why_no_rows(request)
+        if why is not None:
+            outcome = why
+        elif reference is None:
+            outcome = f"the live deployment {live} serves no registered model version"
+        elif self._compare is None:
+            outcome = "this deployer scores no models here"
+        else:
+            compare, live_model = self._compare, ModelVersion(*reference)
+            outcome = self._verdicts.get(
+                (request.id, target, live, label),
+                lambda: compare(request, model, live_model),
+                f"scoring {model.name}:{model.version} and the live {label} on the same test rows",
+            )
+        if isinstance(outcome, Verdict):
+            return outcome
+        live_tags = self._model_tags(reference) if reference is not None else {}
+        verdict = compare_with_live(
+            metric_value,
+            request.selection_metric,
+            request.selection_goal,
+            label,
+            live_tags,
+            margin=spec.min_improvement,
+        )
+        return Verdict(verdict.promote, f"{RECORDED_VALUES} ({outcome}): {verdict.reason}")
 
     # Steps ----------------------------------------------------------------------------
 
@@ -145,14 +224,19 @@ class AzureDeployer:
         return endpoint
 
     def _ready_deployment(
-        self, spec: Deployment, request: AutoMLRequest, model: ModelVersion, name: str
+        self,
+        spec: Deployment,
+        request: AutoMLRequest,
+        model: ModelVersion,
+        name: str,
+        deployment: Any,
+        tags: dict[str, str],
     ) -> None:
+        """Create the deployment ``name`` (read just before: ``deployment``, or None)
+        with ``tags`` besides its own, or see that it is ready."""
         from azure.ai.ml.entities import ManagedOnlineDeployment
 
         ops = self._client.online_deployments
-        deployment = get_or_none(
-            "online_deployments.get", ops.get, name, spec.endpoint_name, policy=self._policy
-        )
         if deployment is None:
             fresh = ManagedOnlineDeployment(
                 name=name,
@@ -160,7 +244,7 @@ class AzureDeployer:
                 model=f"azureml:{model.name}:{model.version}",
                 instance_type=spec.instance_type,
                 instance_count=spec.instance_count,
-                tags={REQUEST_TAG: request.id, CREATED_TAG: repr(self._clock())},
+                tags={**tags, REQUEST_TAG: request.id, CREATED_TAG: repr(self._clock())},
             )
             call(
                 "online_deployments.begin_create_or_update",
@@ -182,8 +266,8 @@ class AzureDeployer:
                 )
             raise NotReady(f"deployment {name} is {state}")
 
-    def _live_model(self, endpoint_name: str, deployment: str) -> tuple[str, dict[str, str]]:
-        """A label for the model a live deployment serves, and that model's tags."""
+    def _live_reference(self, endpoint_name: str, deployment: str) -> tuple[str, str] | None:
+        """(name, version) of the registered model a live deployment serves, if any."""
         live = call(
             "online_deployments.get",
             self._client.online_deployments.get,
@@ -191,14 +275,15 @@ class AzureDeployer:
             endpoint_name,
             policy=self._policy,
         )
-        reference = model_reference(getattr(live, "model", None))
-        if reference is None:
-            return deployment, {}
+        return model_reference(getattr(live, "model", None))
+
+    def _model_tags(self, reference: tuple[str, str]) -> dict[str, str]:
+        """The tags of a registered model version (none when it is gone)."""
         name, version = reference
         registered = get_or_none(
             "models.get", self._client.models.get, name, version, policy=self._policy
         )
-        return f"{name}:{version}", dict(getattr(registered, "tags", None) or {})
+        return dict(getattr(registered, "tags", None) or {})
 
     def _crown(self, model: ModelVersion) -> None:
         """Give ``model`` the ``champion`` alias tag, and take it off the versions that
@@ -228,13 +313,17 @@ class AzureDeployer:
             call("models.create_or_update", ops.create_or_update, former, policy=self._policy)
             log.info("azure.model_uncrowned", model=model.name, version=version)
 
-    def _remove_others(self, endpoint_name: str, keep: str) -> None:
+    def _remove_others(self, endpoint_name: str, keep: str) -> dict[str, str]:
+        """Delete the endpoint's deployments other than ``keep``; returns ``keep``'s tags."""
         ops = self._client.online_deployments
         existing = call(
             "online_deployments.list", lambda: list(ops.list(endpoint_name)), policy=self._policy
         )
+        kept: dict[str, str] = {}
         for deployment in existing:
-            if deployment.name != keep and _state(deployment.provisioning_state) != "Deleting":
+            if deployment.name == keep:
+                kept = dict(deployment.tags or {})
+            elif _state(deployment.provisioning_state) != "Deleting":
                 call(
                     "online_deployments.begin_delete",
                     ops.begin_delete,
@@ -245,6 +334,7 @@ class AzureDeployer:
                 log.info(
                     "azure.deployment_removed", endpoint=endpoint_name, deployment=deployment.name
                 )
+        return kept
 
     def _result(
         self, endpoint: Any, deployment: str, reason: str, *, promoted: bool = True

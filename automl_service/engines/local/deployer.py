@@ -34,7 +34,7 @@ from mlflow.exceptions import MlflowException
 from ...errors import PermanentError, TransientError
 from ...logs import get_logger
 from ...metrics import Task
-from ...promotion import Verdict, compare_values
+from ...promotion import Verdict, compare_scores
 from ...request import AutoMLRequest
 from ...runs import Endpoint, ModelVersion
 from ...settings import LocalSettings
@@ -153,20 +153,16 @@ class LocalDeployer:
         metric, goal = request.selection_metric, request.selection_goal
         uri = self.settings.mlflow_uri
         new = score(load_registered(uri, model.name, model.version).predict, request.task, X, y)
-        if metric not in new:
-            return None
-        where = f"on the same {len(y)} held-out rows"
+        old: dict[str, float] | Exception
         try:
             loaded = load_registered(uri, live.model_name, live.model_version)
             old = score(loaded.predict, request.task, X, y)
         except Exception as exc:  # a live model that cannot score today's rows is stale
-            reason = f"{where}, the live {live.name} cannot score: {str(exc)[:200]}; replaced"
-            return live.name, Verdict(True, reason)
-        if metric not in old:
-            return live.name, Verdict(True, f"{where}, the live {live.name} gives no {metric}")
-        verdict = compare_values(
-            new[metric], old[metric], metric, goal, live.name, margin=margin, where=where
-        )
+            old = exc
+        where = f"on the same {len(y)} held-out rows"
+        verdict = compare_scores(new, old, metric, goal, live.name, margin=margin, where=where)
+        if verdict is None:
+            return None
         log.info("endpoint.compared", live=live.name, reason=verdict.reason)
         return live.name, verdict
 
