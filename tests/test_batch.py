@@ -134,6 +134,25 @@ def test_a_missing_column_exits_2_naming_it(
     assert not target.exists()
 
 
+def test_text_in_a_number_column_exits_2_naming_the_column_row_and_value(
+    registered: LocalSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A value that is not a number in a column the ensemble's members read as numbers is
+    refused naming the column, the data row and the value (not the model's own error);
+    no output is written."""
+    source, target = tmp_path / "in.csv", tmp_path / "out.csv"
+    rows = noisy_iris(10).astype({"sepal width (cm)": object})
+    rows.loc[6, "sepal width (cm)"] = "wide"
+    rows.to_csv(source, index=False)
+    code = main(
+        ["--json", "predict", "--model", MODEL, "--input", str(source), "--output", str(target)]
+    )
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "column 'sepal width (cm)' needs numbers; row 7 has 'wide'" in err
+    assert not target.exists()
+
+
 @pytest.mark.slow
 def test_unknown_models_and_formats_exit_2(
     registered: LocalSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]

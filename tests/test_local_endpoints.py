@@ -448,7 +448,8 @@ def test_client_mistakes_get_clear_4xx_answers(
     bad_values = features.head(2).astype(object)
     bad_values.iloc[0, 0] = "tall"
     status, answer = call(url, input_data(bad_values))
-    assert status == 400 and "could not score" in answer["error"]
+    assert status == 400 and answer["mistyped_columns"] == ["sepal length (cm)"]
+    assert answer["error"] == "column 'sepal length (cm)' needs numbers; row 1 has 'tall'"
     assert call(url)[0] == 405
     status, one = call(f"{server.url}/endpoints/{ENDPOINT}")
     assert status == 200 and one["name"] == ENDPOINT and one["live"]["state"] == "live"

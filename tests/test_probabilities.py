@@ -164,6 +164,8 @@ def test_a_deployed_flaml_model_of_numbers_answers_as_its_pyfunc_over_http(
         mistyped.iloc[0, 1] = "wide"
         status, refused = post(url, {"dataframe_split": mistyped.to_dict(orient="split")})
         assert status == 400 and "'wide'" in refused["error"]
+        assert refused["mistyped_columns"] == [str(rows.columns[1])]
+        assert f"column '{rows.columns[1]}' needs numbers; row 1 has 'wide'" in refused["error"]
 
         two = pd.Series(np.where(y == "setosa", "setosa", "other"))
         second = fitted_flaml(X, two, LGBMEstimator)

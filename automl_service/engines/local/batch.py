@@ -29,6 +29,7 @@ import pandas as pd
 from ...errors import InvalidRequest
 from ...model_ref import ModelRef, parse_model_ref
 from ..base import ModelFiles
+from .column_types import NotNumbers, not_numbers, number_columns
 from .model_files import MlflowModelFiles
 from .model_loading import input_columns, load_model_at
 from .probabilities import PREDICTION_COLUMN
@@ -176,6 +177,7 @@ def score_file(
         raise InvalidRequest(f"input file not found: {source}")
     present = file_columns(source, source_format)
     needed = model_columns(model)
+    numbers = number_columns(model)
     missing = [c for c in needed if c not in present]
     if missing:
         raise InvalidRequest(
@@ -187,7 +189,7 @@ def score_file(
     rows, columns = 0, list(present)
     try:
         for chunk in read_chunks(source, source_format, chunk_rows):
-            scored = _score_chunk(model, chunk, needed, rows, source)
+            scored = _score_chunk(model, chunk, needed, numbers, rows, source)
             writer.write(scored)
             rows += len(chunk)
             columns = [str(c) for c in scored.columns]
@@ -203,10 +205,19 @@ def score_file(
 
 
 def _score_chunk(
-    model: Any, chunk: pd.DataFrame, needed: tuple[str, ...], first_row: int, source: Path
+    model: Any,
+    chunk: pd.DataFrame,
+    needed: tuple[str, ...],
+    numbers: tuple[str, ...],
+    first_row: int,
+    source: Path,
 ) -> pd.DataFrame:
-    """The chunk's rows followed by the model's answer for each."""
+    """The chunk's rows followed by the model's answer for each; text in a column the
+    model reads as numbers is refused naming the column, the row and the value."""
     features = chunk[list(needed)] if needed else chunk
+    found = not_numbers(features, numbers)
+    if found:
+        raise InvalidRequest(f"{source}: {NotNumbers(found, first_row)}") from None
     try:
         output = model.predict(features)
     except Exception as exc:  # the model refused these rows

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .answers import answer_json, scored_body
+from .column_types import NotNumbers, not_numbers, number_columns
 from .model import FlamlModel
 from .numeric_scoring import NumericScorer
 from .scoring_body import Rows
@@ -30,22 +31,25 @@ class Served:
     model: Any
     flaml: FlamlModel | None = None
     scorer: NumericScorer | None = None
+    #: The input columns the model reads as numbers (``column_types``).
+    numbers: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, model: Any) -> Served:
         """``model`` (a loaded pyfunc model, or any object with ``predict``) made ready."""
+        numbers = number_columns(model)
         try:
             inner = model.unwrap_python_model()
         except Exception:  # not a python model, or not a pyfunc model at all
-            return cls(model)
+            return cls(model, numbers=numbers)
         if not isinstance(inner, FlamlModel):
-            return cls(model)
-        return cls(model, inner, inner.numeric_scorer())
+            return cls(model, numbers=numbers)
+        return cls(model, inner, inner.numeric_scorer(), numbers)
 
     def answer(self, table: Rows, input_columns: Sequence[str], deployment: str) -> bytes:
         """The scoring answer for ``table`` from ``deployment``, as JSON (keys sorted), of
-        which the model sees ``input_columns`` (every column when empty). Raises whatever
-        the model raises."""
+        which the model sees ``input_columns`` (every column when empty). Raises NotNumbers
+        for text in a column the model reads as numbers, else whatever the model raises."""
         extra = {"deployment": deployment}
         values = self._numbers(table, input_columns)
         if values is not None and self.flaml is not None and self.scorer is not None:
@@ -53,6 +57,9 @@ class Served:
         frame = table.frame()
         if input_columns:
             frame = frame[list(input_columns)]
+        found = not_numbers(frame, self.numbers)
+        if found:
+            raise NotNumbers(found)
         answer = {**answer_json(self.model.predict(frame)), **extra}
         return json.dumps(answer, sort_keys=True).encode()
 

@@ -40,6 +40,7 @@ from ...logs import get_logger
 from ...redact import scrub
 from .answers import answer_json as answer_json
 from .answers import predictions_json as predictions_json
+from .column_types import NotNumbers
 from .endpoint_cache import CachedEndpoints
 from .endpoint_decisions import scoring_uri
 from .endpoint_store import EndpointRecord, EndpointStore
@@ -211,6 +212,10 @@ class ScoringServer(BackgroundHTTPServer):
             return json_reply(status, {"error": f"deployment {live.name} cannot be loaded"})
         try:
             answer = served.answer(table, live.input_columns, live.name)
+        except NotNumbers as exc:
+            return json_reply(
+                HTTPStatus.BAD_REQUEST, {"error": str(exc), "mistyped_columns": exc.columns}
+            )
         except OutsideHorizon as exc:  # a forecaster refused a row, naming it
             reason = self._scrub(str(exc))
             log.info("serving.predict_refused", deployment=live.name, error=reason)
