@@ -222,6 +222,20 @@ def test_every_scoring_format_gives_the_same_table() -> None:
     assert list(split["a"]) == [1.0, 2.5]
 
 
+def test_bodies_python_writes_with_nan_and_big_integers_are_read() -> None:
+    """What Python's json.dumps writes and strict JSON parsers refuse (NaN, Infinity, an
+    integer past 64 bits) is read as the json module reads it; strings come through as
+    strings and numbers as numbers."""
+    rows = [[math.nan, 1, "é"], [math.inf, 2**70, "b"]]
+    frame = parse_scoring_body(
+        json.dumps({"input_data": {"columns": ["a", "b", "c"], "data": rows}})
+    )
+    assert math.isnan(frame["a"][0]) and frame["a"][1] == math.inf
+    assert list(frame["b"]) == [1, 2**70] and list(frame["c"]) == ["é", "b"]
+    plain = parse_scoring_body(b'{"input_data": {"columns": ["a"], "data": [[1.5], [-2e3]]}}')
+    assert list(plain["a"]) == [1.5, -2000.0]
+
+
 @pytest.mark.parametrize(
     ("body", "says"),
     [

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 
@@ -59,12 +60,23 @@ class Rows:
         return np.ascontiguousarray(matrix[:, picked], dtype=np.float64)
 
 
-def read_scoring_body(body: str | bytes) -> Rows:
-    """The table in a scoring body. Raises BadInput with a reason a client can act on."""
+def _parsed(body: str | bytes) -> Any:
+    """The body's JSON: by orjson (a thousand rows of numbers in a tenth of the standard
+    library's time), else by the standard library, which also reads what orjson refuses
+    and Python's own ``json.dumps`` writes (``NaN``, ``Infinity``, integers past 64 bits)."""
     try:
-        data = json.loads(body)
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BadInput(f"body is not JSON: {exc}") from None
+
+
+def read_scoring_body(body: str | bytes) -> Rows:
+    """The table in a scoring body. Raises BadInput with a reason a client can act on."""
+    data = _parsed(body)
     if not isinstance(data, dict):
         raise BadInput(f"body must be a JSON object, not {type(data).__name__}")
     keys = [k for k in ("input_data", "dataframe_split", "dataframe_records") if k in data]
