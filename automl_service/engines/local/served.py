@@ -9,14 +9,13 @@ body that is not all numbers, goes through the pyfunc ``predict`` on a table.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .answers import answer_json, scored_body
+from .answers import answer_bytes, answer_json, scored_body
 from .column_types import NotNumbers, not_numbers, number_columns
 from .model import FlamlModel
 from .numeric_scoring import NumericScorer
@@ -60,8 +59,7 @@ class Served:
         found = not_numbers(frame, self.numbers)
         if found:
             raise NotNumbers(found)
-        answer = {**answer_json(self.model.predict(frame)), **extra}
-        return json.dumps(answer, sort_keys=True).encode()
+        return answer_bytes({**answer_json(self.model.predict(frame)), **extra})
 
     def _numbers(self, table: Rows, input_columns: Sequence[str]) -> np.ndarray[Any, Any] | None:
         """The scorer's columns of ``table`` as numbers, when the model's pyfunc
