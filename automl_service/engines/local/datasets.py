@@ -115,7 +115,7 @@ def _read_csv(path: Path, **options: Any) -> pd.DataFrame:
     """A CSV file (``options`` for ``pandas.read_csv``); a header naming a column twice is
     refused (pandas would rename the copy ``name.1`` and a model could train on the
     target's own copy)."""
-    _refuse_repeated_names(path, options)
+    refuse_repeated_names(path, options)
     return pd.read_csv(path, **options)
 
 
@@ -126,7 +126,7 @@ def _read_csv_compact(path: Path, keep: Collection[str]) -> pd.DataFrame:
     rows is read again whole, exactly as ``_read_csv`` reads it."""
     from .compact import COMPACT_ROWS, compact_part, joined
 
-    _refuse_repeated_names(path, {})
+    refuse_repeated_names(path, {})
     parts: list[dict[str, pd.Series]] = []
     waiting: list[pd.DataFrame] = []  # chunks read before the table is known to be large
     rows = 0
@@ -144,7 +144,7 @@ def _read_csv_compact(path: Path, keep: Collection[str]) -> pd.DataFrame:
     return joined(parts, keep)
 
 
-def _refuse_repeated_names(path: Path, options: dict[str, Any]) -> None:
+def refuse_repeated_names(path: Path, options: dict[str, Any]) -> None:
     delimiter = options.get("sep", ",")
     with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
         header = next(csv.reader(handle, delimiter=delimiter), [])
@@ -197,7 +197,7 @@ def load_part(
     ref = ref.strip()
     path = None if ref.startswith(SAMPLE_PREFIX) else to_path(ref)
     if path is not None and path.suffix.lower() == ".csv" and path.is_file():
-        _refuse_repeated_names(path, {})
+        refuse_repeated_names(path, {})
         wanted = None if columns is None else (lambda name: name in columns)
         try:
             return pd.read_csv(path, nrows=rows, usecols=wanted)

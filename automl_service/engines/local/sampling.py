@@ -50,13 +50,24 @@ def sample_positions(n: int, wanted: int, classes: np.ndarray | None = None) -> 
     return np.sort(np.concatenate(chosen)) if chosen else np.arange(0)
 
 
+def sampled_rows(target: pd.Series, wanted: int, by_class: bool) -> np.ndarray | None:
+    """The positions in ``target`` of the ``wanted`` rows the search sees, drawn among the
+    rows with a target value (``by_class`` keeps each class in its share); None when those
+    rows all fit. A table in memory and a file read a column at a time
+    (``large_csv.read_sampled``) get the same rows from the same target column."""
+    labelled = np.flatnonzero(target.notna().to_numpy())
+    if len(labelled) <= wanted:
+        return None
+    classes = pd.factorize(target.iloc[labelled])[0] if by_class else None
+    chosen: np.ndarray = labelled[sample_positions(len(labelled), wanted, classes)]
+    return chosen
+
+
 def search_sample(
     frame: pd.DataFrame, target: str, search_seconds: float, by_class: bool
 ) -> pd.DataFrame:
-    """The rows of ``frame`` the search sees (all of them when they fit ``search_rows``);
-    ``by_class`` keeps each class of ``target`` in its share."""
-    wanted = search_rows(search_seconds)
-    if len(frame) <= wanted:
-        return frame
-    classes = pd.factorize(frame[target])[0] if by_class else None
-    return frame.iloc[sample_positions(len(frame), wanted, classes)]
+    """The rows of ``frame`` (every row with a ``target`` value) the search sees, all of
+    them when they fit ``search_rows``; ``by_class`` keeps each class of ``target`` in its
+    share."""
+    rows = sampled_rows(frame[target], search_rows(search_seconds), by_class)
+    return frame if rows is None else frame.iloc[rows]

@@ -25,10 +25,11 @@ from ...metrics import Goal, Task, as_loss, goal_of
 from ...request import AutoMLRequest
 from ...runs import RunRecord
 from ...tags import SEARCHED_ROWS_TAG
-from . import algorithms, baselines
+from . import algorithms, baselines, free_memory, refit_rows
 from .azure_only import flaml_n_jobs
 from .backtest import Window, aggregate, plan_windows, window_params, window_times
 from .budget import Budget
+from .column_medians import column_medians
 from .compact import compact
 from .datasets import load_table
 from .ensemble import EnsembleModel, add_vote_ensemble, ensembles_wanted
@@ -39,12 +40,14 @@ from .horizon import ForecastGrid
 from .intervals import with_intervals
 from .lag_models import LEARNER as LAG_LEARNER
 from .lag_models import run_lag_models
+from .large_csv import FileRows, large_csv, read_sampled
 from .model import FlamlModel
 from .panel_search import search_panel
 from .predictions import Backtest, Fold, HeldOut
+from .refit_rows import AllRows
 from .sampling import search_sample
 from .table_checks import check_columns, check_trainable
-from .testset import refuse_for_forecasts, score_winners, split_off_test
+from .testset import refuse_for_forecasts, score_winners, split_off_test, test_size
 from .trials import TrialLog
 
 SEED = 42
@@ -480,17 +483,31 @@ def search(
     budget = budget or Budget(request.limits.timeout_seconds, time.time())
 
     reading = time.monotonic()
-    frame = load_table(request.training_data, keep=key_columns(request))
     target = request.target_column_name
-    check_columns(frame, [target], "target")
-    check_columns(frame, request.ignored_columns, "ignored")
-    frame = frame.drop(columns=request.ignored_columns)
-    frame, compacted = compact(frame, keep=key_columns(request))
-    if compacted:
-        log_event("search.compacted", rows=len(frame), columns=len(compacted))
-    log_event("search.read", rows=len(frame), seconds_spent=round(budget.spent(), 1))
+    large = read_large_sample(request, budget)
+    file_rows: FileRows | None = None
+    if large is not None:
+        frame, file_rows = large
+        del large
+        free_memory.release()  # what reading the file left behind
+        log_event(
+            "search.read",
+            rows=file_rows.count,
+            sampled=len(frame),
+            seconds_spent=round(budget.spent(), 1),
+        )
+    else:
+        frame = load_table(request.training_data, keep=key_columns(request))
+        check_columns(frame, [target], "target")
+        check_columns(frame, request.ignored_columns, "ignored")
+        frame = frame.drop(columns=request.ignored_columns)
+        frame, compacted = compact(frame, keep=key_columns(request))
+        if compacted:
+            log_event("search.compacted", rows=len(frame), columns=len(compacted))
+        log_event("search.read", rows=len(frame), seconds_spent=round(budget.spent(), 1))
+    read_rows = file_rows.count if file_rows is not None else len(frame)
     refusal = budget.too_small(
-        f"starting and reading {len(frame):,} rows", took=time.monotonic() - reading
+        f"starting and reading {read_rows:,} rows", took=time.monotonic() - reading
     )
     if refusal:
         raise PermanentError(refusal)
@@ -571,13 +588,25 @@ def search(
         if frame[target].isna().any():
             frame = frame.dropna(subset=[target])
         by_class = request.task is Task.CLASSIFICATION
-        searched = search_sample(frame, target, budget.search_seconds(), by_class)
-        sampled = len(searched) < len(frame)
+        if file_rows is None:
+            searched = search_sample(frame, target, budget.search_seconds(), by_class)
+        else:
+            searched = frame  # the file's sample, read alone
+        sampled = file_rows is not None or len(searched) < len(frame)
+        every_row: AllRows | None = None
+        if file_rows is not None:
+            every_row = refit_rows.file_rows(file_rows)
+        elif sampled:
+            every_row = refit_rows.table_rows(frame, target)
+        del frame  # a table in memory stays in every_row; a file's sample goes once split
         if sampled:
-            log_event("search.sampled", rows=len(searched), of=len(frame))
+            assert every_row is not None
+            log_event("search.sampled", rows=len(searched), of=every_row.count)
             log.client.set_tag(log.parent_run_id, SEARCHED_ROWS_TAG, str(len(searched)))
         split = split_tabular(request, searched)
         del searched
+        if sampled:
+            free_memory.release()  # the sample, now copied into the split
         features = list(split.X_train.columns)
         metric = FlamlMetric(request, log, automl, features, split.n_splits)
         if "lgbm" in chosen.learners:
@@ -608,12 +637,32 @@ def search(
         if ensembles_wanted(request) and budget.left() > 0:
             add_vote_ensemble(log, request.task)
         if not request.validation.validation_data:
-            rows = (frame.drop(columns=[target]), frame[target]) if sampled else split.all_rows()
-            refit_tabular(log, automl, *rows, budget=budget)
+            refit_tabular(log, automl, every_row or refit_rows.split_rows(split), budget=budget)
         log.held_out = held_out_rows(request, split, test)
         if test is not None:
             score_winners(log, request, test)
     return log.winners()
+
+
+def read_large_sample(
+    request: AutoMLRequest, budget: Budget
+) -> tuple[pd.DataFrame, FileRows] | None:
+    """A large CSV table's search sample, read without holding the whole table, and its
+    rows for the refit (``large_csv``), for a classification or a regression that sets no
+    test rows apart from the table (those are drawn from every row); None otherwise."""
+    if request.task is Task.FORECASTING or test_size(request) is not None:
+        return None
+    path = large_csv(request.training_data)
+    if path is None:
+        return None
+    return read_sampled(
+        path,
+        request.target_column_name,
+        list(request.ignored_columns),
+        key_columns(request),
+        request.task,
+        budget.search_seconds,
+    )
 
 
 def held_out_rows(request: AutoMLRequest, split: Split, test: pd.DataFrame | None) -> HeldOut:
@@ -640,32 +689,42 @@ def reaches(request: AutoMLRequest, value: float | None) -> bool:
 
 
 def fit_until_exit_score(automl: Any, **settings: Any) -> None:
-    """``automl.fit(**settings)``, ended early when a trial reaches the exit score."""
+    """``automl.fit(**settings)``, ended early when a trial reaches the exit score; its
+    median imputer fitted a column at a time (``column_medians``)."""
     try:
-        automl.fit(**settings)
+        with column_medians():
+            automl.fit(**settings)
     except ExitScoreReached as reached:
         log_event("search.exit_score_reached", score=str(reached))
 
 
 def refit_tabular(
-    log: TrialLog, automl: Any, X: pd.DataFrame, y: pd.Series, *, budget: Budget | None = None
+    log: TrialLog, automl: Any, rows: AllRows, *, budget: Budget | None = None
 ) -> None:
     """Refit the leading FLAML models on every training row (the validation rows or all
     folds included), as Azure AutoML does after cross-validation, best first, while the
-    budget allows another refit as long as the longest so far; a model that cannot be
-    refitted, or is not for lack of time, keeps its scored fit."""
+    budget allows another refit as long as the longest so far (the first one also the
+    time ``rows`` take to read); a model that cannot be refitted, or is not for lack of
+    time, keeps its scored fit."""
     state = automl._state
-    X_all: Any = None  # made on the first refit: a copy of every row, not made for nothing
+    X_all: Any = None  # made on the first refit: the rows are not read for nothing
     longest = 0.0
     for model in _flaml_models(log):
-        needed = max(longest, refit_estimate(automl, model.learner, len(X)))
+        needed = max(longest, refit_estimate(automl, model.learner, rows.count))
+        if X_all is None:
+            needed += rows.read_seconds
         if budget is not None and not budget.allows(needed):
             model.refit_error = NO_TIME_TO_REFIT
-            log_event("search.refit_skipped", rows=len(X), estimate=round(needed, 1))
+            log_event("search.refit_skipped", rows=rows.count, estimate=round(needed, 1))
             continue
         if X_all is None:
+            free_memory.release()  # what the search no longer holds, before every row
+            X, y = rows.read()
             X_all = state.task.preprocess(X, automl._transformer)
+            del X
             y_all = automl._label_transformer.transform(y) if automl._label_transformer else y
+            del y
+            log_event("search.refit_rows", rows=len(X_all))
         started = time.monotonic()
         try:
             model.estimator.fit(X_all, y_all)
