@@ -3,7 +3,8 @@
 Modules: ``client`` (credential and MLClient from settings), ``jobs`` (AutoML job objects
 from a request), ``data`` (CSV to MLTable), ``status`` (status mapping and poll rhythm),
 ``tracking`` (the workspace's MLflow server), ``engine``, ``registry``, ``deployer``,
-``promotion`` (pure rollout decisions), ``model_versions`` (pure: latest version, alias
+``promotion`` (pure rollout decisions), ``rollback`` (where a rollback goes, and the
+loop that carries it out), ``model_versions`` (pure: latest version, alias
 holder), ``model_cache`` and ``model_files`` (registered models downloaded once for
 scoring here), ``test_rows`` (a request's test data read here), ``same_rows`` (a new model
 and the live one scored on those rows) and ``background_verdicts`` (that scoring kept off
