@@ -5,7 +5,8 @@ provisions; the worker calls again later. Steps, each idempotent:
 
 1. the endpoint exists (created with the request's auth mode if missing) and is ready;
 2. with "only if better", the new model and the live one are scored on the same test rows
-   (the request's ``validation.test_data``, read here) with the selection metric, and a
+   (the request's ``validation.test_data``, read here, or the fifth of a local training
+   file held out before the job was submitted: ``held_out``) with the selection metric, and a
    new model not better by more than ``min_improvement`` leaves the endpoint as it is. The
    scoring runs in a background thread (``BackgroundVerdicts``; NotReady until it is
    done), once per request: a promoting verdict is recorded in the new deployment's tags
@@ -87,12 +88,16 @@ class AzureDeployer:
         clock: Callable[[], float] = time.time,
         compare: Comparison | None = None,
         verdicts: BackgroundVerdicts[Outcome] | None = None,
+        held_out: Callable[[AutoMLRequest], AutoMLRequest] | None = None,
     ) -> None:
         """``compare`` scores a new model and the live one on the request's test rows
         ("only if better"; without it the values recorded at training are compared), in
-        the background through ``verdicts``."""
+        the background through ``verdicts``. ``held_out`` gives the request as it was
+        submitted, with the rows the service held out for the comparison (``held_out``
+        module)."""
         self._client = ml_client
         self._compare = compare
+        self._held_out = held_out
         self._verdicts: BackgroundVerdicts[Outcome] = verdicts or BackgroundVerdicts()
         self._allowed = tuple(allowed_instance_types)
         self._max_count = max_instance_count
@@ -253,6 +258,8 @@ class AzureDeployer:
         values recorded at training, the reason saying why."""
         spec = request.deployment
         assert spec is not None
+        if self._held_out is not None:
+            request = self._held_out(request)
         target = deployment_name(model.name, model.version)
         tags = dict(getattr(existing, "tags", None) or {})
         if tags.get(COMPARED_WITH_TAG) == live and tags.get(VERDICT_TAG):
