@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from .health import HealthServer
     from .queues.base import Queue
     from .results import ResultStore
+    from .runs import Endpoint
     from .worker import Worker
 
 log = get_logger(__name__)
@@ -152,12 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
     rollback = commands.add_parser(
         "rollback",
         parents=[common],
-        help="put a local endpoint's previous deployment back",
+        help="put an endpoint's previous deployment back",
         description=(
             "Blue/green back to the deployment an endpoint served before its last switch: "
             "its model is checked again, all traffic moves to it, the other is retired and "
-            "the registry alias 'champion' moves back. Twice returns to where it was. "
-            "Local backend."
+            "the registry alias 'champion' moves back (on Azure ML, the model tag "
+            "automl_service.alias.champion). Twice returns to where it was. On Azure ML it "
+            "waits until traffic is back and the other deployment is deleted."
         ),
     )
     rollback.add_argument("endpoint", help="the endpoint's name")
@@ -437,22 +439,40 @@ def cmd_retry(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.backend != "local":
-        print(
-            "error: rollback works on the local backend; on Azure ML, set the endpoint's "
-            "traffic back to the previous deployment",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
-    from .engines.local.deployer import LocalDeployer
+    endpoint = _rollback_azure(args, settings) if settings.backend == "azure" else None
+    if endpoint is None:
+        from .engines.local.deployer import LocalDeployer
 
-    endpoint = LocalDeployer(settings.local).rollback(args.endpoint)
+        endpoint = LocalDeployer(settings.local).rollback(args.endpoint)
     if args.json:
         print(json.dumps({"endpoint": endpoint.name, "deployment": endpoint.deployment,
                           "reason": endpoint.reason}))  # fmt: skip
     else:
         print(f"{endpoint.name} now serves {endpoint.deployment} ({endpoint.reason})")
     return EXIT_OK
+
+
+def _rollback_azure(args: argparse.Namespace, settings: Settings) -> Endpoint:
+    """Roll an Azure ML endpoint back, waiting until traffic is back and the deployment
+    rolled back from is gone (progress on stderr)."""
+    from .backends import build_backend
+    from .engines.azure.deployer import AzureDeployer
+    from .engines.azure.rollback import roll_back
+
+    deployer = build_backend(settings).deployer
+    if not isinstance(deployer, AzureDeployer):
+        raise ConfigurationError("the azure backend has no deployer")
+    azure = settings.azure
+    # The SDK's pollers print a dot to stdout on every poll: stdout is kept for the answer.
+    with contextlib.redirect_stdout(sys.stderr):
+        return roll_back(
+            deployer,
+            args.endpoint,
+            # The new deployment fails the rollback once provisioning takes longer than this.
+            timeout=azure.deployment_timeout_seconds + 300.0,
+            interval=max(azure.poll_min_seconds, 0.1),
+            on_wait=lambda why: print(why, file=sys.stderr, flush=True),
+        )
 
 
 def cmd_status(args: argparse.Namespace, settings: Settings) -> int:

@@ -36,6 +36,9 @@ SEARCHED_ROWS_TAG: Final = "automl_service.searched_rows"
 #: version, and when it was chosen on the validation rows, how (a sentence).
 THRESHOLD_TAG: Final = "automl_service.decision_threshold"
 THRESHOLD_REASON_TAG: Final = "automl_service.decision_threshold_reason"
+#: On an Azure ML deployment: the model version it replaced (``name:version``), written
+#: when the deployment is created, so ``automl-service rollback`` knows where to go back.
+PREVIOUS_MODEL_TAG: Final = "automl_service.previous_model"
 #: The alias of the version an endpoint serves: MLflow's registry alias on the local
 #: backend; on Azure ML, whose models have no aliases, the tag ``alias_tag("champion")``.
 CHAMPION_ALIAS: Final = "champion"

@@ -237,6 +237,40 @@ def test_a_challenger_better_on_the_same_rows_goes_live_and_the_verdict_is_kept(
     assert isinstance(files, AzureModelFiles) and files.downloads == 2
 
 
+def test_without_test_rows_a_local_training_file_gives_a_held_out_fifth_to_compare_on(
+    backend: Backend,
+    fake_aml: FakeAzureML,
+    workspace_artifactstore: Blobstore,
+    models: dict[str, tuple[Path, Any]],
+    tmp_path: Path,
+) -> None:
+    """No test_data, a local CSV to train on: the deployer scores both models on the fifth
+    held out before the job was submitted (the local trainer's split of the same file)."""
+    from automl_service.engines.local.testset import split_off_test
+
+    X, y = iris_named()
+    table = X.assign(species=y)
+    csv = tmp_path / "iris.csv"
+    table.to_csv(csv, index=False)
+    live = register(backend, workspace_artifactstore, models["good"][0], "r-live", 0.80)
+    new = register(backend, workspace_artifactstore, models["poor"][0], "r-new", 0.99)
+    fake_aml.add_live_deployment(ENDPOINT, "blue", f"azureml:iris:{live.version}")
+    request = make_request("r-new").model_copy(update={"training_data": str(csv)})
+    assert backend.deployer is not None
+
+    endpoint = deploy_until_decided(backend.deployer, request, new, 0.99)
+
+    _, held = split_off_test(request, pd.read_csv(csv))
+    assert held is not None and len(held) == 30
+    hX, hy = held.drop(columns=["species"]), held["species"]
+    good, poor = accuracy(models["good"][1], hX, hy), accuracy(models["poor"][1], hX, hy)
+    assert not endpoint.promoted
+    assert endpoint.reason == (
+        f"on the same 30 test rows: new accuracy = {poor:.6g} vs live iris:1 = {good:.6g}: "
+        "not better, endpoint left as it is"
+    )
+
+
 def test_a_live_model_that_cannot_be_scored_is_replaced(
     backend: Backend,
     fake_aml: FakeAzureML,

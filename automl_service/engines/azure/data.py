@@ -91,8 +91,8 @@ def as_given(reference: str, role: str, drop_columns: Sequence[str] = ()) -> str
 class MLTableStager:
     """Resolves data references to MLTable inputs, writing MLTable folders under ``root``.
 
-    Idempotent: the folder for a reference is named by its hash and rewritten with the
-    same content.
+    Idempotent: the folder for a reference is named by a hash (of a local file's name and
+    bytes, of a URI itself) and rewritten with the same content.
     """
 
     def __init__(self, root: Path) -> None:
@@ -102,20 +102,33 @@ class MLTableStager:
         registered = reference.startswith("azureml:") and not reference.startswith("azureml://")
         if registered or not is_csv(reference):
             return as_given(reference, role, drop_columns)  # a data asset, an MLTable folder
-        key = json.dumps([reference, *drop_columns]) if drop_columns else reference
+        if is_remote(reference):
+            key = json.dumps([reference, *drop_columns]) if drop_columns else reference
+        else:
+            source = Path(reference)
+            if not source.is_file():
+                raise PermanentError(f"{role} data not found: {reference}")
+            # Named by the file's name and bytes, not its path: the folder's name is part
+            # of the uploaded path, so the same file staged anywhere uploads to one place.
+            key = json.dumps([source.name, _file_digest(source), *drop_columns])
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         folder = self.root / f"{role}-{digest}"
         folder.mkdir(parents=True, exist_ok=True)
         if is_remote(reference):
             file_reference = reference
         else:
-            source = Path(reference)
-            if not source.is_file():
-                raise PermanentError(f"{role} data not found: {reference}")
             shutil.copyfile(source, folder / source.name)
             file_reference = f"./{source.name}"
         (folder / "MLTable").write_text(mltable_text(file_reference, drop_columns))
         return str(folder)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 #: A data asset named without a version (``azureml:sales``) or by its latest one

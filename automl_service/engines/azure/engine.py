@@ -51,6 +51,7 @@ class AzureEngine:
         tracking_factory: Callable[[str], WorkspaceTracking] | None = None,
         compute: str | None = None,
         resolve_data: DataResolver | None = None,
+        held_out: Callable[[AutoMLRequest], AutoMLRequest] | None = None,
         policy: RetryPolicy | None = None,
         poll: PollSchedule | None = None,
         clock: Callable[[], float] = time.time,
@@ -63,6 +64,7 @@ class AzureEngine:
         )
         self._compute = compute
         self._resolve_data = resolve_data
+        self._held_out = held_out
         self._policy = policy
         self._poll = poll or PollSchedule()
         self._clock = clock
@@ -178,6 +180,8 @@ class AzureEngine:
         return self._tracking
 
     def _submit(self, request: AutoMLRequest) -> Any:
+        if self._held_out is not None:  # "only if better" rows set apart (held_out.py)
+            request = self._held_out(request)
         try:
             fresh = build_automl_job(
                 request, compute=self._compute, resolve_data=self._resolve_data

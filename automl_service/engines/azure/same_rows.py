@@ -47,6 +47,11 @@ def why_no_rows(request: AutoMLRequest) -> str | None:
             "Azure ML held the test_data_size rows out inside the job, where the live "
             "model never sees them; give validation.test_data to compare on the same rows"
         )
+    if request.deployment is not None and request.deployment.only_if_better:
+        return (
+            "the training data is not a local file the service uploads, so no rows were "
+            "held out here; give validation.test_data to compare on the same rows"
+        )
     return "the request names no validation.test_data to score both models on"
 
 
