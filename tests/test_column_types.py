@@ -34,3 +34,17 @@ def test_not_numbers_is_a_value_error_listing_its_columns() -> None:
     with pytest.raises(ValueError, match="column 'b' needs numbers; row 1 has 'y'"):
         raise NotNumbers(not_numbers(frame, ["a", "b"]))
     assert NotNumbers(not_numbers(frame, ["a", "b"])).columns == ["a", "b"]
+
+
+def test_a_signature_names_the_columns_it_types_as_numbers() -> None:
+    """A model with no FLAML members: the columns its MLflow signature types as numbers."""
+    from types import SimpleNamespace
+
+    from mlflow.models import infer_signature
+
+    from automl_service.engines.local.column_types import number_columns
+
+    signature = infer_signature(pd.DataFrame({"a": [1.5], "b": ["x"], "c": [1], "d": [True]}))
+    model = SimpleNamespace(metadata=SimpleNamespace(get_input_schema=lambda: signature.inputs))
+    assert number_columns(model) == ("a", "c")
+    assert number_columns(SimpleNamespace()) == ()

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .model_loading import named_inputs
+
 #: MLflow signature types that are numbers.
 NUMBER_TYPES = frozenset({"double", "float", "long", "integer"})
 
@@ -74,11 +76,8 @@ def not_numbers(frame: pd.DataFrame, columns: Sequence[str]) -> list[NotANumber]
 
 
 def _signature_numbers(model: Any) -> tuple[str, ...]:
-    try:
-        schema = model.metadata.get_input_schema()
-    except AttributeError:
-        return ()
-    if schema is None or not schema.has_input_names():
+    schema = named_inputs(model)
+    if schema is None:
         return ()
     return tuple(
         str(spec.name)

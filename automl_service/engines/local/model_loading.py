@@ -43,15 +43,21 @@ def load_model_at(source: str | Path, label: str) -> Any:
         raise PermanentError(f"{label} cannot be loaded: {type(exc).__name__}: {exc}") from exc
 
 
-def input_columns(model: Any) -> tuple[str, ...]:
-    """The named input columns of a model's signature, or () when it has none."""
+def named_inputs(model: Any) -> Any:
+    """The input schema of a model's signature when it names its columns, else None."""
     try:
         schema = model.metadata.get_input_schema()
     except AttributeError:
-        return ()
+        return None
     if schema is None or not schema.has_input_names():
-        return ()
-    return tuple(str(name) for name in schema.input_names())
+        return None
+    return schema
+
+
+def input_columns(model: Any) -> tuple[str, ...]:
+    """The named input columns of a model's signature, or () when it has none."""
+    schema = named_inputs(model)
+    return () if schema is None else tuple(str(name) for name in schema.input_names())
 
 
 def input_example(model: Any) -> pd.DataFrame | None:
