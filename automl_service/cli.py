@@ -239,7 +239,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "Example: automl-service predict --model churn-classifier:3 --input "
             "customers.parquet --output scored.csv. Exit 2 when the model, a file or an "
-            "input column the model needs is missing (each missing column is named)."
+            "input column the model needs is missing (each missing column is named), or "
+            "when a column the model reads as numbers holds text (the column, row and "
+            "value named)."
         ),
     )
     predict.add_argument(
