@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 from azureml_fake.fixtures import (
     Iteration,
-    StaticCredential,
     TrackingServer,
+    backend_on_fake,
     fill_automl_parent,
 )
 from azureml_fake.mlflow_front import AzureMlflowFront
 from azureml_fake.server import FakeAzureML
 
-from automl_service.engines.azure import build_azure_backend
 from automl_service.engines.azure.promotion import deployment_name
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.result_store import SqliteResultStore
@@ -49,13 +48,7 @@ def azure_worker(
     settings.backend = "azure"
     settings.azure = azure_settings.model_copy(update={"poll_min_seconds": 0.0})
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")
-    backend = build_azure_backend(
-        settings.azure,
-        staging_dir=settings.local.data_dir / "azure-mltable",
-        credential=StaticCredential(),
-        cloud=f"fakeaml-{uuid.uuid4().hex[:12]}",
-        cloud_metadata=fake_aml.cloud_metadata(),
-    )
+    backend = backend_on_fake(fake_aml, settings.azure, settings.local.data_dir / "azure-mltable")
     settings.local.data_dir.mkdir(parents=True, exist_ok=True)
     queue = SqliteQueue(settings.local.data_dir / "queue.db", "requests")
     results = SqliteResultStore(settings.local.data_dir / "results.db")

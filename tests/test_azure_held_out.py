@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
-from azureml_fake.fixtures import Blobstore, StaticCredential
+from azureml_fake.fixtures import Blobstore, backend_on_fake
 from azureml_fake.server import FakeAzureML
 
-from automl_service.engines.azure import build_azure_backend
 from automl_service.engines.azure.held_out import HELD_OUT_TAG, HeldOutSlice, wants_held_out
 from automl_service.engines.azure.same_rows import why_no_rows
 from automl_service.engines.base import Backend
@@ -57,13 +55,7 @@ def make_request(request_id: str, training_data: str, **validation: Any) -> Auto
 
 
 def backend_on(fake: FakeAzureML, settings: AzureSettings, staging: Path) -> Backend:
-    return build_azure_backend(
-        settings,
-        staging_dir=staging,
-        credential=StaticCredential(),
-        cloud=f"fakeaml-{uuid.uuid4().hex[:12]}",
-        cloud_metadata=fake.cloud_metadata(),
-    )
+    return backend_on_fake(fake, settings, staging)
 
 
 def uploaded_csv(blobstore: Blobstore, uri: str) -> pd.DataFrame:

@@ -7,18 +7,16 @@ local backend."""
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from azureml_fake.fixtures import Blobstore, StaticCredential
+from azureml_fake.fixtures import Blobstore, backend_on_fake
 from azureml_fake.server import FakeAzureML
 from fixtures_models import iris_named
 from fixtures_retry import FAST
 
-from automl_service.engines.azure import build_azure_backend
 from automl_service.engines.azure.model_files import AzureModelFiles
 from automl_service.engines.base import Backend
 from automl_service.engines.local.batch import predict_with
@@ -87,14 +85,7 @@ def backend(
     """The azure backend on the fake, built after the datastores (the cloud names
     Azurite), its model cache in ``tmp_path / "cache"``."""
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")
-    return build_azure_backend(
-        azure_settings,
-        staging_dir=tmp_path / "staging",
-        cache_dir=tmp_path / "cache",
-        credential=StaticCredential(),
-        cloud=f"fakeaml-{uuid.uuid4().hex[:12]}",
-        cloud_metadata=fake_aml.cloud_metadata(),
-    )
+    return backend_on_fake(fake_aml, azure_settings, tmp_path / "staging", tmp_path / "cache")
 
 
 def model_files(backend: Backend) -> AzureModelFiles:

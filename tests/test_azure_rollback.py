@@ -4,16 +4,14 @@ through the real SDK and the fake workspace."""
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azureml_fake.fixtures import StaticCredential
+from azureml_fake.fixtures import backend_on_fake
 from azureml_fake.server import FakeAzureML
 from fixtures_retry import FAST
 
-from automl_service.engines.azure import build_azure_backend
 from automl_service.engines.azure.deployer import ROLLED_BACK_FROM_TAG, AzureDeployer
 from automl_service.engines.azure.promotion import deployment_name
 from automl_service.engines.azure.registry import model_path
@@ -222,13 +220,7 @@ def test_the_command_rolls_back_on_azure_and_prints_json(
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")
 
     def on_the_fake(settings: Any) -> Any:  # the workspace's cloud is the fake's
-        return build_azure_backend(
-            settings.azure,
-            staging_dir=tmp_path / "staging",
-            credential=StaticCredential(),
-            cloud=f"fakeaml-{uuid.uuid4().hex[:12]}",
-            cloud_metadata=fake_aml.cloud_metadata(),
-        )
+        return backend_on_fake(fake_aml, settings.azure, tmp_path / "staging")
 
     monkeypatch.setattr(backends, "build_backend", on_the_fake)
     capsys.readouterr()

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from azureml_fake.fixtures import Blobstore, StaticCredential
+from azureml_fake.fixtures import Blobstore, backend_on_fake
 from azureml_fake.server import FakeAzureML
 from fixtures_models import iris_named
 
-from automl_service.engines.azure import build_azure_backend
 from automl_service.engines.azure.data import mltable_text
 from automl_service.engines.azure.deployer import (
     COMPARED_WITH_TAG,
@@ -76,14 +74,7 @@ def backend(
 ) -> Backend:
     """The azure backend on the fake, its model cache in ``tmp_path / "cache"``."""
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")
-    return build_azure_backend(
-        azure_settings,
-        staging_dir=tmp_path / "staging",
-        cache_dir=tmp_path / "cache",
-        credential=StaticCredential(),
-        cloud=f"fakeaml-{uuid.uuid4().hex[:12]}",
-        cloud_metadata=fake_aml.cloud_metadata(),
-    )
+    return backend_on_fake(fake_aml, azure_settings, tmp_path / "staging", tmp_path / "cache")
 
 
 @pytest.fixture

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-from azureml_fake.fixtures import Blobstore, StaticCredential
+from azureml_fake.fixtures import Blobstore, backend_on_fake
 from azureml_fake.server import FakeAzureML
 
-from automl_service.engines.azure import build_azure_backend
 from automl_service.engines.base import JobState
 from automl_service.request import parse_request
 from automl_service.settings import AzureSettings
@@ -36,13 +34,9 @@ def test_a_local_csv_is_uploaded_to_the_datastore_and_the_job_names_it(
     csv = tmp_path / "iris.csv"
     csv.write_bytes(CSV)
     monkeypatch.setenv("AZUREML_CURRENT_CLOUD", "AzureCloud")
-    backend = build_azure_backend(  # built after the datastore: the cloud names Azurite
-        azure_settings,
-        staging_dir=tmp_path / "staging",
-        credential=StaticCredential(),
-        cloud=f"fakeaml-{uuid.uuid4().hex[:12]}",
-        cloud_metadata=fake_aml.cloud_metadata(),
-    )
+    backend = backend_on_fake(
+        fake_aml, azure_settings, tmp_path / "staging"
+    )  # built after the datastore: the cloud names Azurite
     request = parse_request(
         json.dumps(
             {

@@ -20,7 +20,9 @@ import pytest
 from azure.core.credentials import AccessToken
 from fixtures_azurite import ACCOUNT, ACCOUNT_KEY, Azurite, require_azurite
 
+from automl_service.engines.azure import build_azure_backend
 from automl_service.engines.azure.client import build_ml_client
+from automl_service.engines.base import Backend
 from automl_service.settings import AzureSettings
 
 from .certs import BLOB_HOST, make_loopback_cert
@@ -68,6 +70,23 @@ def azure_settings(fake_aml: FakeAzureML) -> AzureSettings:
         resource_group=fake_aml.resource_group,
         workspace_name=fake_aml.workspace,
         compute="cpu-cluster",
+    )
+
+
+def backend_on_fake(
+    fake: FakeAzureML, settings: AzureSettings, staging_dir: Path, cache_dir: Path | None = None
+) -> Backend:
+    """The azure backend on ``fake``: a fresh cloud name carrying the fake's endpoints (build
+    it after any Azurite datastore fixture, whose storage endpoint the cloud then names), a
+    static token, and its staging and model cache folders. Set ``AZUREML_CURRENT_CLOUD`` to
+    ``AzureCloud`` first (the SDK reads it)."""
+    return build_azure_backend(
+        settings,
+        staging_dir=staging_dir,
+        cache_dir=cache_dir,
+        credential=StaticCredential(),
+        cloud=f"fakeaml-{uuid.uuid4().hex[:12]}",
+        cloud_metadata=fake.cloud_metadata(),
     )
 
 
