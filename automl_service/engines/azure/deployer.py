@@ -52,7 +52,7 @@ from .promotion import (
     deployment_name,
     model_reference,
 )
-from .rollback import RollbackPlan, live_deployment, model_label, rollback_plan
+from .rollback import RollbackPlan, live_deployment, model_label, rollback_plan, traffic_shares
 from .same_rows import Comparison, Outcome, why_no_rows
 
 log = get_logger(__name__)
@@ -117,7 +117,7 @@ class AzureDeployer:
         target = deployment_name(model.name, model.version)
 
         endpoint = self._ready_endpoint(spec, request)
-        traffic = {k: v for k, v in (endpoint.traffic or {}).items() if v}
+        traffic = traffic_shares(endpoint.traffic)
         if traffic == {target: 100}:
             served = self._finish(spec.endpoint_name, target, model)
             self._verdicts.forget_all((request.id, target))
@@ -125,13 +125,7 @@ class AzureDeployer:
             reason = "all traffic on the new deployment" + (f"; {decided}" if decided else "")
             return self._result(endpoint, target, reason)
 
-        existing = get_or_none(
-            "online_deployments.get",
-            self._client.online_deployments.get,
-            target,
-            spec.endpoint_name,
-            policy=self._policy,
-        )
+        existing = self._find_deployment(spec.endpoint_name, target)
         note = ""
         recorded: dict[str, str] = {REQUEST_TAG: request.id}
         live = live_deployment(traffic)
@@ -217,18 +211,12 @@ class AzureDeployer:
         target = deployment_name(plan.target.name, plan.target.version)
         reason = f"rolled back from {plan.rolled_back_from} ({model_label(plan.current)})"
         endpoint = self._existing_endpoint(plan.endpoint)
-        traffic = {k: v for k, v in (endpoint.traffic or {}).items() if v}
+        traffic = traffic_shares(endpoint.traffic)
         if traffic == {target: 100}:
             self._finish(plan.endpoint, target, plan.target)
             log.info("azure.rolled_back", endpoint=plan.endpoint, deployment=target)
             return self._result(endpoint, target, reason)
-        existing = get_or_none(
-            "online_deployments.get",
-            self._client.online_deployments.get,
-            target,
-            plan.endpoint,
-            policy=self._policy,
-        )
+        existing = self._find_deployment(plan.endpoint, target)
         recorded = {
             PREVIOUS_MODEL_TAG: model_label(plan.current),
             ROLLED_BACK_FROM_TAG: plan.rolled_back_from,
@@ -393,6 +381,16 @@ class AzureDeployer:
         served = self._remove_others(endpoint_name, target)
         self._crown(model)
         return served
+
+    def _find_deployment(self, endpoint_name: str, deployment: str) -> Any:
+        """Deployment ``deployment`` of ``endpoint_name``, or None when there is none."""
+        return get_or_none(
+            "online_deployments.get",
+            self._client.online_deployments.get,
+            deployment,
+            endpoint_name,
+            policy=self._policy,
+        )
 
     def _live_reference(self, endpoint_name: str, deployment: str) -> tuple[str, str] | None:
         """(name, version) of the registered model a live deployment serves, if any."""

@@ -45,9 +45,14 @@ def parse_model_label(value: str | None) -> ModelVersion | None:
     return ModelVersion(name, version) if sep and name and version else None
 
 
+def traffic_shares(traffic: Mapping[str, int] | None) -> dict[str, int]:
+    """An endpoint's traffic without the deployments that take none."""
+    return {name: share for name, share in (traffic or {}).items() if share}
+
+
 def live_deployment(traffic: Mapping[str, int] | None) -> str | None:
     """The deployment taking the most traffic (None when none takes any)."""
-    shares = {name: share for name, share in (traffic or {}).items() if share}
+    shares = traffic_shares(traffic)
     return max(shares, key=lambda name: shares[name]) if shares else None
 
 
