@@ -115,9 +115,9 @@ def features_and_target(
 ) -> tuple[pd.DataFrame, pd.Series]:
     """(features, target) of a test table: the request's ignored columns left out, rows
     without a target dropped (pure)."""
+    from ..local.testset import features_and_target as split
+
     target = request.target_column_name
     if target not in table.columns:
         raise PermanentError(f"the test rows have no target column {target!r}")
-    table = table.drop(columns=list(request.ignored_columns), errors="ignore")
-    table = table.dropna(subset=[target])
-    return table.drop(columns=[target]), table[target]
+    return split(table.drop(columns=list(request.ignored_columns), errors="ignore"), target)

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ...azure_retry import RetryPolicy, call
 from ...errors import PermanentError
 from ...logs import get_logger
+from .data import is_remote
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,7 +39,6 @@ _ASSET = re.compile(
 )
 #: A path on one of the workspace's datastores, short or long form.
 _DATASTORE_URI = re.compile(r"^azureml://(?:subscriptions/.+/)?datastores/[^/]+/paths/.+$")
-_OTHER_REMOTE = ("https://", "http://", "wasbs://", "abfss://", "adl://", "azureml://")
 
 
 def readable_here(reference: str) -> bool:
@@ -46,7 +46,7 @@ def readable_here(reference: str) -> bool:
     reference = reference.strip()
     if _ASSET.match(reference) or _DATASTORE_URI.match(reference):
         return True
-    return not reference.startswith(_OTHER_REMOTE)
+    return not is_remote(reference)
 
 
 class AzureTestRows:

@@ -94,8 +94,13 @@ def evaluation_rows(request: AutoMLRequest) -> tuple[pd.DataFrame, pd.Series] | 
     _, test = split_off_test(request, frame)
     if test is None:
         return None
-    test = test.dropna(subset=[request.target_column_name])
-    return test.drop(columns=[request.target_column_name]), test[request.target_column_name]
+    return features_and_target(test, request.target_column_name)
+
+
+def features_and_target(test: pd.DataFrame, target: str) -> tuple[pd.DataFrame, pd.Series]:
+    """(features, target) of test rows, the rows without a target value left out."""
+    test = test.dropna(subset=[target])
+    return test.drop(columns=[target]), test[target]
 
 
 def score(
@@ -129,17 +134,15 @@ def score_winners(log: TrialLog, request: AutoMLRequest, test: pd.DataFrame) -> 
     """Score each winner on the test rows and log the metrics on its run."""
     from mlflow.entities import Metric
 
-    target = request.target_column_name
-    test = test.dropna(subset=[target])
-    if test.empty:
+    X, y = features_and_target(test, request.target_column_name)
+    if y.empty:
         raise PermanentError("the test rows have no target values")
-    X, y = test.drop(columns=[target]), test[target]
     now = int(time.time() * 1000)
     for record, model in log.winners():
         metrics = score(functools.partial(model.predict, None), request.task, X, y)
         named = [Metric(TEST_METRIC_PREFIX + k, v, now, 0) for k, v in metrics.items()]
         log.client.log_batch(record.run_id, metrics=named)
         get_logger("automl_service.trainer").info(
-            "search.test_scored", run_id=record.run_id, rows=len(test),
+            "search.test_scored", run_id=record.run_id, rows=len(y),
             **{request.metric: metrics.get(request.metric)},
         )  # fmt: skip
