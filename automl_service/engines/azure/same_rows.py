@@ -73,7 +73,7 @@ class SameRowsComparison:
         """Raises TransientError when the workspace or storage is busy, PermanentError
         when the new model or the test rows cannot be had."""
         from ..local.model_loading import load_model_at
-        from ..local.testset import score
+        from ..local.testset import score, score_or_error
 
         why = why_no_rows(request)
         if why is not None:
@@ -94,11 +94,12 @@ class SameRowsComparison:
         try:
             held = self._files.fetch(ModelRef(live.name, live.version))
             champion = load_model_at(held.path, f"model {label}")
-            live_scores = score(champion.predict, request.task, X, y)
         except TransientError:
             raise
-        except Exception as exc:  # a live model that cannot score these rows is stale
+        except Exception as exc:  # a live model that cannot be had is stale
             live_scores = exc
+        else:
+            live_scores = score_or_error(champion, request.task, X, y)
         verdict = compare_scores(
             new_scores, live_scores, request.selection_metric, request.selection_goal, label,
             margin=request.deployment.min_improvement if request.deployment else 0.0,

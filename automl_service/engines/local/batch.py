@@ -31,7 +31,7 @@ from ...model_ref import ModelRef, parse_model_ref
 from ..base import ModelFiles
 from .column_types import NotNumbers, not_numbers, number_columns
 from .model_files import MlflowModelFiles
-from .model_loading import input_columns, load_model_at
+from .model_loading import load_model_at, model_columns
 from .probabilities import PREDICTION_COLUMN
 
 __all__ = ["ModelRef", "Scored", "parse_model_ref", "predict_file", "predict_with", "score_file"]
@@ -74,21 +74,6 @@ def table_format(path: Path) -> Format:
             f"use {', '.join(sorted(_FORMATS))}"
         )
     return found
-
-
-def model_columns(model: Any) -> tuple[str, ...]:
-    """The input columns a loaded pyfunc model needs: its signature's, else its own
-    feature columns (an ensemble's first member's), else () when it names none."""
-    named = input_columns(model)
-    if named:
-        return named
-    try:
-        inner = model.unwrap_python_model()
-    except Exception:  # not a python model: nothing more to learn
-        return ()
-    members = getattr(inner, "members", None)
-    source = members[0] if members else inner
-    return tuple(str(c) for c in getattr(source, "feature_columns", None) or ())
 
 
 def file_columns(path: Path, fmt: Format) -> list[str]:

@@ -42,7 +42,7 @@ from ...tags import CHAMPION_ALIAS
 from .endpoint_decisions import compare_with_live, deployment_name, model_uri, scoring_uri
 from .endpoint_store import ENDPOINTS_FILE, DeploymentRecord, DeploymentState, EndpointStore
 from .model_loading import input_columns, input_example, load_registered, training_sample
-from .testset import evaluation_rows, score
+from .testset import evaluation_rows, score, score_or_error
 
 log = get_logger(__name__)
 
@@ -156,9 +156,10 @@ class LocalDeployer:
         old: dict[str, float] | Exception
         try:
             loaded = load_registered(uri, live.model_name, live.model_version)
-            old = score(loaded.predict, request.task, X, y)
-        except Exception as exc:  # a live model that cannot score today's rows is stale
+        except Exception as exc:  # a live model that cannot be loaded is stale
             old = exc
+        else:
+            old = score_or_error(loaded, request.task, X, y)
         where = f"on the same {len(y)} held-out rows"
         verdict = compare_scores(new, old, metric, goal, live.name, margin=margin, where=where)
         if verdict is None:

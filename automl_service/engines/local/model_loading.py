@@ -60,6 +60,21 @@ def input_columns(model: Any) -> tuple[str, ...]:
     return () if schema is None else tuple(str(name) for name in schema.input_names())
 
 
+def model_columns(model: Any) -> tuple[str, ...]:
+    """The input columns a loaded pyfunc model needs: its signature's, else its own
+    feature columns (an ensemble's first member's), else () when it names none."""
+    named = input_columns(model)
+    if named:
+        return named
+    try:
+        inner = model.unwrap_python_model()
+    except Exception:  # not a python model: nothing more to learn
+        return ()
+    members = getattr(inner, "members", None)
+    source = members[0] if members else inner
+    return tuple(str(c) for c in getattr(source, "feature_columns", None) or ())
+
+
 def input_example(model: Any) -> pd.DataFrame | None:
     """The model's saved input example as a table, or None."""
     example = getattr(model, "input_example", None)

@@ -27,6 +27,7 @@ from ...request import AutoMLRequest
 from ...tags import TEST_METRIC_PREFIX
 from .datasets import load_table
 from .evaluate import compute_metrics
+from .model_loading import model_columns
 from .probabilities import split_output
 from .table_checks import check_columns
 from .trials import TrialLog
@@ -108,6 +109,21 @@ def score(
 ) -> dict[str, float]:
     """Every canonical metric of the answers ``predict`` gives for ``X``, against ``y``."""
     return score_output(predict(X), task, y)
+
+
+def score_or_error(
+    model: Any, task: Task, X: pd.DataFrame, y: pd.Series
+) -> dict[str, float] | Exception:
+    """``score`` of a loaded pyfunc ``model`` on ``X``, or what stops it: an input column
+    it needs that ``X`` lacks (named), else what its ``predict`` raised. For a live model
+    that newer rows may have outgrown."""
+    missing = [c for c in model_columns(model) if c not in X.columns]
+    if missing:
+        return PermanentError(f"these rows lack its input column(s) {', '.join(missing)}")
+    try:
+        return score(model.predict, task, X, y)
+    except Exception as exc:  # a model that cannot score these rows
+        return exc
 
 
 def score_output(
