@@ -74,7 +74,8 @@ def result_table(results: list[RequestResult]) -> str:
 
 
 def progress_text(progress: dict[str, Any] | None) -> str | None:
-    """``37 trials, best accuracy = 0.91, 12 s left`` from a running job's progress."""
+    """``37 trials, best accuracy = 0.91, 12 s left`` from a running job's progress
+    (``..., finishing`` once its search is over)."""
     if not progress:
         return None
     parts = [f"{progress.get('trials', 0)} trials"]
@@ -82,4 +83,6 @@ def progress_text(progress: dict[str, Any] | None) -> str | None:
         parts.append(f"best {progress['metric']} = {progress['best']:.6g}")
     if progress.get("seconds_left") is not None:
         parts.append(f"{progress['seconds_left']} s left")
+    if progress.get("stage") == "finishing":
+        parts.append("finishing")
     return ", ".join(parts)

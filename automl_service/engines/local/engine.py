@@ -47,10 +47,27 @@ WAITING_STALE_SECONDS = 60.0
 #: How long cancel_job waits for a killed trainer to let go of its job.
 KILL_WAIT_SECONDS = 10.0
 #: A running job is re-checked every LONGEST_RUNNING_RECHECK_SECONDS (its progress is
-#: read then) or at the end of its budget if sooner, then every FINISHING_RECHECK_SECONDS
-#: while it finishes (refit, ensemble, logging).
+#: read then), at the end of its search or its budget if sooner, then every
+#: FINISHING_RECHECK_SECONDS while it finishes (ensemble, refits, logging)...
 FINISHING_RECHECK_SECONDS = 1.0
 LONGEST_RUNNING_RECHECK_SECONDS = 5.0
+#: ...a moment after the search's end, so that the trainer has said it is finishing.
+SEARCH_END_SLACK_SECONDS = 0.2
+
+
+def recheck_in(now: float, deadline: float | None, stage: object, search_ends_at: object) -> float:
+    """Seconds until a running job is looked at again (pure): every few seconds while it
+    searches, aimed at the end of its search and at its deadline, then every second once
+    the trainer says it is finishing or either moment has passed, so that its end is
+    seen within about a second."""
+    ends = search_ends_at if isinstance(search_ends_at, (int, float)) else None
+    moments = [m for m in (ends, deadline) if m is not None]
+    if stage == "finishing" or any(m <= now for m in moments):
+        return FINISHING_RECHECK_SECONDS
+    wait = LONGEST_RUNNING_RECHECK_SECONDS
+    for moment in moments:
+        wait = min(wait, max(FINISHING_RECHECK_SECONDS, moment - now + SEARCH_END_SLACK_SECONDS))
+    return wait
 
 
 class LocalEngine:
@@ -272,23 +289,23 @@ class LocalEngine:
 
     @staticmethod
     def _hinted(job: JobDir, config: TrainerConfig, status: JobStatus) -> JobStatus:
-        """``status`` with when to look again, and a running job's progress: soon for a
-        job waiting for a slot; every few seconds for a running one (at the end of its
-        budget if sooner), then every second while it finishes."""
+        """``status`` with when to look again (``recheck_in``), and a running job's
+        progress: soon for a job waiting for a slot."""
         if status.state is JobState.QUEUED:
             return dataclasses.replace(status, recheck_after=QUEUED_RECHECK_SECONDS)
         if status.state is not JobState.RUNNING:
             return status
-        wait = FINISHING_RECHECK_SECONDS
         progress = job.read_progress()
+        search_ends_at = progress.pop("search_ends_at", None) if progress else None
+        deadline = None
         if config.timeout_seconds is not None and _read(job.phase_file) == "running":
-            try:
-                left = job.phase_file.stat().st_mtime + config.timeout_seconds - time.time()
-                wait = min(LONGEST_RUNNING_RECHECK_SECONDS, max(wait, left))
-                if progress is not None:
-                    progress["seconds_left"] = max(0, round(left))
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):
+                deadline = job.phase_file.stat().st_mtime + config.timeout_seconds
+        now = time.time()
+        if progress is not None and deadline is not None:
+            progress["seconds_left"] = max(0, round(deadline - now))
+        stage = progress.get("stage") if progress else None
+        wait = recheck_in(now, deadline, stage, search_ends_at)
         return dataclasses.replace(status, recheck_after=wait, progress=progress)
 
     @staticmethod

@@ -511,6 +511,7 @@ def search(
     )
     if refusal:
         raise PermanentError(refusal)
+    log.searching(until=budget.clock() + budget.search_seconds())
     check_trainable(frame, target, request.task)
     chosen = algorithms.plan(
         request.task, request.training.allowed_algorithms, request.training.blocked_algorithms
@@ -572,6 +573,7 @@ def search(
                 metric=metric,
                 **settings,
             )
+        log.finishing()
         end = pd.Timestamp(series[time_col].iloc[-1])
         final_grid = ForecastGrid(time_col, freq, end, request.forecasting.horizon)
         ensemble_within(
@@ -634,6 +636,7 @@ def search(
             **settings,
         )
         log_event("search.ended", trials=len(log.records), seconds_left=round(budget.left(), 1))
+        log.finishing()
         if ensembles_wanted(request) and budget.left() > 0:
             add_vote_ensemble(log, request.task)
         if not request.validation.validation_data:

@@ -163,6 +163,7 @@ def run_attempt(
     )
     check_two_classes(request)
     leaders = search(request, log, budget)
+    log.finishing()
     say("trainer.searched", trials=len(log.records), leaders=len(leaders))
     primary = log.leaders.get(request.metric)
     if primary is None:

@@ -76,6 +76,11 @@ class TrialLog:
         #: Rewritten after every trial: how many ran and the best value so far, for the
         #: worker to show while the job runs.
         self.progress_file = progress_file
+        #: What the attempt is doing, for the worker to time its next look: "starting"
+        #: (reading the data), "searching" until ``search_ends_at`` (seconds since the
+        #: epoch), then "finishing" (ensemble, refits, logging the models).
+        self.stage = "starting"
+        self.search_ends_at: float | None = None
         self.records: list[RunRecord] = []
         self.leaders: dict[str, tuple[RunRecord, Any]] = {}
         #: Each algorithm's best trial by the primary metric (at most ``keep_top``), best
@@ -87,6 +92,7 @@ class TrialLog:
         #: The rows the search held out from the final models, or trained them on when
         #: none were (set by the search; tables only).
         self.held_out: Any = None
+        self._write_progress()  # a restarted attempt's progress starts again
 
     def would_lead(self, metrics: Mapping[str, float]) -> bool:
         """Whether a trial with these metrics would beat a current leader (keep its model)."""
@@ -146,6 +152,17 @@ class TrialLog:
         self._write_progress()
         return record
 
+    def searching(self, until: float) -> None:
+        """The search has started and ends at ``until`` (seconds since the epoch)."""
+        self.stage, self.search_ends_at = "searching", until
+        self._write_progress()
+
+    def finishing(self) -> None:
+        """The search is over; what follows it (ensemble, refits, logging) has begun."""
+        if self.stage != "finishing":
+            self.stage = "finishing"
+            self._write_progress()
+
     def _write_progress(self) -> None:
         if self.progress_file is None:
             return
@@ -155,6 +172,8 @@ class TrialLog:
             "trials": len(self.records),
             "metric": metric,
             "best": leader[0].metrics.get(metric) if leader and metric else None,
+            "stage": self.stage,
+            "search_ends_at": self.search_ends_at,
         }
         tmp = self.progress_file.with_name(self.progress_file.name + ".tmp")
         tmp.write_text(json.dumps(progress))
