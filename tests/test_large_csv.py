@@ -162,10 +162,13 @@ def test_medians_fitted_a_column_at_a_time_are_the_same_in_less_memory() -> None
 
 @pytest.mark.slow
 def test_a_large_file_is_searched_on_its_sample_and_the_leader_refitted_on_every_row(
-    tmp_path: Path, small_limits: None
+    tmp_path: Path, small_limits: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """...and LightGBM bins its searched rows from a sample of them, recorded with the
+    trial's parameters."""
     from mlflow import MlflowClient
 
+    from automl_service.engines.local import search as search_module
     from automl_service.engines.local.search import search
     from automl_service.engines.local.trials import Objective, TrialLog
     from automl_service.metrics import Goal
@@ -190,8 +193,10 @@ def test_a_large_file_is_searched_on_its_sample_and_the_leader_refitted_on_every
     experiment = client.create_experiment("s", artifact_location=(tmp_path / "a").as_uri())
     parent = client.create_run(experiment).info.run_id
     log = TrialLog(client, experiment, parent, "s", 1, [Objective("accuracy", Goal.MAXIMIZE)])
+    monkeypatch.setattr(search_module, "LIGHTGBM_BIN_SAMPLE_ROWS", 300)  # of 640 searched
     ((record, model),) = search(request, log)
     assert client.get_run(parent).data.tags[SEARCHED_ROWS_TAG] == "800"
+    assert record.params["bin_construct_sample_cnt"] == "300"
     assert model.fitted_rows == 2_970 and model.refit_error is None
     assert record.metrics["accuracy"] > 0.9
     answer = model.predict(None, data.drop(columns=["y"]).head(50))

@@ -535,3 +535,23 @@ def test_exit_score_is_reached_in_the_metrics_direction() -> None:
     nrmse = make_request("regression", limits={"exit_score": 0.1})
     assert reaches(nrmse, 0.05) and not reaches(nrmse, 0.2)
     assert not reaches(make_request("regression"), 0.0)  # no exit score: never
+
+
+def test_the_trainer_hands_what_it_frees_back_to_the_system(
+    local_settings: LocalSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trainer's malloc returns large freed blocks, and Arrow allocates through that
+    malloc instead of its own pool, which keeps what it freed; a value the environment
+    already sets is kept."""
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    env = LocalEngine(local_settings)._trainer_env()
+    assert env["MALLOC_MMAP_THRESHOLD_"] == "131072"
+    asked = "import pyarrow; print(pyarrow.default_memory_pool().backend_name)"
+    pool = subprocess.run(
+        [sys.executable, "-c", asked], env=env, capture_output=True, text=True, check=True
+    )
+    assert pool.stdout.strip() == "system"

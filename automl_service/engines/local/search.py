@@ -468,6 +468,12 @@ LIGHTGBM_DEFAULTS: dict[str, float] = {
     "reg_alpha": 1 / 1024,
     "reg_lambda": 1 / 1024,
 }
+#: LightGBM places its bin edges from a sample of at most this many rows, not its default
+#: 200,000: building a dataset from 200,000 rows holds every sampled value twice over (68
+#: MB for 20 columns, against 25 MB from 50,000), and 50,000 rows still give each of its
+#: at most 255 bins about 200 values. Tables with fewer rows are binned on every row, as
+#: by default.
+LIGHTGBM_BIN_SAMPLE_ROWS = 50_000
 
 
 def search(
@@ -615,6 +621,9 @@ def search(
             # Start LightGBM's search at LightGBM's own defaults, so the candidates always
             # include what a user gets with `LGBMClassifier()` by hand.
             settings["starting_points"] = {"lgbm": LIGHTGBM_DEFAULTS}
+            if len(split.X_train) > LIGHTGBM_BIN_SAMPLE_ROWS:
+                bins = {"bin_construct_sample_cnt": {"domain": LIGHTGBM_BIN_SAMPLE_ROWS}}
+                settings["custom_hp"] = {"lgbm": bins}
         guard_learners(automl, request.task.value, chosen.learners)
         extra: dict[str, Any] = (
             {"eval_method": "cv", "n_splits": split.n_splits}
