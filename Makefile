@@ -29,7 +29,7 @@ lint: setup
 	$(BIN)/mypy
 
 test: setup lint
-	AZURITE_QUEUE_BIN="$$(bash .ci/install-azurite.sh | tail -n 1)" $(BIN)/pytest -n 2 --dist worksteal
+	AZURITE_QUEUE_BIN="$$(bash .ci/install-azurite.sh | tail -n 1)" $(BIN)/pytest -n 2 --dist worksteal --durations=15
 
 bench: setup
 	$(BIN)/python benchmarks/quality_benchmark.py --budget 20 --repeats 6 --origins 3

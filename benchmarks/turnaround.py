@@ -91,7 +91,7 @@ class PeakMemory:
         return self.peak_kb / 1024
 
 
-def test_accuracy(data_dir: Path, version: str, test_table: Path) -> float:
+def accuracy_on(data_dir: Path, version: str, test_table: Path) -> float:
     """The accuracy of version ``version`` of the registered model on ``test_table``."""
     import mlflow.pyfunc
     import pandas as pd
@@ -152,7 +152,7 @@ def one_run(
         test_accuracy=(
             None
             if test_table is None or result.model_version is None
-            else test_accuracy(data_dir, str(result.model_version), test_table)
+            else accuracy_on(data_dir, str(result.model_version), test_table)
         ),
     )
 
