@@ -20,6 +20,7 @@ from automl_service.exit_codes import EXIT_FAILED
 from automl_service.queues.sqlite import SqliteQueue
 from automl_service.results import RequestResult, RequestState
 from automl_service.settings import Settings
+from automl_service.tags import DATA_TAG
 from automl_service.waiting import wait_for_results
 from automl_service.worker import CRASH_AFTER_STEP_ENV, Worker
 
@@ -125,6 +126,56 @@ def test_resent_request_is_the_same_request(settings: Settings) -> None:
     assert second.model_version == first.model_version
     assert len(parent_runs(mlflow_client(settings.local.mlflow_uri))) == 1
     assert len(model_versions(settings, "iris-x")) == 1
+
+
+@pytest.mark.slow
+def test_new_data_under_the_same_path_trains_a_new_model_version(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A monthly retrain that reads a fixed path: the same message after the file changed
+    is a new request and a new version of the model, each version tagged with the data it
+    was trained on; sent again unchanged, it is answered from its result."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True).frame
+    data = tmp_path / "monthly.csv"
+    iris.iloc[::2].to_csv(data, index=False)
+    worker = make_worker(settings)
+    queue = sqlite_queue(worker)
+    request = iris_request("x", training_data=str(data), limits={"timeout_seconds": 8})
+    body = json.dumps({k: v for k, v in request.items() if k != "request_id"})
+    queue.send(body)
+    first = next_ended(worker, set())
+    iris.to_csv(data, index=False)  # new rows under the same path
+    queue.send(body)
+    second = next_ended(worker, {first.request_id})
+    queue.send(body)
+    worker.run_once()
+
+    assert first.request_id != second.request_id
+    assert first.state is second.state is RequestState.SUCCEEDED
+    assert (first.model_version, second.model_version) == ("1", "2")
+    versions = {str(v.version): v for v in model_versions(settings, "iris-x")}
+    assert set(versions) == {"1", "2"}
+    tags = [versions[n].tags[DATA_TAG] for n in ("1", "2")]
+    assert tags == [first.data_fingerprint, second.data_fingerprint] and tags[0] != tags[1]
+    assert len(parent_runs(mlflow_client(settings.local.mlflow_uri))) == 2
+    assert {r.request_id for r in worker.results.recent(20)} == {
+        first.request_id,
+        second.request_id,
+    }
+
+
+def next_ended(worker: Worker, known: set[str], timeout: float = 180.0) -> RequestResult:
+    """Run the worker's batches until a request not in ``known`` has ended; that one."""
+    ends = time.time() + timeout
+    while time.time() < ends:
+        worker.run_once(threading.Event())
+        for result in worker.results.recent(20):
+            if result.request_id not in known and result.state.terminal:
+                return result
+        time.sleep(0.2)
+    raise AssertionError(f"no new request ended in {timeout} s")
 
 
 def _id_of(body: str) -> str:
