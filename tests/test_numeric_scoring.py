@@ -182,3 +182,16 @@ def test_the_written_answer_is_the_answer_as_json(proba: np.ndarray[Any, Any]) -
         zip(["10", "2", "é"], [None if np.isnan(p) else p for p in proba[0]], strict=True)
     )
     assert json.loads(written)["predictions"] == [10, 2, "é"]
+
+
+def test_labels_and_values_are_written_plain() -> None:
+    """Labels already plain are kept as they are; numpy values, NaN and infinities are
+    made plain; probabilities that do not match their classes are refused."""
+    from automl_service.engines.local.answers import predictions_json
+
+    assert predictions_json(np.array([1.5, np.nan, np.inf])) == [1.5, None, None]
+    assert predictions_json(np.array(["a", "b"])) == ["a", "b"]
+    labels = predictions_json([np.int64(3), True, "x"])
+    assert labels == [3, True, "x"] and type(labels[0]) is int
+    with pytest.raises(ValueError, match="probabilities for 3 classes"):
+        scored_answer(Scored(np.array(["a"]), np.array([[0.5, 0.5]]), ("a", "b", "c")))
