@@ -469,10 +469,9 @@ LIGHTGBM_DEFAULTS: dict[str, float] = {
     "reg_lambda": 1 / 1024,
 }
 #: LightGBM places its bin edges from a sample of at most this many rows, not its default
-#: 200,000: building a dataset from 200,000 rows holds every sampled value twice over (68
-#: MB for 20 columns, against 25 MB from 50,000), and 50,000 rows still give each of its
-#: at most 255 bins about 200 values. Tables with fewer rows are binned on every row, as
-#: by default.
+#: 200,000: building a dataset of 20 columns from 200,000 rows held 68 MB, from 50,000 rows
+#: 25 MB, and 50,000 rows still give each of its at most 255 bins about 200 values.
+#: Tables with fewer rows are binned on every row, as by default.
 LIGHTGBM_BIN_SAMPLE_ROWS = 50_000
 
 
