@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -93,3 +94,35 @@ def register_pyfunc(
         [RunRecord(run_id, RunStatus.FINISHED, {"accuracy": 0.9})], "accuracy", Goal.MAXIMIZE
     )
     return MlflowRegistry(uri).register(AutoMLRequest.model_validate(body), selection)
+
+
+def separable_table(rows: int) -> pd.DataFrame:
+    """Two numbers and a yes/no class ``y`` that the first all but decides (seed 0)."""
+    rng = np.random.default_rng(0)
+    data = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.normal(size=rows)})
+    data["y"] = np.where(data["a"] + 0.1 * rng.normal(size=rows) > 0, "yes", "no")
+    return data
+
+
+def search_csv(path: Path) -> tuple[Any, str, RunRecord, Any]:
+    """The local search of a LightGBM classification of ``y`` in the CSV ``path`` (3
+    trials, no ensemble), logged to an MLflow store beside it: the client, the parent
+    run's id, and the single leader's run record and model."""
+    from automl_service.engines.local.search import search
+    from automl_service.engines.local.trials import Objective, TrialLog
+
+    request = AutoMLRequest.model_validate(
+        {
+            "task": "classification",
+            "training_data": str(path),
+            "target_column_name": "y",
+            "limits": {"timeout_seconds": 15, "max_trials": 3},
+            "training": {"allowed_algorithms": ["LightGBM"], "enable_vote_ensemble": False},
+        }
+    )
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{path.parent}/mlflow.db")
+    experiment = client.create_experiment("s", artifact_location=(path.parent / "a").as_uri())
+    parent = client.create_run(experiment).info.run_id
+    log = TrialLog(client, experiment, parent, "s", 1, [Objective("accuracy", Goal.MAXIMIZE)])
+    ((record, model),) = search(request, log)
+    return client, parent, record, model

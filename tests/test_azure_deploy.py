@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+from azureml_fake.fixtures import roll_out
 from azureml_fake.server import FakeAzureML
 from fixtures_retry import FAST
 
@@ -20,7 +21,7 @@ from automl_service.engines.azure.registry import model_path
 from automl_service.errors import NotReady, PermanentError
 from automl_service.metrics import Goal
 from automl_service.request import AutoMLRequest, parse_request
-from automl_service.runs import Endpoint, ModelVersion
+from automl_service.runs import ModelVersion
 from automl_service.tags import alias_tag
 
 pytest_plugins = ["azureml_fake.fixtures"]
@@ -51,16 +52,6 @@ def live_tags(value: float) -> dict[str, str]:
         f"{TAGS}.metric_value": repr(value),
         f"{TAGS}.goal": "maximize",
     }
-
-
-def roll_out(deployer: AzureDeployer, request: AutoMLRequest, model: ModelVersion) -> Endpoint:
-    """Call deploy as the worker would, until it stops answering NotReady."""
-    for _ in range(10):
-        try:
-            return deployer.deploy(request, model, 0.9)
-        except NotReady:
-            continue
-    raise AssertionError("the rollout never finished")
 
 
 def test_names_and_policy_are_pure() -> None:

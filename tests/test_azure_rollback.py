@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from azureml_fake.fixtures import backend_on_fake
+from azureml_fake.fixtures import backend_on_fake, roll_out
 from azureml_fake.server import FakeAzureML
 from fixtures_retry import FAST
 
@@ -20,7 +20,7 @@ from automl_service.engines.azure.rollback import (
     roll_back,
     rollback_plan,
 )
-from automl_service.errors import NotReady, PermanentError
+from automl_service.errors import PermanentError
 from automl_service.exit_codes import EXIT_FAILED, EXIT_OK
 from automl_service.request import AutoMLRequest, parse_request
 from automl_service.runs import Endpoint, ModelVersion
@@ -47,15 +47,6 @@ def make_request(request_id: str) -> AutoMLRequest:
             }
         )
     )
-
-
-def roll_out(deployer: AzureDeployer, request: AutoMLRequest, model: ModelVersion) -> Endpoint:
-    for _ in range(10):
-        try:
-            return deployer.deploy(request, model, 0.9)
-        except NotReady:
-            continue
-    raise AssertionError("the rollout never finished")
 
 
 def back(deployer: AzureDeployer, waits: list[str] | None = None) -> Endpoint:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures_models import search_csv, separable_table
 
 from automl_service.engines.local import compact as compact_module
 from automl_service.engines.local import datasets, large_csv, sampling
@@ -166,35 +167,14 @@ def test_a_large_file_is_searched_on_its_sample_and_the_leader_refitted_on_every
 ) -> None:
     """...and LightGBM bins its searched rows from a sample of them, recorded with the
     trial's parameters."""
-    from mlflow import MlflowClient
-
     from automl_service.engines.local import search as search_module
-    from automl_service.engines.local.search import search
-    from automl_service.engines.local.trials import Objective, TrialLog
-    from automl_service.metrics import Goal
-    from automl_service.request import AutoMLRequest
     from automl_service.tags import SEARCHED_ROWS_TAG
 
-    rng = np.random.default_rng(0)
-    data = pd.DataFrame({"a": rng.normal(size=3_000), "b": rng.normal(size=3_000)})
-    data["y"] = np.where(data["a"] + 0.1 * rng.normal(size=3_000) > 0, "yes", "no")
+    data = separable_table(3_000)
     data.loc[::100, "y"] = None  # 30 rows without a class: not trained on
     data.to_csv(tmp_path / "t.csv", index=False)
-    request = AutoMLRequest.model_validate(
-        {
-            "task": "classification",
-            "training_data": str(tmp_path / "t.csv"),
-            "target_column_name": "y",
-            "limits": {"timeout_seconds": 15, "max_trials": 3},
-            "training": {"allowed_algorithms": ["LightGBM"], "enable_vote_ensemble": False},
-        }
-    )
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
-    experiment = client.create_experiment("s", artifact_location=(tmp_path / "a").as_uri())
-    parent = client.create_run(experiment).info.run_id
-    log = TrialLog(client, experiment, parent, "s", 1, [Objective("accuracy", Goal.MAXIMIZE)])
     monkeypatch.setattr(search_module, "LIGHTGBM_BIN_SAMPLE_ROWS", 300)  # of 640 searched
-    ((record, model),) = search(request, log)
+    client, parent, record, model = search_csv(tmp_path / "t.csv")
     assert client.get_run(parent).data.tags[SEARCHED_ROWS_TAG] == "800"
     assert record.params["bin_construct_sample_cnt"] == "300"
     assert model.fitted_rows == 2_970 and model.refit_error is None

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures_models import search_csv, separable_table
 
 from automl_service.engines.local import sampling
 from automl_service.engines.local.sampling import sample_positions, search_rows, search_sample
@@ -51,34 +52,12 @@ def test_a_table_that_fits_is_searched_whole(monkeypatch: pytest.MonkeyPatch) ->
 def test_a_search_on_a_sample_is_recorded_and_its_leader_refitted_on_every_row(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlflow import MlflowClient
-
-    from automl_service.engines.local.search import search
-    from automl_service.engines.local.trials import Objective, TrialLog
-    from automl_service.metrics import Goal
-    from automl_service.request import AutoMLRequest
     from automl_service.tags import SEARCHED_ROWS_TAG
 
     monkeypatch.setattr(sampling, "MIN_SEARCH_ROWS", 400)
     monkeypatch.setattr(sampling, "ROWS_PER_SEARCH_SECOND", 1)
-    rng = np.random.default_rng(0)
-    data = pd.DataFrame({"a": rng.normal(size=2_000), "b": rng.normal(size=2_000)})
-    data["y"] = np.where(data["a"] + 0.1 * rng.normal(size=2_000) > 0, "yes", "no")
-    data.to_csv(tmp_path / "t.csv", index=False)
-    request = AutoMLRequest.model_validate(
-        {
-            "task": "classification",
-            "training_data": str(tmp_path / "t.csv"),
-            "target_column_name": "y",
-            "limits": {"timeout_seconds": 15, "max_trials": 3},
-            "training": {"allowed_algorithms": ["LightGBM"], "enable_vote_ensemble": False},
-        }
-    )
-    client = MlflowClient(tracking_uri=f"sqlite:///{tmp_path}/mlflow.db")
-    experiment = client.create_experiment("s", artifact_location=(tmp_path / "a").as_uri())
-    parent = client.create_run(experiment).info.run_id
-    log = TrialLog(client, experiment, parent, "s", 1, [Objective("accuracy", Goal.MAXIMIZE)])
-    ((record, model),) = search(request, log)
+    separable_table(2_000).to_csv(tmp_path / "t.csv", index=False)
+    client, parent, record, model = search_csv(tmp_path / "t.csv")
     assert client.get_run(parent).data.tags[SEARCHED_ROWS_TAG] == "400"
     assert model.fitted_rows == 2_000 and model.refit_error is None
     assert record.metrics["accuracy"] > 0.9

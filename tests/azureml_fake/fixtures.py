@@ -22,7 +22,11 @@ from fixtures_azurite import ACCOUNT, ACCOUNT_KEY, Azurite, require_azurite
 
 from automl_service.engines.azure import build_azure_backend
 from automl_service.engines.azure.client import build_ml_client
+from automl_service.engines.azure.deployer import AzureDeployer
 from automl_service.engines.base import Backend
+from automl_service.errors import NotReady
+from automl_service.request import AutoMLRequest
+from automl_service.runs import Endpoint, ModelVersion
 from automl_service.settings import AzureSettings
 
 from .certs import BLOB_HOST, make_loopback_cert
@@ -370,3 +374,13 @@ def fill_automl_parent(
     finally:
         store_module.uuid = original
     return str(experiment_id)
+
+
+def roll_out(deployer: AzureDeployer, request: AutoMLRequest, model: ModelVersion) -> Endpoint:
+    """Call deploy as the worker would, until it stops answering NotReady."""
+    for _ in range(10):
+        try:
+            return deployer.deploy(request, model, 0.9)
+        except NotReady:
+            continue
+    raise AssertionError("the rollout never finished")
